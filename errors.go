@@ -1,0 +1,117 @@
+package shmbuf
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Every error returned by this package wraps one of these
+// (or an operating-system error) inside an *Error, so callers test with
+// errors.Is and print one line that names the address and the cause.
+var (
+	// ErrInvalidAddress is returned when an address has an unknown scheme or
+	// a malformed key, id or path.
+	ErrInvalidAddress = errors.New("invalid address")
+
+	// ErrInvalidName is returned when a segment name contains '/' or NUL,
+	// is empty, "." or "..", or is longer than 255 bytes.
+	ErrInvalidName = errors.New("invalid name")
+
+	// ErrInvalidSize is returned when a size is malformed, zero, negative or
+	// too small for what the segment must hold.
+	ErrInvalidSize = errors.New("invalid size")
+
+	// ErrInvalidArgument is returned when an option has a value outside its
+	// range (an unknown kind, policy or wait strategy, zero readers).
+	ErrInvalidArgument = errors.New("invalid argument")
+
+	// ErrNotExist is returned when the segment an address names does not
+	// exist.
+	ErrNotExist = errors.New("no such segment")
+
+	// ErrExist is returned when Create finds a segment already at the
+	// address and was not asked to replace it.
+	ErrExist = errors.New("segment already exists")
+
+	// ErrSymlink is returned when the path of a posix or file segment is a
+	// symbolic link. Links are never followed, so a link planted in
+	// /dev/shm cannot redirect a write elsewhere.
+	ErrSymlink = errors.New("path is a symbolic link")
+
+	// ErrNotRegular is returned when the path of a posix or file segment is
+	// not a regular file (a directory, FIFO or device).
+	ErrNotRegular = errors.New("not a regular file")
+
+	// ErrNoSpace is returned when the file system or the kernel cannot
+	// reserve the segment's size.
+	ErrNoSpace = errors.New("no space for segment")
+
+	// ErrNotShmbuf is returned when a segment opened as a formatted kind does
+	// not start with the shmbuf magic number.
+	ErrNotShmbuf = errors.New("not a shmbuf segment")
+
+	// ErrVersion is returned when a segment's format version is not one this
+	// package reads.
+	ErrVersion = errors.New("unsupported format version")
+
+	// ErrWrongKind is returned when a segment is opened as a kind other than
+	// the one recorded in its header.
+	ErrWrongKind = errors.New("wrong segment kind")
+
+	// ErrCorrupt is returned when a header or a record read from shared
+	// memory fails validation: a bad checksum, an offset or a length out of
+	// bounds.
+	ErrCorrupt = errors.New("corrupt segment")
+
+	// ErrTruncated is returned when the segment shrank under a mapping, so
+	// that an access touched memory past the end of the file.
+	ErrTruncated = errors.New("segment truncated under mapping")
+
+	// ErrTooLarge is returned when a value or record is larger than the
+	// segment or the ring's maximum record size can hold. Nothing is
+	// written.
+	ErrTooLarge = errors.New("value too large for segment")
+
+	// ErrClosed is returned by methods called after Close.
+	ErrClosed = errors.New("closed")
+
+	// ErrReadOnly is returned when writing through a segment opened read-only.
+	ErrReadOnly = errors.New("segment opened read-only")
+)
+
+// Error records an operation, the address it applied to and the cause.
+// Its message is one line: "shmbuf: OP ADDR: CAUSE".
+type Error struct {
+	Op   string // "create", "open", "read", "write", "remove", "stat", …
+	Addr string // the address as the user wrote it, canonicalised
+	Err  error  // a sentinel above, a syscall.Errno, or both joined
+}
+
+func (e *Error) Error() string {
+	if e.Addr == "" {
+		return "shmbuf: " + e.Op + ": " + e.Err.Error()
+	}
+	return "shmbuf: " + e.Op + " " + e.Addr + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause, so errors.Is sees through an *Error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// wrapErr builds an *Error. When cause is a system-call error and kind a
+// sentinel, both stay visible to errors.Is.
+func wrapErr(op, addr string, kind, cause error) error {
+	switch {
+	case kind == nil:
+		return &Error{Op: op, Addr: addr, Err: cause}
+	case cause == nil:
+		return &Error{Op: op, Addr: addr, Err: kind}
+	default:
+		return &Error{Op: op, Addr: addr, Err: &causeErr{kind, cause}}
+	}
+}
+
+// causeErr pairs a sentinel with the system error behind it.
+type causeErr struct{ kind, cause error }
+
+func (c *causeErr) Error() string   { return fmt.Sprintf("%v (%v)", c.kind, c.cause) }
+func (c *causeErr) Unwrap() []error { return []error{c.kind, c.cause} }

@@ -1,0 +1,79 @@
+package layout
+
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// A snapshot segment is the header, a control line, then two slots, each a
+// 64-byte slot header followed by Capacity bytes rounded up to CacheLine.
+// The writer fills the slot the readers are not told about, then flips
+// Gen, so a writer that dies mid-update leaves the previous value whole.
+//
+//	[Header 128][SnapshotCtl 64][SlotHdr 64][data…][SlotHdr 64][data…]
+const (
+	snapCtlOff   = HeaderSize
+	snapSlotsOff = snapCtlOff + CacheLine
+	slotHdrSize  = CacheLine
+)
+
+// SnapshotCtl is the snapshot's control line.
+type SnapshotCtl struct {
+	// Gen is the generation of the newest complete value; its slot is
+	// Gen&1. Release: the writer's Gen.Store after the slot's Seq is made
+	// even. Acquire: the reader's Gen.Load before it reads that slot.
+	Gen atomic.Uint64
+	// LockPid and LockStart identify the writer holding the writer lock
+	// (LockPid 0: free). A lock whose holder is dead is taken over.
+	LockPid   atomic.Uint64
+	LockStart atomic.Uint64
+	_         [CacheLine - 24]byte
+}
+
+// SlotHdr precedes each value slot.
+type SlotHdr struct {
+	// Seq is 2*gen while the slot holds generation gen whole and odd while
+	// a writer rewrites it (seqlock). Partners: the writer's stores around
+	// the copy in Publish and the reader's two loads around its copy.
+	Seq atomic.Uint64
+	Len atomic.Uint64
+	_   [CacheLine - 16]byte
+}
+
+// SnapshotSize is the segment size a snapshot of capacity bytes needs.
+func SnapshotSize(capacity uint64) (uint64, bool) {
+	c, ok := AlignUp(capacity)
+	if !ok || c > 1<<56 {
+		return 0, false
+	}
+	return snapSlotsOff + 2*(slotHdrSize+c), true
+}
+
+// Snapshot is a validated view of a snapshot segment.
+type Snapshot struct {
+	Ctl      *SnapshotCtl
+	Slots    [2]*SlotHdr
+	Data     [2][]byte // each exactly Capacity bytes
+	Capacity uint64
+}
+
+// SnapshotOf overlays the snapshot areas on b after validating the header.
+func SnapshotOf(b []byte) (*Snapshot, error) {
+	h, err := HeaderOf(b)
+	if err != nil {
+		return nil, err
+	}
+	need := func(h *Header) (uint64, bool) { return SnapshotSize(h.Capacity) }
+	if err := h.Validate(len(b), KindSnapshot, need); err != nil {
+		return nil, err
+	}
+	c, _ := AlignUp(h.Capacity)
+	s := &Snapshot{Capacity: h.Capacity}
+	s.Ctl = (*SnapshotCtl)(unsafe.Pointer(&b[snapCtlOff]))
+	for i := range 2 {
+		off := snapSlotsOff + uint64(i)*(slotHdrSize+c)
+		s.Slots[i] = (*SlotHdr)(unsafe.Pointer(&b[off]))
+		s.Data[i] = b[off+slotHdrSize : off+slotHdrSize+h.Capacity : off+slotHdrSize+h.Capacity]
+	}
+	return s, nil
+}

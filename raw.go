@@ -1,0 +1,356 @@
+package shmbuf
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sync"
+
+	"github.com/shmbuf/shmbuf/internal/layout"
+	"golang.org/x/sys/unix"
+)
+
+// Raw is a segment of plain bytes with no header: what `cat
+// /dev/shm/NAME` shows is exactly what was stored.
+//
+// On posix and file segments, Store takes an exclusive flock and Load a
+// shared one, so a Load never sees half of a Store. System V segments have
+// no file to lock: their Store and Load are unsynchronised copies, and a
+// Load that races a Store may see a mix of both.
+//
+// A raw segment is resizable or fixed. Resizable ones (created by Store on
+// a missing address) take the size of each value, so the file's size is
+// its content's size. Fixed ones (System V segments, raw segments made by
+// CreateRaw, and files another program created, such as Python's
+// multiprocessing.shared_memory) keep their size: values are written in
+// place and padded with zeros, a value larger than the region is refused
+// with ErrTooLarge, and Load trims trailing NUL padding.
+//
+// A Raw's methods may be called from several goroutines at once.
+type Raw struct {
+	// mu orders this process's goroutines: flock is held per open file,
+	// so it does not exclude two goroutines sharing one.
+	mu    sync.RWMutex
+	addr  Address
+	f     *os.File // posix and file
+	seg   *Segment // sysv
+	fixed bool
+}
+
+// CreateRaw creates a fixed-size raw region of opts.Size zero bytes.
+func CreateRaw(addr string, opts CreateOptions) (*Raw, error) {
+	a, err := ParseAddress(addr)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := CreateSegment(a, opts)
+	if err != nil {
+		return nil, err
+	}
+	if a.Backend == SysV {
+		return &Raw{addr: a, seg: seg, fixed: true}, nil
+	}
+	// The file stays open for locking; the mapping is not needed.
+	f := seg.f
+	seg.f = nil
+	seg.Close()
+	unix.Fsetxattr(int(f.Fd()), rawKindXattr, []byte(rawFixed), 0)
+	return &Raw{addr: a, f: f, fixed: true}, nil
+}
+
+// OpenRaw opens an existing segment as raw bytes. A shmbuf snapshot or ring
+// is refused with ErrWrongKind: writing raw bytes over it would destroy its
+// header.
+func OpenRaw(addr string) (*Raw, error) {
+	a, err := ParseAddress(addr)
+	if err != nil {
+		return nil, err
+	}
+	return openRaw(a, false)
+}
+
+// OpenRawReadOnly opens an existing segment as raw bytes for Load only,
+// which is all a reader of another user's 0644 segment is allowed.
+func OpenRawReadOnly(addr string) (*Raw, error) {
+	a, err := ParseAddress(addr)
+	if err != nil {
+		return nil, err
+	}
+	return openRaw(a, true)
+}
+
+func openRaw(a Address, readOnly bool) (*Raw, error) {
+	if a.Backend == SysV {
+		seg, err := OpenSegment(a, readOnly)
+		if err != nil {
+			return nil, err
+		}
+		if k := layout.KindOf(seg.data); k != 0 {
+			seg.Close()
+			return nil, wrapErr("open", a.String(), ErrWrongKind, fmt.Errorf("segment is a %v, not raw", formattedKind(k)))
+		}
+		return &Raw{addr: a, seg: seg, fixed: true}, nil
+	}
+	flags := unix.O_RDWR
+	if readOnly {
+		flags = unix.O_RDONLY
+	}
+	f, err := openNoFollow("open", a, flags)
+	if err != nil {
+		return nil, err
+	}
+	r := &Raw{addr: a, f: f}
+	if err := r.classify(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// classify refuses formatted segments and decides whether the file is
+// fixed-size, from the mark shmbuf leaves on the raw files it creates.
+func (r *Raw) classify() error {
+	fd := int(r.f.Fd())
+	var head [layout.HeaderSize]byte
+	if _, err := unix.Pread(fd, head[:], 0); err != nil {
+		return wrapErr("open", r.addr.String(), nil, err)
+	}
+	if k := layout.KindOf(head[:]); k != 0 {
+		return wrapErr("open", r.addr.String(), ErrWrongKind, fmt.Errorf("segment is a %v, not raw", formattedKind(k)))
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return wrapErr("open", r.addr.String(), nil, err)
+	}
+	switch mark := rawMark(fd); {
+	case mark == rawResizable:
+		r.fixed = false
+	case mark == rawFixed:
+		r.fixed = true
+	default:
+		// Another program's region: keep its size unless it is empty, or
+		// the file system cannot hold marks at all (then it is an ordinary
+		// file, resizable like any).
+		var buf [1]byte
+		_, xerr := unix.Fgetxattr(fd, rawKindXattr, buf[:])
+		r.fixed = st.Size > 0 && !errors.Is(xerr, unix.EOPNOTSUPP)
+	}
+	return nil
+}
+
+func formattedKind(k uint32) Kind {
+	switch k {
+	case layout.KindSnapshot:
+		return KindSnapshot
+	case layout.KindRing:
+		return KindRing
+	}
+	return KindUnknown
+}
+
+// StoreRaw replaces the content of the raw segment at addr with p, creating
+// a resizable raw segment (mode 0600, or opts.Mode) when none exists.
+func StoreRaw(addr string, p []byte, mode os.FileMode) error {
+	a, err := ParseAddress(addr)
+	if err != nil {
+		return err
+	}
+	r, err := openRaw(a, false)
+	if errors.Is(err, ErrNotExist) && a.Backend != SysV {
+		r, err = createResizable(a, mode)
+		if errors.Is(err, ErrExist) {
+			r, err = openRaw(a, false) // lost a race with another creator
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return r.Store(p)
+}
+
+func createResizable(a Address, mode os.FileMode) (*Raw, error) {
+	f, err := createExclusive("create", a, CreateOptions{Mode: mode}.mode(), false)
+	if err != nil {
+		return nil, err
+	}
+	unix.Fsetxattr(int(f.Fd()), rawKindXattr, []byte(rawResizable), 0)
+	return &Raw{addr: a, f: f}, nil
+}
+
+// Addr returns the segment's address.
+func (r *Raw) Addr() Address { return r.addr }
+
+// Fixed reports whether the segment keeps its size (see Raw).
+func (r *Raw) Fixed() bool { return r.fixed }
+
+// Store replaces the segment's content with p. Readers using Load see the
+// old content or the new, never a mix (except on System V, see Raw).
+func (r *Raw) Store(p []byte) (err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seg != nil {
+		return r.storeMapped(p)
+	}
+	if r.f == nil {
+		return wrapErr("write", r.addr.String(), ErrClosed, nil)
+	}
+	fd := int(r.f.Fd())
+	if err := lockFile(r.f, unix.LOCK_EX); err != nil {
+		return wrapErr("lock", r.addr.String(), nil, err)
+	}
+	defer lockFile(r.f, unix.LOCK_UN)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return wrapErr("write", r.addr.String(), nil, err)
+	}
+	n := int64(len(p))
+	if r.fixed {
+		if n > st.Size {
+			return wrapErr("write", r.addr.String(), ErrTooLarge,
+				fmt.Errorf("%d bytes into a fixed region of %d", n, st.Size))
+		}
+		if err := pwriteAll(fd, p, 0); err != nil {
+			return fileErr("write", r.addr, err)
+		}
+		return r.zero(fd, n, st.Size)
+	}
+	// Reserve first: on a full file system this fails before anything
+	// changes, and afterwards the write cannot run out of space.
+	if n > 0 {
+		if err := reserve("write", r.addr, r.f, n); err != nil {
+			return err
+		}
+	}
+	if err := r.f.Truncate(n); err != nil {
+		return fileErr("write", r.addr, err)
+	}
+	if err := pwriteAll(fd, p, 0); err != nil {
+		return fileErr("write", r.addr, err)
+	}
+	return nil
+}
+
+// zero clears [from, to) of the file: the padding after a shorter value.
+func (r *Raw) zero(fd int, from, to int64) error {
+	var zeros [32 << 10]byte
+	for off := from; off < to; {
+		chunk := min(to-off, int64(len(zeros)))
+		if err := pwriteAll(fd, zeros[:chunk], off); err != nil {
+			return fileErr("write", r.addr, err)
+		}
+		off += chunk
+	}
+	return nil
+}
+
+func (r *Raw) storeMapped(p []byte) (err error) {
+	data := r.seg.data
+	if r.seg.readOnly {
+		return wrapErr("write", r.addr.String(), ErrReadOnly, nil)
+	}
+	if len(p) > len(data) {
+		return wrapErr("write", r.addr.String(), ErrTooLarge,
+			fmt.Errorf("%d bytes into a fixed region of %d", len(p), len(data)))
+	}
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if rec := recover(); rec != nil {
+			err = faultErr(rec, "write", r.addr.String())
+		}
+	}()
+	copy(data, p)
+	clear(data[len(p):])
+	return nil
+}
+
+// Load returns a copy of the segment's content; for a fixed region,
+// trailing NUL padding is trimmed.
+func (r *Raw) Load() (v []byte, err error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.seg != nil {
+		old := debug.SetPanicOnFault(true)
+		defer func() {
+			debug.SetPanicOnFault(old)
+			if rec := recover(); rec != nil {
+				err = faultErr(rec, "read", r.addr.String())
+			}
+		}()
+		return bytes.TrimRight(bytes.Clone(r.seg.data), "\x00"), nil
+	}
+	if r.f == nil {
+		return nil, wrapErr("read", r.addr.String(), ErrClosed, nil)
+	}
+	fd := int(r.f.Fd())
+	if err := lockFile(r.f, unix.LOCK_SH); err != nil {
+		return nil, wrapErr("lock", r.addr.String(), nil, err)
+	}
+	defer lockFile(r.f, unix.LOCK_UN)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, wrapErr("read", r.addr.String(), nil, err)
+	}
+	buf := make([]byte, st.Size)
+	n, err := preadFull(fd, buf)
+	if err != nil {
+		return nil, fileErr("read", r.addr, err)
+	}
+	buf = buf[:n]
+	if r.fixed {
+		buf = bytes.TrimRight(buf, "\x00")
+	}
+	return buf, nil
+}
+
+// Close releases the segment.
+func (r *Raw) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seg != nil {
+		err := r.seg.Close()
+		r.seg = nil
+		return err
+	}
+	if r.f != nil {
+		err := r.f.Close()
+		r.f = nil
+		return err
+	}
+	return nil
+}
+
+func pwriteAll(fd int, p []byte, off int64) error {
+	for len(p) > 0 {
+		n, err := unix.Pwrite(fd, p, off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		p, off = p[n:], off+int64(n)
+	}
+	return nil
+}
+
+func preadFull(fd int, p []byte) (int, error) {
+	total := 0
+	for total < len(p) {
+		n, err := unix.Pread(fd, p[total:], int64(total))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return total, err
+		}
+		if n == 0 {
+			break // the file shrank: only a writer without our lock does that
+		}
+		total += n
+	}
+	return total, nil
+}

@@ -1,0 +1,171 @@
+package shmbuf
+
+import (
+	"os"
+	"time"
+)
+
+// Segment is a shared-memory region mapped into this process: a file in
+// /dev/shm, a regular file, or a System V segment. It owns exactly the
+// slice mmap or shmat returned and releases exactly that slice in Close.
+//
+// A Segment is the layer below the kinds (raw, snapshot, ring); most
+// programs use those instead. Its methods are not safe for concurrent use
+// with Close.
+type Segment struct {
+	addr     Address
+	f        *os.File // posix and file backends
+	shmid    int      // sysv backend
+	data     []byte   // exactly what mmap or shmat returned; nil if empty
+	readOnly bool
+}
+
+// CreateOptions controls CreateSegment.
+type CreateOptions struct {
+	// Size is the segment's size in bytes; it must be positive.
+	Size int64
+	// Mode is the permission bits; zero means 0600. The process umask does
+	// not apply: the segment gets exactly this mode.
+	Mode os.FileMode
+	// Force replaces an existing segment at the address instead of failing
+	// with ErrExist. A symbolic link is refused even with Force.
+	Force bool
+}
+
+func (o CreateOptions) mode() os.FileMode {
+	if o.Mode == 0 {
+		return 0o600
+	}
+	return o.Mode.Perm()
+}
+
+// CreateSegment creates a segment of opts.Size bytes at addr and maps it
+// read-write. Files are opened with O_EXCL|O_NOFOLLOW|O_CLOEXEC and their
+// space is reserved with fallocate, so a full /dev/shm fails here with
+// ErrNoSpace instead of raising SIGBUS on a later access. The new memory
+// is zero.
+func CreateSegment(addr Address, opts CreateOptions) (*Segment, error) {
+	if opts.Size <= 0 {
+		return nil, wrapErr("create", addr.String(), ErrInvalidSize, nil)
+	}
+	if addr.Backend == SysV {
+		return createSysV(addr, opts)
+	}
+	return createFile(addr, opts)
+}
+
+// OpenSegment opens and maps an existing segment. readOnly maps it without
+// write permission, which is all a reader of a 0644 segment owned by
+// another user can get. A segment of size zero is opened but not mapped.
+func OpenSegment(addr Address, readOnly bool) (*Segment, error) {
+	if addr.Backend == SysV {
+		return openSysV(addr, readOnly)
+	}
+	return openFile(addr, readOnly)
+}
+
+// Addr returns the segment's address.
+func (s *Segment) Addr() Address { return s.addr }
+
+// Bytes returns the mapping. It is valid until Close; if another process
+// shrinks the file, accessing the part past the new end raises SIGBUS,
+// which the kinds turn into ErrTruncated.
+func (s *Segment) Bytes() []byte { return s.data }
+
+// Size returns the length of the mapping.
+func (s *Segment) Size() int64 { return int64(len(s.data)) }
+
+// ReadOnly reports whether the segment was mapped without write access.
+func (s *Segment) ReadOnly() bool { return s.readOnly }
+
+// Close unmaps the segment and closes its file. It is safe to call twice.
+func (s *Segment) Close() error {
+	var err error
+	if s.data != nil {
+		err = unmap(s)
+		s.data = nil
+	}
+	if s.f != nil {
+		if cerr := s.f.Close(); err == nil {
+			err = cerr
+		}
+		s.f = nil
+	}
+	if err != nil {
+		return wrapErr("close", s.addr.String(), nil, err)
+	}
+	return nil
+}
+
+// SegmentInfo describes a segment as Stat sees it.
+type SegmentInfo struct {
+	Addr    Address
+	Size    int64
+	Mode    os.FileMode
+	UID     int
+	GID     int
+	ModTime time.Time // last write (file mtime, SysV shm_dtime is not it: shm_ctime)
+	// AccessTime is the last read (file atime) or, for System V, the last
+	// attach.
+	AccessTime time.Time
+	ChangeTime time.Time
+	// Attached is the System V attach count (shm_nattch), -1 for files,
+	// which have no such count.
+	Attached int
+	// ID is the System V segment id; Key its key (0 when private).
+	ID  int
+	Key int32
+	// CreatorPid and LastPid are System V's shm_cpid and shm_lpid.
+	CreatorPid int
+	LastPid    int
+	// Kind is "raw", "snapshot" or "ring" for shmbuf segments, "" otherwise.
+	Kind string
+	// Lockable is true when raw access is serialised with flock; System V
+	// segments have no file to lock.
+	Lockable bool
+}
+
+// Stat describes the segment at addr without mapping it for writing.
+func Stat(addr string) (*SegmentInfo, error) {
+	a, err := ParseAddress(addr)
+	if err != nil {
+		return nil, err
+	}
+	return StatSegment(a)
+}
+
+// StatSegment is Stat for a parsed address.
+func StatSegment(a Address) (*SegmentInfo, error) {
+	var info *SegmentInfo
+	var err error
+	if a.Backend == SysV {
+		info, err = statSysV(a)
+	} else {
+		info, err = statFile(a)
+	}
+	if err != nil {
+		return nil, err
+	}
+	info.Kind = kindOfSegment(a, info)
+	return info, nil
+}
+
+// Remove deletes the segment at addr. A posix or file path that is a
+// symbolic link is refused, and the link's target is never touched. A
+// System V segment is marked for removal; the kernel frees it when the last
+// process detaches.
+func Remove(addr string) error {
+	a, err := ParseAddress(addr)
+	if err != nil {
+		return err
+	}
+	return RemoveSegment(a)
+}
+
+// RemoveSegment is Remove for a parsed address.
+func RemoveSegment(a Address) error {
+	if a.Backend == SysV {
+		return removeSysV(a)
+	}
+	return removeFile(a)
+}

@@ -1,0 +1,250 @@
+package shmbuf
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// openNoFollow opens path without following a symbolic link in its last
+// component and checks that it is a regular file.
+func openNoFollow(op string, a Address, flags int) (*os.File, error) {
+	fd, err := retryEINTR(func() (int, error) {
+		return unix.Open(a.Path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	})
+	if err != nil {
+		return nil, fileErr(op, a, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, fileErr(op, a, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, wrapErr(op, a.String(), ErrNotRegular, nil)
+	}
+	return os.NewFile(uintptr(fd), a.Path), nil
+}
+
+// fileErr maps the errors of open and friends to the package's sentinels,
+// keeping the errno visible to errors.Is.
+func fileErr(op string, a Address, err error) error {
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return wrapErr(op, a.String(), ErrNotExist, nil)
+	case errors.Is(err, unix.EEXIST):
+		return wrapErr(op, a.String(), ErrExist, nil)
+	case errors.Is(err, unix.ELOOP):
+		return wrapErr(op, a.String(), ErrSymlink, nil)
+	case errors.Is(err, unix.ENOSPC), errors.Is(err, unix.EFBIG), errors.Is(err, unix.ENOMEM):
+		return wrapErr(op, a.String(), ErrNoSpace, err)
+	}
+	return wrapErr(op, a.String(), nil, err)
+}
+
+// checkSpace refuses a size larger than the file system holding path can
+// still provide, before anything is created.
+func checkSpace(op string, a Address, size int64) error {
+	var fs unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(a.Path), &fs); err != nil {
+		return fileErr(op, a, err)
+	}
+	avail := int64(fs.Bavail) * fs.Bsize
+	if fs.Bavail > 0 && size > avail {
+		return wrapErr(op, a.String(), ErrNoSpace, errors.New(
+			FormatSize(size)+" requested, "+FormatSize(avail)+" available in "+filepath.Dir(a.Path)))
+	}
+	return nil
+}
+
+// createExclusive creates the file at a.Path with O_EXCL and exactly mode,
+// replacing an existing regular file when force is set.
+func createExclusive(op string, a Address, mode os.FileMode, force bool) (*os.File, error) {
+	for attempt := 0; ; attempt++ {
+		fd, err := retryEINTR(func() (int, error) {
+			return unix.Open(a.Path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode.Perm()))
+		})
+		if err == nil {
+			// The umask may have narrowed the mode; the caller asked for it
+			// exactly.
+			if err := unix.Fchmod(fd, uint32(mode.Perm())); err != nil {
+				unix.Close(fd)
+				unix.Unlink(a.Path)
+				return nil, fileErr(op, a, err)
+			}
+			return os.NewFile(uintptr(fd), a.Path), nil
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			return nil, fileErr(op, a, err)
+		}
+		var st unix.Stat_t
+		if lerr := unix.Lstat(a.Path, &st); lerr == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			return nil, wrapErr(op, a.String(), ErrSymlink, nil)
+		}
+		if !force || attempt > 0 {
+			return nil, fileErr(op, a, err)
+		}
+		if err := removeFile(a); err != nil && !errors.Is(err, ErrNotExist) {
+			return nil, err
+		}
+	}
+}
+
+// reserve allocates size bytes for f so that later stores cannot fail for
+// lack of space. File systems without fallocate fall back to ftruncate.
+func reserve(op string, a Address, f *os.File, size int64) error {
+	err := retryEINTR0(func() error { return unix.Fallocate(int(f.Fd()), 0, 0, size) })
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+		err = f.Truncate(size)
+	}
+	if err != nil {
+		return fileErr(op, a, err)
+	}
+	return nil
+}
+
+func createFile(a Address, opts CreateOptions) (*Segment, error) {
+	if err := checkSpace("create", a, opts.Size); err != nil {
+		return nil, err
+	}
+	f, err := createExclusive("create", a, opts.mode(), opts.Force)
+	if err != nil {
+		return nil, err
+	}
+	s, err := func() (*Segment, error) {
+		if err := reserve("create", a, f, opts.Size); err != nil {
+			return nil, err
+		}
+		return mapFile(a, f, opts.Size, false)
+	}()
+	if err != nil {
+		f.Close()
+		unix.Unlink(a.Path)
+		return nil, err
+	}
+	return s, nil
+}
+
+func openFile(a Address, readOnly bool) (*Segment, error) {
+	flags := unix.O_RDWR
+	if readOnly {
+		flags = unix.O_RDONLY
+	}
+	f, err := openNoFollow("open", a, flags)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fileErr("open", a, err)
+	}
+	s, err := mapFile(a, f, fi.Size(), readOnly)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func mapFile(a Address, f *os.File, size int64, readOnly bool) (*Segment, error) {
+	s := &Segment{addr: a, f: f, readOnly: readOnly, shmid: -1}
+	if size == 0 {
+		return s, nil
+	}
+	if size < 0 || int64(int(size)) != size {
+		return nil, wrapErr("map", a.String(), ErrInvalidSize, nil)
+	}
+	prot := unix.PROT_READ | unix.PROT_WRITE
+	if readOnly {
+		prot = unix.PROT_READ
+	}
+	data, err := unix.Mmap(int(f.Fd()), 0, int(size), prot, unix.MAP_SHARED)
+	if err != nil {
+		return nil, wrapErr("map", a.String(), nil, err)
+	}
+	s.data = data
+	return s, nil
+}
+
+func unmap(s *Segment) error {
+	if s.addr.Backend == SysV {
+		return unix.SysvShmDetach(s.data)
+	}
+	return unix.Munmap(s.data)
+}
+
+func removeFile(a Address) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(a.Path, &st); err != nil {
+		return fileErr("remove", a, err)
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFLNK:
+		return wrapErr("remove", a.String(), ErrSymlink, nil)
+	case unix.S_IFREG:
+	default:
+		return wrapErr("remove", a.String(), ErrNotRegular, nil)
+	}
+	if err := unix.Unlink(a.Path); err != nil {
+		return fileErr("remove", a, err)
+	}
+	return nil
+}
+
+func statFile(a Address) (*SegmentInfo, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(a.Path, &st); err != nil {
+		return nil, fileErr("stat", a, err)
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFLNK:
+		return nil, wrapErr("stat", a.String(), ErrSymlink, nil)
+	case unix.S_IFREG:
+	default:
+		return nil, wrapErr("stat", a.String(), ErrNotRegular, nil)
+	}
+	return &SegmentInfo{
+		Addr:       a,
+		Size:       st.Size,
+		Mode:       os.FileMode(st.Mode & 0o777),
+		UID:        int(st.Uid),
+		GID:        int(st.Gid),
+		ModTime:    time.Unix(st.Mtim.Unix()),
+		AccessTime: time.Unix(st.Atim.Unix()),
+		ChangeTime: time.Unix(st.Ctim.Unix()),
+		Attached:   -1,
+		ID:         -1,
+		Lockable:   true,
+	}, nil
+}
+
+// lockFile takes flock(how) on f, retrying when a signal interrupts the
+// wait (as go-internal's filelock does).
+func lockFile(f *os.File, how int) error {
+	return retryEINTR0(func() error { return unix.Flock(int(f.Fd()), how) })
+}
+
+func retryEINTR(fn func() (int, error)) (int, error) {
+	for {
+		n, err := fn()
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+func retryEINTR0(fn func() error) error {
+	for {
+		if err := fn(); err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// errPermission matches the errno of a refused open or attach.
+var errPermission = unix.EACCES

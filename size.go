@@ -1,0 +1,55 @@
+package shmbuf
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// sizeUnits are the suffixes ParseSize accepts, longest first so that
+// "KiB" is tried before "B".
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30},
+	{"B", 1},
+}
+
+// ParseSize parses a positive byte count: "4096", "64KiB", "4MiB", "1GiB"
+// (binary units; K, M and G mean the same, KB, MB and GB are decimal).
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	switch {
+	case err != nil || t == "" || t[0] == '+':
+		return 0, fmt.Errorf("%w: %q is not a size (try 4096, 64KiB, 4MiB, 1GiB)", ErrInvalidSize, s)
+	case n <= 0:
+		return 0, fmt.Errorf("%w: %q must be greater than zero", ErrInvalidSize, s)
+	case n > (1<<62)/mult:
+		return 0, fmt.Errorf("%w: %q is too large", ErrInvalidSize, s)
+	}
+	return n * mult, nil
+}
+
+// FormatSize renders n with the largest binary unit that divides it.
+func FormatSize(n int64) string {
+	for _, u := range []struct {
+		s string
+		m int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.m && n%u.m == 0 {
+			return strconv.FormatInt(n/u.m, 10) + u.s
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}

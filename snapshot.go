@@ -1,0 +1,254 @@
+package shmbuf
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"github.com/shmbuf/shmbuf/internal/layout"
+	"github.com/shmbuf/shmbuf/internal/proc"
+)
+
+// Snapshot is a latest-value segment (a blackboard): writers Publish whole
+// values, readers Load the newest complete one.
+//
+// The value lives in two slots. A writer fills the slot readers are not
+// pointed at, then flips the generation counter, so Publish never waits for
+// readers, and a writer that dies mid-update leaves the previous value
+// intact. Each slot is a sequence lock: a Load that overlaps a rewrite of
+// its slot sees the sequence change and retries, so it never returns a mix
+// of two values. Writers exclude each other with a lock word that records
+// the holder's pid and start time; a lock whose holder died is taken over.
+//
+// A Snapshot's methods may be called from several goroutines at once,
+// except Close.
+type Snapshot struct {
+	seg  *Segment
+	l    *layout.Snapshot
+	addr string
+}
+
+// CreateSnapshot creates a snapshot segment able to hold values of up to
+// opts.Size bytes.
+func CreateSnapshot(addr string, opts CreateOptions) (*Snapshot, error) {
+	a, err := ParseAddress(addr)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Size <= 0 {
+		return nil, wrapErr("create", a.String(), ErrInvalidSize, errors.New("capacity must be positive"))
+	}
+	total, ok := layout.SnapshotSize(uint64(opts.Size))
+	if !ok || total > 1<<50 {
+		return nil, wrapErr("create", a.String(), ErrInvalidSize, errors.New("capacity too large"))
+	}
+	segOpts := opts
+	segOpts.Size = int64(total)
+	seg, err := CreateSegment(a, segOpts)
+	if err != nil {
+		return nil, err
+	}
+	h, _ := layout.HeaderOf(seg.data)
+	self := proc.Self()
+	h.Kind = layout.KindSnapshot
+	h.SegmentSize = total
+	h.Capacity = uint64(opts.Size)
+	h.CreatorPid = self.Pid
+	h.CreatorStart = self.Start
+	h.CreatedNanos = time.Now().UnixNano()
+	h.Publish()
+	return newSnapshot(seg)
+}
+
+// OpenSnapshot opens an existing snapshot segment. It validates the header
+// first and returns ErrNotShmbuf, ErrVersion, ErrWrongKind or ErrCorrupt
+// for a segment it cannot trust. When the caller may only read the segment
+// it is mapped read-only and Publish returns ErrReadOnly.
+func OpenSnapshot(addr string) (*Snapshot, error) {
+	a, err := ParseAddress(addr)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := OpenSegment(a, false)
+	if errors.Is(err, errPermission) {
+		seg, err = OpenSegment(a, true)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return newSnapshot(seg)
+}
+
+func newSnapshot(seg *Segment) (s *Snapshot, err error) {
+	addr := seg.addr.String()
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			err = faultErr(r, "open", addr)
+		}
+		if err != nil {
+			seg.Close()
+		}
+	}()
+	l, err := layout.SnapshotOf(seg.data)
+	if err != nil {
+		return nil, headerErr("open", addr, err)
+	}
+	return &Snapshot{seg: seg, l: l, addr: addr}, nil
+}
+
+// headerErr maps layout's validation errors to the public sentinels.
+func headerErr(op, addr string, err error) error {
+	switch {
+	case errors.Is(err, layout.ErrShort), errors.Is(err, layout.ErrMagic):
+		return wrapErr(op, addr, ErrNotShmbuf, nil)
+	case errors.Is(err, layout.ErrVersion):
+		return wrapErr(op, addr, ErrVersion, fmt.Errorf("this build reads version %d", layout.Version))
+	case errors.Is(err, layout.ErrKind):
+		return wrapErr(op, addr, ErrWrongKind, nil)
+	}
+	return wrapErr(op, addr, ErrCorrupt, err)
+}
+
+// Capacity returns the largest value the snapshot holds.
+func (s *Snapshot) Capacity() int { return int(s.l.Capacity) }
+
+// Addr returns the segment's address.
+func (s *Snapshot) Addr() Address { return s.seg.addr }
+
+// Generation returns how many values have been published; 0 means none.
+func (s *Snapshot) Generation() uint64 { return s.l.Ctl.Gen.Load() }
+
+// Publish makes p the snapshot's value. It never waits for readers; it
+// waits only for another writer that is in the middle of its own Publish
+// (or, if that writer died, until its death is noticed). p larger than
+// Capacity is refused with ErrTooLarge and nothing changes.
+func (s *Snapshot) Publish(p []byte) (err error) {
+	if s.seg == nil {
+		return wrapErr("write", s.addr, ErrClosed, nil)
+	}
+	if s.seg.readOnly {
+		return wrapErr("write", s.addr, ErrReadOnly, nil)
+	}
+	if uint64(len(p)) > s.l.Capacity {
+		return wrapErr("write", s.addr, ErrTooLarge,
+			fmt.Errorf("%d bytes, capacity %d", len(p), s.l.Capacity))
+	}
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			err = faultErr(r, "write", s.addr)
+		}
+	}()
+	self := proc.Self()
+	s.lock(self)
+	ctl := s.l.Ctl
+	gen := ctl.Gen.Load() + 1
+	i := gen & 1
+	slot := s.l.Slots[i]
+	// Odd: readers that reach this slot retry. Partner: the reader's
+	// second Seq load in Load.
+	slot.Seq.Store(2*gen - 1)
+	copy(s.l.Data[i], p)
+	slot.Len.Store(uint64(len(p)))
+	// Release the slot, then point readers at it. Partners: the reader's
+	// Gen and first Seq loads in Load.
+	slot.Seq.Store(2 * gen)
+	ctl.Gen.Store(gen)
+	s.unlock(self)
+	return nil
+}
+
+// lock takes the writer lock, taking it over from a holder that died.
+func (s *Snapshot) lock(self proc.Identity) {
+	ctl := s.l.Ctl
+	for spins := 0; ; spins++ {
+		if ctl.LockPid.CompareAndSwap(0, uint64(self.Pid)) {
+			ctl.LockStart.Store(self.Start)
+			return
+		}
+		if spins < 100 {
+			runtime.Gosched()
+			continue
+		}
+		holder := ctl.LockPid.Load()
+		if holder != 0 && !proc.Alive(proc.Identity{Pid: int32(holder), Start: ctl.LockStart.Load()}) {
+			if ctl.LockPid.CompareAndSwap(holder, uint64(self.Pid)) {
+				ctl.LockStart.Store(self.Start)
+				return
+			}
+		}
+		time.Sleep(50 * time.Microsecond)
+		spins = 0
+	}
+}
+
+func (s *Snapshot) unlock(self proc.Identity) {
+	s.l.Ctl.LockStart.Store(0)
+	s.l.Ctl.LockPid.CompareAndSwap(uint64(self.Pid), 0)
+}
+
+// Load appends the newest complete value to dst[:0] and returns it; with a
+// dst of sufficient capacity it does not allocate. Before the first
+// Publish it returns an empty value. A segment whose control words are
+// inconsistent returns ErrCorrupt instead of spinning.
+func (s *Snapshot) Load(dst []byte) (v []byte, err error) {
+	if s.seg == nil {
+		return nil, wrapErr("read", s.addr, ErrClosed, nil)
+	}
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			err = faultErr(r, "read", s.addr)
+		}
+	}()
+	ctl := s.l.Ctl
+	for tries := 0; ; tries++ {
+		// Partner: the writer's Gen.Store in Publish.
+		gen := ctl.Gen.Load()
+		if gen == 0 {
+			return dst[:0], nil
+		}
+		i := gen & 1
+		slot := s.l.Slots[i]
+		seq := slot.Seq.Load()
+		if seq != 2*gen {
+			if ctl.Gen.Load() == gen {
+				// A writer only rewrites this slot after advancing Gen,
+				// so an unchanged Gen with a foreign Seq is corruption.
+				return nil, wrapErr("read", s.addr, ErrCorrupt, errors.New("slot sequence disagrees with generation"))
+			}
+			continue
+		}
+		n := slot.Len.Load()
+		if n > s.l.Capacity {
+			if slot.Seq.Load() == seq {
+				return nil, wrapErr("read", s.addr, ErrCorrupt, fmt.Errorf("value length %d exceeds capacity %d", n, s.l.Capacity))
+			}
+			continue
+		}
+		dst = append(dst[:0], s.l.Data[i][:n]...)
+		// Partner: the writer's odd Seq.Store before it rewrites the slot.
+		if slot.Seq.Load() == seq {
+			return dst, nil
+		}
+		if tries > 100 {
+			runtime.Gosched()
+		}
+	}
+}
+
+// Close unmaps the segment.
+func (s *Snapshot) Close() error {
+	if s.seg == nil {
+		return nil
+	}
+	err := s.seg.Close()
+	s.seg = nil
+	return err
+}
