@@ -1,0 +1,71 @@
+package shmbuf_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// childEnv selects the role a re-executed test binary plays. Tests that
+// need a peer in another process register a role in childRoles (from an
+// init function in their own file) and start it with startChild.
+const childEnv = "SHMBUF_TEST_CHILD"
+
+// childRoles maps a role name to the function the child runs; its result
+// is the child's exit code. Arguments arrive in the environment.
+var childRoles = map[string]func() int{}
+
+func TestMain(m *testing.M) {
+	if role := os.Getenv(childEnv); role != "" {
+		f, ok := childRoles[role]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "unknown child role %q\n", role)
+			os.Exit(3)
+		}
+		os.Exit(f())
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// childCmd returns a command that re-executes this test binary as role,
+// with env ("KEY=VALUE") added. The caller starts it; t.Cleanup kills it
+// if it is still running when the test ends.
+func childCmd(t testing.TB, role string, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), childEnv+"="+role), env...)
+	cmd.Stderr = os.Stderr
+	t.Cleanup(func() {
+		if cmd.Process != nil && cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return cmd
+}
+
+// uniqueName returns a segment name no other test or run uses.
+func uniqueName(t testing.TB) string {
+	t.Helper()
+	return fmt.Sprintf("shmbuf-test-%d-%s-%d", os.Getpid(), sanitize(t.Name()), nextID())
+}
+
+var idCounter int
+
+func nextID() int { idCounter++; return idCounter }
+
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '/' || c == ' ' {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 120 {
+		b = b[:120]
+	}
+	return string(b)
+}
