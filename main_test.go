@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -53,9 +54,9 @@ func uniqueName(t testing.TB) string {
 	return fmt.Sprintf("shmbuf-test-%d-%s-%d", os.Getpid(), sanitize(t.Name()), nextID())
 }
 
-var idCounter int
+var idCounter atomic.Int64
 
-func nextID() int { idCounter++; return idCounter }
+func nextID() int64 { return idCounter.Add(1) }
 
 func sanitize(s string) string {
 	b := []byte(s)
