@@ -1,0 +1,97 @@
+package shmbuf_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/shmbuf/shmbuf"
+)
+
+// FuzzParseAddress checks that any string either parses to an address
+// whose canonical form parses back to the same address, or fails with one
+// of the address sentinels. It never panics.
+func FuzzParseAddress(f *testing.F) {
+	for _, s := range []string{"", "shared_buffer", "posix:x", "file:/tmp/a", "sysv:0x1234",
+		"sysv:-1", "sysv-id:7", "../x", "a/b", "x\x00y", "ftp:x", "sysv:", "file:", strings.Repeat("n", 256)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := shmbuf.ParseAddress(s)
+		if err != nil {
+			if !errors.Is(err, shmbuf.ErrInvalidAddress) && !errors.Is(err, shmbuf.ErrInvalidName) {
+				t.Fatalf("ParseAddress(%q) = %v, not an address error", s, err)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error spans lines: %q", err)
+			}
+			return
+		}
+		b, err := shmbuf.ParseAddress(a.String())
+		if err != nil || b != a {
+			t.Fatalf("ParseAddress(%q) = %+v; canonical %q parses to %+v, %v", s, a, a.String(), b, err)
+		}
+	})
+}
+
+// FuzzParseSize checks that sizes either parse to a positive count or fail
+// with ErrInvalidSize.
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"4096", "64KiB", "4MiB", "1GiB", "12XB", "-1", "0", "", "1.5MiB", "99999999999GiB", " 7 K"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := shmbuf.ParseSize(s)
+		if err != nil {
+			if !errors.Is(err, shmbuf.ErrInvalidSize) {
+				t.Fatalf("ParseSize(%q) = %v, not ErrInvalidSize", s, err)
+			}
+			return
+		}
+		if n <= 0 {
+			t.Fatalf("ParseSize(%q) = %d", s, n)
+		}
+	})
+}
+
+// FuzzOpenSnapshot writes arbitrary bytes into a /dev/shm file and opens
+// and reads it as a snapshot: every outcome is a value or an error, never
+// a panic or a read outside the mapping.
+func FuzzOpenSnapshot(f *testing.F) {
+	// Fuzz workers are separate processes: the pid keeps their files apart.
+	name := fmt.Sprintf("shmbuf-fuzz-snapshot-%d", os.Getpid())
+	seedName := name + "-seed"
+	s, err := shmbuf.CreateSnapshot(seedName, shmbuf.CreateOptions{Size: 40, Force: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	s.Publish([]byte("seed value"))
+	s.Close()
+	valid, err := os.ReadFile(shmbuf.ShmDir + "/" + seedName)
+	shmbuf.Remove(seedName)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(valid)
+	f.Add(valid[:130])
+	f.Add([]byte("SHMBUF\x00\x00"))
+	f.Add([]byte{})
+	path := shmbuf.ShmDir + "/" + name
+	f.Cleanup(func() { os.Remove(path) })
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := shmbuf.OpenSnapshot(name)
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		v, err := s.Load(nil)
+		if err == nil && len(v) > s.Capacity() {
+			t.Fatalf("Load returned %d bytes, capacity %d", len(v), s.Capacity())
+		}
+	})
+}
