@@ -26,7 +26,7 @@ func init() {
 
 // nobodyResult is what the unprivileged child reports for one address.
 type nobodyResult struct {
-	Read   string // content read, or "" on error
+	Read                         string // content read, or "" on error
 	ReadErr, WriteErr, RemoveErr string
 }
 

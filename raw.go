@@ -158,8 +158,10 @@ func StoreRaw(addr string, p []byte, mode os.FileMode) error {
 		return err
 	}
 	r, err := openRaw(a, false)
+	created := false
 	if errors.Is(err, ErrNotExist) && a.Backend != SysV {
 		r, err = createResizable(a, mode)
+		created = err == nil
 		if errors.Is(err, ErrExist) {
 			r, err = openRaw(a, false) // lost a race with another creator
 		}
@@ -168,7 +170,17 @@ func StoreRaw(addr string, p []byte, mode os.FileMode) error {
 		return err
 	}
 	defer r.Close()
-	return r.Store(p)
+	err = r.Store(p)
+	if err != nil && created {
+		// A value that did not fit (no space) must not leave an empty
+		// segment behind; remove the file only if it is still ours.
+		var st, ours unix.Stat_t
+		if unix.Fstat(int(r.f.Fd()), &ours) == nil && unix.Lstat(a.Path, &st) == nil &&
+			st.Dev == ours.Dev && st.Ino == ours.Ino {
+			unix.Unlink(a.Path)
+		}
+	}
+	return err
 }
 
 func createResizable(a Address, mode os.FileMode) (*Raw, error) {

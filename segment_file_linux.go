@@ -10,10 +10,12 @@ import (
 )
 
 // openNoFollow opens path without following a symbolic link in its last
-// component and checks that it is a regular file.
+// component and checks that it is a regular file. O_NONBLOCK keeps a
+// read-only open of a FIFO from waiting for a writer; it is cleared once
+// the file is known to be regular.
 func openNoFollow(op string, a Address, flags int) (*os.File, error) {
 	fd, err := retryEINTR(func() (int, error) {
-		return unix.Open(a.Path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		return unix.Open(a.Path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	})
 	if err != nil {
 		return nil, fileErr(op, a, err)
@@ -27,12 +29,19 @@ func openNoFollow(op string, a Address, flags int) (*os.File, error) {
 		unix.Close(fd)
 		return nil, wrapErr(op, a.String(), ErrNotRegular, nil)
 	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, fileErr(op, a, err)
+	}
 	return os.NewFile(uintptr(fd), a.Path), nil
 }
 
 // fileErr maps the errors of open and friends to the package's sentinels,
 // keeping the errno visible to errors.Is.
 func fileErr(op string, a Address, err error) error {
+	if lerr := limitErr(op, a, err); lerr != nil {
+		return lerr
+	}
 	switch {
 	case errors.Is(err, unix.ENOENT):
 		return wrapErr(op, a.String(), ErrNotExist, nil)
@@ -40,6 +49,9 @@ func fileErr(op string, a Address, err error) error {
 		return wrapErr(op, a.String(), ErrExist, nil)
 	case errors.Is(err, unix.ELOOP):
 		return wrapErr(op, a.String(), ErrSymlink, nil)
+	case errors.Is(err, unix.EISDIR):
+		// A directory fails open for writing before Fstat can see it.
+		return wrapErr(op, a.String(), ErrNotRegular, nil)
 	case errors.Is(err, unix.ENOSPC), errors.Is(err, unix.EFBIG), errors.Is(err, unix.ENOMEM):
 		return wrapErr(op, a.String(), ErrNoSpace, err)
 	}
@@ -165,6 +177,9 @@ func mapFile(a Address, f *os.File, size int64, readOnly bool) (*Segment, error)
 	}
 	data, err := unix.Mmap(int(f.Fd()), 0, int(size), prot, unix.MAP_SHARED)
 	if err != nil {
+		if lerr := mapLimitErr("map", a, err); lerr != nil {
+			return nil, lerr
+		}
 		return nil, wrapErr("map", a.String(), nil, err)
 	}
 	s.data = data

@@ -81,6 +81,9 @@ func attachSysV(a Address, id int, readOnly bool) (*Segment, error) {
 	}
 	data, err := unix.SysvShmAttach(id, 0, flag)
 	if err != nil {
+		if lerr := mapLimitErr("attach", a, err); lerr != nil {
+			return nil, lerr
+		}
 		return nil, sysvErr("attach", a, err)
 	}
 	return &Segment{addr: a, shmid: id, data: data, readOnly: readOnly}, nil
