@@ -37,6 +37,9 @@ type Raw struct {
 	f     *os.File // posix and file
 	seg   *Segment // sysv
 	fixed bool
+	// readOnly is set by OpenRawReadOnly on posix and file segments (the
+	// sysv mapping records it itself), so Store refuses before it locks.
+	readOnly bool
 }
 
 // CreateRaw creates a fixed-size raw region of opts.Size zero bytes.
@@ -101,7 +104,7 @@ func openRaw(a Address, readOnly bool) (*Raw, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Raw{addr: a, f: f}
+	r := &Raw{addr: a, f: f, readOnly: readOnly}
 	if err := r.classify(); err != nil {
 		f.Close()
 		return nil, err
@@ -208,6 +211,9 @@ func (r *Raw) Store(p []byte) (err error) {
 	}
 	if r.f == nil {
 		return wrapErr("write", r.addr.String(), ErrClosed, nil)
+	}
+	if r.readOnly {
+		return wrapErr("write", r.addr.String(), ErrReadOnly, nil)
 	}
 	fd := int(r.f.Fd())
 	if err := lockFile(r.f, unix.LOCK_EX); err != nil {

@@ -28,6 +28,7 @@ type Snapshot struct {
 	seg  *Segment
 	l    *layout.Snapshot
 	addr string
+	a    Address // kept apart from seg, which Close clears
 }
 
 // CreateSnapshot creates a snapshot segment able to hold values of up to
@@ -97,7 +98,7 @@ func newSnapshot(seg *Segment) (s *Snapshot, err error) {
 	if err != nil {
 		return nil, headerErr("open", addr, err)
 	}
-	return &Snapshot{seg: seg, l: l, addr: addr}, nil
+	return &Snapshot{seg: seg, l: l, addr: addr, a: seg.addr}, nil
 }
 
 // headerErr maps layout's validation errors to the public sentinels.
@@ -117,10 +118,25 @@ func headerErr(op, addr string, err error) error {
 func (s *Snapshot) Capacity() int { return int(s.l.Capacity) }
 
 // Addr returns the segment's address.
-func (s *Snapshot) Addr() Address { return s.seg.addr }
+func (s *Snapshot) Addr() Address { return s.a }
 
 // Generation returns how many values have been published; 0 means none.
-func (s *Snapshot) Generation() uint64 { return s.l.Ctl.Gen.Load() }
+// A closed snapshot, or one truncated under its mapping, returns 0: the
+// word lives in memory that may be gone.
+func (s *Snapshot) Generation() (gen uint64) {
+	if s.seg == nil {
+		return 0
+	}
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			faultErr(r, "read", s.addr) // re-panics unless a memory fault
+			gen = 0
+		}
+	}()
+	return s.l.Ctl.Gen.Load()
+}
 
 // Publish makes p the snapshot's value. It never waits for readers; it
 // waits only for another writer that is in the middle of its own Publish
@@ -146,6 +162,11 @@ func (s *Snapshot) Publish(p []byte) (err error) {
 	}()
 	self := proc.Self()
 	s.lock(self)
+	// Deferred so that a fault (the segment truncated mid-update) does not
+	// leave the lock held by this live process, which would make every
+	// other writer wait forever. A fault in unlock itself is recovered by
+	// the deferred function above.
+	defer s.unlock(self)
 	ctl := s.l.Ctl
 	gen := ctl.Gen.Load() + 1
 	i := gen & 1
@@ -159,7 +180,6 @@ func (s *Snapshot) Publish(p []byte) (err error) {
 	// Gen and first Seq loads in Load.
 	slot.Seq.Store(2 * gen)
 	ctl.Gen.Store(gen)
-	s.unlock(self)
 	return nil
 }
 
@@ -176,7 +196,13 @@ func (s *Snapshot) lock(self proc.Identity) {
 			continue
 		}
 		holder := ctl.LockPid.Load()
-		if holder != 0 && !proc.Alive(proc.Identity{Pid: int32(holder), Start: ctl.LockStart.Load()}) {
+		start := ctl.LockStart.Load()
+		if holder != 0 && !proc.Alive(proc.Identity{Pid: int32(holder), Start: start}) {
+			// Clear the dead holder's start time before taking its pid's
+			// place: a third writer that read our pid next to that stale
+			// start time would judge us dead and take the lock from us.
+			// With 0 there, it checks our pid alone and waits.
+			ctl.LockStart.CompareAndSwap(start, 0)
 			if ctl.LockPid.CompareAndSwap(holder, uint64(self.Pid)) {
 				ctl.LockStart.Store(self.Start)
 				return
@@ -241,6 +267,31 @@ func (s *Snapshot) Load(dst []byte) (v []byte, err error) {
 			runtime.Gosched()
 		}
 	}
+}
+
+// Creator returns the pid of the process that created the snapshot,
+// whether that same process (pid and start time, so a reused pid does not
+// count) is still running, and when the segment was created. The header
+// holding them was validated when the snapshot was opened and is never
+// written again. A closed or truncated snapshot returns zero values.
+func (s *Snapshot) Creator() (pid int, alive bool, created time.Time) {
+	if s.seg == nil {
+		return 0, false, time.Time{}
+	}
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			faultErr(r, "stat", s.addr)
+			pid, alive, created = 0, false, time.Time{}
+		}
+	}()
+	h, err := layout.HeaderOf(s.seg.data)
+	if err != nil {
+		return 0, false, time.Time{}
+	}
+	id := proc.Identity{Pid: h.CreatorPid, Start: h.CreatorStart}
+	return int(id.Pid), proc.Alive(id), time.Unix(0, h.CreatedNanos)
 }
 
 // Close unmaps the segment.
