@@ -153,6 +153,9 @@ func formattedKind(k uint32) Kind {
 	return KindUnknown
 }
 
+// MaxRawLoad is the largest raw segment Load reads into memory.
+const MaxRawLoad = 1 << 30
+
 // StoreRaw replaces the content of the raw segment at addr with p, creating
 // a resizable raw segment (mode 0600, or opts.Mode) when none exists.
 func StoreRaw(addr string, p []byte, mode os.FileMode) error {
@@ -311,6 +314,13 @@ func (r *Raw) Load() (v []byte, err error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, wrapErr("read", r.addr.String(), nil, err)
+	}
+	// The size comes from the file, which anyone with write access can
+	// make huge and sparse: refuse rather than let the allocation kill the
+	// process.
+	if st.Size > MaxRawLoad {
+		return nil, wrapErr("read", r.addr.String(), ErrTooLarge,
+			fmt.Errorf("%s raw segment, Load reads at most %s", FormatSize(st.Size), FormatSize(MaxRawLoad)))
 	}
 	buf := make([]byte, st.Size)
 	n, err := preadFull(fd, buf)

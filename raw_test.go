@@ -2,6 +2,7 @@ package shmbuf_test
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"strings"
 	"syscall"
@@ -311,4 +312,26 @@ func TestRaw_SysVMissing(t *testing.T) {
 	wantErr(t, "StoreRaw on a missing sysv key", shmbuf.StoreRaw(addr, []byte("x"), 0), shmbuf.ErrNotExist, addr)
 	_, err := shmbuf.OpenRaw(addr)
 	wantErr(t, "OpenRaw", err, shmbuf.ErrNotExist, addr)
+}
+
+// TestRaw_HugeSparseFileRefused: a hostile file that claims a terabyte
+// must give an error, not an allocation that kills the reader.
+func TestRaw_HugeSparseFileRefused(t *testing.T) {
+	name := uniqueName(t)
+	path := shmbuf.ShmDir + "/" + name
+	t.Cleanup(func() { os.Remove(path) })
+	if err := shmbuf.StoreRaw(name, []byte("x"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 1<<40); err != nil {
+		t.Fatal(err)
+	}
+	r, err := shmbuf.OpenRaw(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Load(); !errors.Is(err, shmbuf.ErrTooLarge) {
+		t.Fatalf("Load of a 1 TiB sparse file = %v, want ErrTooLarge", err)
+	}
 }
