@@ -180,6 +180,8 @@ func (s *Snapshot) Publish(p []byte) (err error) {
 	// Gen and first Seq loads in Load.
 	slot.Seq.Store(2 * gen)
 	ctl.Gen.Store(gen)
+	ctl.LastStart.Store(self.Start)
+	ctl.LastPid.Store(uint64(self.Pid))
 	return nil
 }
 
@@ -302,4 +304,25 @@ func (s *Snapshot) Close() error {
 	err := s.seg.Close()
 	s.seg = nil
 	return err
+}
+
+// LastWriter returns the pid of the process that published the newest
+// value and whether it is still running; pid 0 before any Publish.
+func (s *Snapshot) LastWriter() (pid int, alive bool) {
+	if s.seg == nil {
+		return 0, false
+	}
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			faultErr(r, "stat", s.addr)
+			pid, alive = 0, false
+		}
+	}()
+	p := s.l.Ctl.LastPid.Load()
+	if p == 0 || p > 1<<31 {
+		return 0, false
+	}
+	return int(p), proc.Alive(proc.Identity{Pid: int32(p), Start: s.l.Ctl.LastStart.Load()})
 }

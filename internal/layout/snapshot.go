@@ -27,7 +27,13 @@ type SnapshotCtl struct {
 	// (LockPid 0: free). A lock whose holder is dead is taken over.
 	LockPid   atomic.Uint64
 	LockStart atomic.Uint64
-	_         [CacheLine - 24]byte
+	// LastPid and LastStart identify the writer of the newest value, so
+	// `shmbuf ls` can tell whether any process that used the segment is
+	// still alive. Written under the writer lock; read without it, they
+	// are a hint, never trusted for anything but liveness.
+	LastPid   atomic.Uint64
+	LastStart atomic.Uint64
+	_         [CacheLine - 40]byte
 }
 
 // SlotHdr precedes each value slot.
