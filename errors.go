@@ -75,6 +75,11 @@ var (
 	// ErrClosed is returned by methods called after Close.
 	ErrClosed = errors.New("closed")
 
+	// ErrInterrupted is returned by Raw.Load when the last Store on the
+	// segment was cut short (its writer died half-way), so the content is
+	// incomplete. The next Store repairs the segment.
+	ErrInterrupted = errors.New("last write was interrupted; content incomplete")
+
 	// ErrReadOnly is returned when writing through a segment opened read-only.
 	ErrReadOnly = errors.New("segment opened read-only")
 )
@@ -115,3 +120,27 @@ type causeErr struct{ kind, cause error }
 
 func (c *causeErr) Error() string   { return fmt.Sprintf("%v (%v)", c.kind, c.cause) }
 func (c *causeErr) Unwrap() []error { return []error{c.kind, c.cause} }
+
+// Sentinel errors of the ring kind.
+var (
+	// ErrWriterLost is returned by a ring reader, after it has read every
+	// record before the end, when every writer of the stream died (or
+	// closed with an error) instead of closing.
+	ErrWriterLost = errors.New("every writer was lost without closing the stream")
+
+	// ErrOverrun is returned (as a *LostError) when a reader of an
+	// overwrite-policy ring was lapped by the writers and lost records.
+	ErrOverrun = errors.New("reader overrun: records lost")
+
+	// ErrReadersFull is returned when every reader slot of a ring is taken
+	// by a live reader. The message names the limit.
+	ErrReadersFull = errors.New("all reader slots taken")
+
+	// ErrWritersFull is returned when every writer slot of a ring is taken
+	// by a live writer. The message names the limit.
+	ErrWritersFull = errors.New("all writer slots taken")
+
+	// ErrEmpty is returned by a ring reader's TryNext when no record is
+	// ready.
+	ErrEmpty = errors.New("no record ready")
+)

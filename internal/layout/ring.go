@@ -1,0 +1,239 @@
+package layout
+
+import (
+	"errors"
+	"math/bits"
+	"sync/atomic"
+	"unsafe"
+)
+
+// A ring segment is the header, a control block, the writer slots, the
+// reader slots, then the data area of Capacity bytes (a power of two):
+//
+//	[Header 128][RingCtl 192][WriterSlot 64]×W[ReaderSlot 64]×R[data…]
+//
+// The data area holds records at 8-byte aligned positions. A position is a
+// byte counter that only grows; its offset in the data area is
+// pos & (Capacity-1). Each record starts with a RecordHdr.
+const (
+	ringCtlOff  = HeaderSize
+	ringCtlSize = 3 * CacheLine
+	slotSize    = CacheLine
+
+	// RecordHdrSize is the size of a record header; RecordAlign the
+	// alignment of every record.
+	RecordHdrSize = 16
+	RecordAlign   = 8
+
+	// Limits on what a header may ask for.
+	MinCapacity = 256
+	MaxCapacity = 1 << 40
+	MaxSlots    = 4096
+)
+
+// Record flags.
+const (
+	// FlagPad marks a record that readers skip: the tail of a lap too short
+	// for the next record, or the claim of a writer that died before
+	// publishing.
+	FlagPad = 1
+)
+
+// End kinds, stored in the low bits of RingCtl.End (positions are 8-byte
+// aligned, so those bits are free).
+const (
+	EndEOF     = 1 // the last writer closed
+	EndLost    = 2 // the last writer died without closing
+	EndAborted = 3 // the last writer closed with an error
+	EndMask    = 7
+)
+
+// RingCtl is the ring's control block: one line that writers claim on, one
+// for the oldest position, one for stream state and waiting.
+type RingCtl struct {
+	// Tail is the end of the last claimed record: writers claim [Tail,
+	// Tail+n) by CAS. Partner: every other writer's CAS, and the loads of
+	// Tail by readers deciding the ring is drained.
+	Tail atomic.Uint64
+	// WalkToken is 1+the writer slot that is advancing Head in overwrite
+	// policy (0: nobody). It makes HeadPos/HeadSeq/HeadBytes a consistent
+	// triple without a lock held across any wait.
+	WalkToken atomic.Uint64
+	_         [CacheLine - 16]byte
+
+	// Head is the oldest position still guaranteed in the ring. Policy
+	// block: the floor new readers start at, raised to the slowest live
+	// reader by writers and by readers that close. Policy overwrite: raised
+	// by the walker before any writer may claim the space behind it.
+	// Release: the walker's Store after HeadGen. Acquire: readers'
+	// post-read check and writers' limit.
+	Head atomic.Uint64
+	// HeadGen selects HeadCopy[HeadGen&1], the current (pos, records,
+	// bytes) of Head in overwrite policy. The walker fills the other copy
+	// then stores HeadGen+1 (release); readers load HeadGen, the copy, and
+	// HeadGen again (acquire) like a sequence lock.
+	HeadGen  atomic.Uint64
+	HeadCopy [2]HeadTriple
+
+	// Attached counts writers with a live slot. Partner: the reaper's and
+	// Close's decrement, which sets End when it reaches zero.
+	Attached atomic.Uint64
+	// End is pos|kind of the last end of stream, 0 before any. Release:
+	// the last writer's Store after it decrements Attached. Acquire:
+	// readers that found nothing to read.
+	End atomic.Uint64
+	// DataWake is the futex word readers sleep on; writers bump it and wake
+	// when ReaderWaiters is non-zero after publishing. SpaceWake and
+	// WriterWaiters are the same for writers waiting for space.
+	DataWake      atomic.Uint32
+	ReaderWaiters atomic.Uint32
+	SpaceWake     atomic.Uint32
+	WriterWaiters atomic.Uint32
+	// Overruns counts readers lapped in overwrite policy.
+	Overruns atomic.Uint64
+	// ClosedRecords and ClosedBytes accumulate the counters of writers
+	// whose slots were freed.
+	ClosedRecords atomic.Uint64
+	ClosedBytes   atomic.Uint64
+	_             [CacheLine - 56]byte
+}
+
+// HeadTriple is Head with the number of records and payload bytes that
+// were written before it, in overwrite policy.
+type HeadTriple struct {
+	Pos, Records, Bytes atomic.Uint64
+}
+
+var _ [ringCtlSize - unsafe.Sizeof(RingCtl{})]byte
+var _ [unsafe.Sizeof(RingCtl{}) - ringCtlSize]byte
+
+// Slot states, in the low byte of a slot's State word; the owner's pid is
+// in the bits above, so claiming a slot records its owner atomically.
+const (
+	SlotFree      = 0
+	SlotAttaching = 1
+	SlotActive    = 2
+	SlotReaping   = 3
+)
+
+// SlotState packs a pid and a state.
+func SlotState(pid int32, state uint64) uint64 { return uint64(uint32(pid))<<8 | state }
+
+// SlotPid and SlotStateOf unpack a State word.
+func SlotPid(s uint64) int32      { return int32(uint32(s >> 8)) }
+func SlotStateOf(s uint64) uint64 { return s & 0xff }
+
+// WriterSlot registers a writer: its identity for liveness, its pending
+// claim so that a claim left by a dead writer can be skipped, and its
+// counters.
+type WriterSlot struct {
+	State atomic.Uint64
+	Start atomic.Uint64
+	// Claim is 1+the position of the writer's latest claim and ClaimLen
+	// its length. The owner writes them with plain stores before the CAS
+	// on Tail that makes the claim (the CAS orders them); reapers read
+	// them with atomic loads after that writer is dead.
+	Claim    uint64
+	ClaimLen uint64
+	Records  atomic.Uint64
+	Bytes    atomic.Uint64
+	_        [CacheLine - 48]byte
+}
+
+// ReaderSlot registers a reader and its cursor, published in batches.
+// Release: the reader's Cursor.Store. Acquire: writers computing how much
+// space they may reuse.
+type ReaderSlot struct {
+	State  atomic.Uint64
+	Start  atomic.Uint64
+	Cursor atomic.Uint64
+	_      [CacheLine - 24]byte
+}
+
+// RecordHdr starts every record. Stamp is 1+the record's position, stored
+// last with release ordering (partner: the reader's Stamp.Load), so a
+// header from an older lap, or zero memory, never matches. Len is the
+// payload length (pads: the bytes after the header).
+type RecordHdr struct {
+	Stamp atomic.Uint64
+	Len   uint32
+	Flags uint32
+}
+
+// RingSize is the segment size of a ring, reporting false when the
+// parameters are out of range.
+func RingSize(capacity uint64, writers, readers uint32) (uint64, bool) {
+	if capacity < MinCapacity || capacity > MaxCapacity || bits.OnesCount64(capacity) != 1 {
+		return 0, false
+	}
+	if writers < 1 || writers > MaxSlots || readers < 1 || readers > MaxSlots {
+		return 0, false
+	}
+	return ringCtlOff + ringCtlSize + uint64(writers+readers)*slotSize + capacity, true
+}
+
+// RecordSize is the ring space a record of n payload bytes takes.
+func RecordSize(n uint64) uint64 {
+	return (RecordHdrSize + n + RecordAlign - 1) &^ (RecordAlign - 1)
+}
+
+// ErrRingParams is returned when a ring header's parameters do not make a
+// ring (capacity not a power of two, max record too large, no slots).
+var ErrRingParams = errors.New("ring parameters out of range")
+
+// Ring is a validated view of a ring segment.
+type Ring struct {
+	Ctl       *RingCtl
+	Writers   []WriterSlot
+	Readers   []ReaderSlot
+	Data      []byte // exactly Capacity bytes
+	Capacity  uint64
+	Mask      uint64
+	MaxRecord uint64
+	Policy    uint32
+}
+
+// RingParamsOK checks the ring fields of a header.
+func RingParamsOK(h *Header) bool {
+	if _, ok := RingSize(h.Capacity, h.Writers, h.Readers); !ok {
+		return false
+	}
+	return h.MaxRecord >= 1 && h.MaxRecord <= h.Capacity && RecordSize(h.MaxRecord) <= h.Capacity/2 && h.Policy <= 1
+}
+
+// RingOf overlays the ring areas on b after validating the header.
+func RingOf(b []byte) (*Ring, error) {
+	h, err := HeaderOf(b)
+	if err != nil {
+		return nil, err
+	}
+	need := func(h *Header) (uint64, bool) {
+		if !RingParamsOK(h) {
+			return 0, false
+		}
+		return RingSize(h.Capacity, h.Writers, h.Readers)
+	}
+	if err := h.Validate(len(b), KindRing, need); err != nil {
+		return nil, err
+	}
+	r := &Ring{Capacity: h.Capacity, Mask: h.Capacity - 1, MaxRecord: h.MaxRecord, Policy: h.Policy}
+	r.Ctl = (*RingCtl)(unsafe.Pointer(&b[ringCtlOff]))
+	off := uint64(ringCtlOff + ringCtlSize)
+	r.Writers = unsafe.Slice((*WriterSlot)(unsafe.Pointer(&b[off])), h.Writers)
+	off += uint64(h.Writers) * slotSize
+	r.Readers = unsafe.Slice((*ReaderSlot)(unsafe.Pointer(&b[off])), h.Readers)
+	off += uint64(h.Readers) * slotSize
+	r.Data = b[off : off+h.Capacity : off+h.Capacity]
+	return r, nil
+}
+
+// Hdr returns the record header at offset off of the data area. off must
+// be 8-aligned and at most Capacity-RecordHdrSize; callers derive it from
+// a position masked by Mask, and the check below keeps a bad caller from
+// reaching outside the mapping.
+func (r *Ring) Hdr(off uint64) *RecordHdr {
+	if off > r.Capacity-RecordHdrSize || off%RecordAlign != 0 {
+		panic("layout: record header offset out of range")
+	}
+	return (*RecordHdr)(unsafe.Pointer(&r.Data[off]))
+}

@@ -1,0 +1,353 @@
+package shmbuf
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/shmbuf/shmbuf/internal/layout"
+	"github.com/shmbuf/shmbuf/internal/proc"
+)
+
+// Ring is a bounded stream of records in shared memory with any number of
+// writers and up to Readers readers, each reader with its own cursor, so
+// that every reader sees every record (broadcast).
+//
+// Layout. Positions are 64-bit byte counters that only grow; a position's
+// offset in the data area is pos & (Capacity-1), Capacity being a power of
+// two. A record is a 16-byte header (stamp, length, flags) and its payload,
+// 8-byte aligned. A record that would straddle the end of the data area is
+// preceded by a padding record that readers skip.
+//
+// Writing. A writer records the claim it is about to make in its writer
+// slot, claims [Tail, Tail+size) with a CAS on Tail, copies the payload,
+// then publishes the record by storing the header's stamp, 1+its position,
+// last with release ordering. A reader polls the stamp at its cursor, never
+// a shared counter, and a stamp from an older lap (or zero memory) never
+// equals 1+the cursor, so memory is never zeroed. Readers publish their
+// cursors to their slots in batches (every Capacity/8 bytes and before they
+// sleep), and writers cache the slowest cursor (the Disruptor's gating
+// sequence) so that they scan reader slots only when the cached space is
+// used up.
+//
+// Policies. PolicyBlock: writers reuse space only behind the slowest live
+// reader; with no reader attached they fill the ring and wait for the
+// first one, so nothing is lost. PolicyOverwrite: writers never wait for
+// readers. Before claiming space they advance Head, the oldest position
+// still in the ring, over whole published records, counting the records
+// and payload bytes they pass (Head, the record count and the byte count
+// form one triple, updated by one writer at a time under a walk token, and
+// published through a two-copy generation like a sequence lock). A reader
+// that finds Head beyond its cursor was lapped: its loss is the difference
+// between Head's counts and the counts it has read, which is exact in
+// records and bytes whatever the number of writers, and it resumes at Head.
+//
+// Waiting. Readers sleep on one futex word, writers waiting for space on
+// another; a waker bumps the word and calls FUTEX_WAKE only when the
+// matching waiters count is non-zero, so a busy stream makes no system
+// calls. Sleeps are cut into slices of at most 100 ms so that context
+// cancellation and dead peers are noticed.
+//
+// Dead peers. Every writer and reader owns a slot with its pid and process
+// start time. A waiter that has waited for 100 ms checks its peers: the
+// claim of a dead writer that never published is turned into padding (the
+// idea of Aeron's term unblocker), its slot is freed, and when no writer
+// is left the stream ends with ErrWriterLost after the records before it.
+// A dead reader's slot is freed, so writers stop waiting for it.
+//
+// A Ring's methods may be called from several goroutines at once; Writers
+// and Readers are each for one goroutine at a time (see their docs).
+type Ring struct {
+	seg  *Segment
+	l    *layout.Ring
+	addr string
+
+	mu      sync.Mutex
+	writers map[*Writer]struct{}
+	readers map[*Reader]struct{}
+}
+
+// Policy says what writers do when the ring is full.
+type Policy int
+
+const (
+	// PolicyBlock makes writers wait for the slowest live reader.
+	PolicyBlock Policy = iota
+	// PolicyOverwrite makes writers overwrite the oldest records; lapped
+	// readers get a *LostError.
+	PolicyOverwrite
+)
+
+func (p Policy) String() string {
+	switch p {
+	case PolicyBlock:
+		return "block"
+	case PolicyOverwrite:
+		return "overwrite"
+	}
+	return "policy(" + strconv.Itoa(int(p)) + ")"
+}
+
+// ParsePolicy parses "block" or "overwrite".
+func ParsePolicy(s string) (Policy, error) {
+	switch s {
+	case "block":
+		return PolicyBlock, nil
+	case "overwrite":
+		return PolicyOverwrite, nil
+	}
+	return 0, wrapErr("parse policy", strconv.Quote(s), ErrInvalidArgument, errors.New("want block or overwrite"))
+}
+
+// WaitStrategy says how a reader or writer waits.
+type WaitStrategy int
+
+const (
+	// WaitAdaptive spins for about 50 µs, then sleeps on a futex.
+	WaitAdaptive WaitStrategy = iota
+	// WaitSpin never sleeps: lowest latency, one busy core per waiter.
+	WaitSpin
+	// WaitBlock sleeps on a futex at once.
+	WaitBlock
+)
+
+func (w WaitStrategy) String() string {
+	switch w {
+	case WaitAdaptive:
+		return "adaptive"
+	case WaitSpin:
+		return "spin"
+	case WaitBlock:
+		return "block"
+	}
+	return "wait(" + strconv.Itoa(int(w)) + ")"
+}
+
+// ParseWait parses "spin", "adaptive" or "block".
+func ParseWait(s string) (WaitStrategy, error) {
+	switch s {
+	case "adaptive":
+		return WaitAdaptive, nil
+	case "spin":
+		return WaitSpin, nil
+	case "block":
+		return WaitBlock, nil
+	}
+	return 0, wrapErr("parse wait", strconv.Quote(s), ErrInvalidArgument, errors.New("want spin, adaptive or block"))
+}
+
+// StartPosition says where a new reader starts.
+type StartPosition int
+
+const (
+	// FromOldest starts at the oldest record still in the ring.
+	FromOldest StartPosition = iota
+	// FromLatest starts after the newest record: only records written
+	// from now on are read.
+	FromLatest
+)
+
+func (s StartPosition) String() string {
+	switch s {
+	case FromOldest:
+		return "oldest"
+	case FromLatest:
+		return "latest"
+	}
+	return "from(" + strconv.Itoa(int(s)) + ")"
+}
+
+// ParseFrom parses "oldest" or "latest".
+func ParseFrom(s string) (StartPosition, error) {
+	switch s {
+	case "oldest":
+		return FromOldest, nil
+	case "latest":
+		return FromLatest, nil
+	}
+	return 0, wrapErr("parse from", strconv.Quote(s), ErrInvalidArgument, errors.New("want oldest or latest"))
+}
+
+// RingOptions controls CreateRing.
+type RingOptions struct {
+	// Size is the data capacity in bytes, rounded up to a power of two
+	// (at least 256).
+	Size int64
+	// MaxRecord is the largest record payload; 0 means Capacity/4 - 16,
+	// capped at 16 MiB. A record takes MaxRecord+16 bytes rounded up to 8,
+	// and two of them must fit in the capacity.
+	MaxRecord int
+	// Readers is the number of reader slots; 0 means 16.
+	Readers int
+	// Writers is the number of writer slots; 0 means 16.
+	Writers int
+	Policy  Policy
+	// Mode is the permission bits; 0 means 0600.
+	Mode os.FileMode
+	// Force replaces an existing segment.
+	Force bool
+}
+
+const (
+	defaultSlots     = 16
+	defaultMaxRecord = 16 << 20
+)
+
+// CreateRing creates a ring segment at addr on any backend.
+func CreateRing(addr string, opts RingOptions) (*Ring, error) {
+	a, err := ParseAddress(addr)
+	if err != nil {
+		return nil, err
+	}
+	as := a.String()
+	if opts.Size <= 0 || opts.Size > layout.MaxCapacity {
+		return nil, wrapErr("create", as, ErrInvalidSize, fmt.Errorf("ring size must be between 1 and %d bytes", int64(layout.MaxCapacity)))
+	}
+	capacity := uint64(layout.MinCapacity)
+	if uint64(opts.Size) > capacity {
+		capacity = 1 << bits.Len64(uint64(opts.Size)-1)
+	}
+	readers, err := slotCount(opts.Readers, "readers", as)
+	if err != nil {
+		return nil, err
+	}
+	writers, err := slotCount(opts.Writers, "writers", as)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Policy != PolicyBlock && opts.Policy != PolicyOverwrite {
+		return nil, wrapErr("create", as, ErrInvalidArgument, fmt.Errorf("unknown policy %d", opts.Policy))
+	}
+	maxRec := uint64(opts.MaxRecord)
+	switch {
+	case opts.MaxRecord < 0:
+		return nil, wrapErr("create", as, ErrInvalidArgument, errors.New("negative max record"))
+	case opts.MaxRecord == 0:
+		maxRec = min(capacity/4-layout.RecordHdrSize, defaultMaxRecord)
+	}
+	if layout.RecordSize(maxRec) > capacity/2 {
+		return nil, wrapErr("create", as, ErrInvalidSize,
+			fmt.Errorf("ring of %d bytes too small for records of %d bytes: it needs at least %d", capacity, maxRec, 2*layout.RecordSize(maxRec)))
+	}
+	total, _ := layout.RingSize(capacity, writers, readers)
+	seg, err := CreateSegment(a, CreateOptions{Size: int64(total), Mode: opts.Mode, Force: opts.Force})
+	if err != nil {
+		return nil, err
+	}
+	h, _ := layout.HeaderOf(seg.data)
+	self := proc.Self()
+	h.Kind = layout.KindRing
+	h.SegmentSize = total
+	h.Capacity = capacity
+	h.MaxRecord = maxRec
+	h.Readers = readers
+	h.Writers = writers
+	h.Policy = uint32(opts.Policy)
+	h.CreatorPid = self.Pid
+	h.CreatorStart = self.Start
+	h.CreatedNanos = time.Now().UnixNano()
+	h.Publish()
+	return newRing(seg)
+}
+
+func slotCount(n int, what, addr string) (uint32, error) {
+	switch {
+	case n < 0 || n > layout.MaxSlots:
+		return 0, wrapErr("create", addr, ErrInvalidArgument, fmt.Errorf("%s must be between 1 and %d, or 0 for the default", what, layout.MaxSlots))
+	case n == 0:
+		return defaultSlots, nil
+	}
+	return uint32(n), nil
+}
+
+// OpenRing opens an existing ring. It validates the header first and
+// returns ErrNotShmbuf, ErrVersion, ErrWrongKind or ErrCorrupt for a
+// segment it cannot trust. Readers and writers both need write access
+// (a reader publishes its cursor).
+func OpenRing(addr string) (*Ring, error) {
+	a, err := ParseAddress(addr)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := OpenSegment(a, false)
+	if err != nil {
+		return nil, err
+	}
+	return newRing(seg)
+}
+
+func newRing(seg *Segment) (r *Ring, err error) {
+	addr := seg.addr.String()
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if rec := recover(); rec != nil {
+			err = faultErr(rec, "open", addr)
+		}
+		if err != nil {
+			seg.Close()
+		}
+	}()
+	l, err := layout.RingOf(seg.data)
+	if err != nil {
+		return nil, headerErr("open", addr, err)
+	}
+	return &Ring{seg: seg, l: l, addr: addr,
+		writers: make(map[*Writer]struct{}), readers: make(map[*Reader]struct{})}, nil
+}
+
+// Addr returns the ring's address.
+func (r *Ring) Addr() Address { return r.seg.addr }
+
+// MaxRecord returns the largest record payload.
+func (r *Ring) MaxRecord() int { return int(r.l.MaxRecord) }
+
+// Capacity returns the size of the data area.
+func (r *Ring) Capacity() int { return int(r.l.Capacity) }
+
+// Policy returns the ring's policy.
+func (r *Ring) Policy() Policy { return Policy(r.l.Policy) }
+
+// Close closes the Writers and Readers still open on r (a writer's Close
+// may end the stream) and unmaps the ring.
+func (r *Ring) Close() error {
+	r.mu.Lock()
+	ws := make([]*Writer, 0, len(r.writers))
+	for w := range r.writers {
+		ws = append(ws, w)
+	}
+	rs := make([]*Reader, 0, len(r.readers))
+	for rd := range r.readers {
+		rs = append(rs, rd)
+	}
+	r.mu.Unlock()
+	for _, w := range ws {
+		w.Close()
+	}
+	for _, rd := range rs {
+		rd.Close()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seg == nil {
+		return nil
+	}
+	err := r.seg.Close()
+	r.seg = nil
+	return err
+}
+
+// guard runs on every method that touches the mapping: it turns a memory
+// fault (the segment truncated under us) into ErrTruncated. Use as
+// defer r.guard(op, &err, debug.SetPanicOnFault(true)).
+func (r *Ring) guard(op string, err *error, old bool) {
+	debug.SetPanicOnFault(old)
+	if rec := recover(); rec != nil {
+		*err = faultErr(rec, op, r.addr)
+	}
+}
