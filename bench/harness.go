@@ -1,0 +1,371 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// settings are the measuring parameters shared by every cell of a run.
+type settings struct {
+	Warmup   int           // phases discarded before measuring
+	Reps     int           // measured phases (repetitions)
+	Phase    time.Duration // minimum length of a phase
+	MinCount int           // minimum records (round trips) in a phase
+	Count    int           // exact count instead of timed phases (Go benchmarks)
+}
+
+// cellTimeout bounds one cell: phases end after 20×Phase at the latest,
+// so this is generous, and exists for hung peers.
+func (s settings) cellTimeout() time.Duration {
+	if s.Count > 0 {
+		return 10 * time.Minute
+	}
+	return time.Duration(s.Warmup+s.Reps)*20*s.Phase + 20*time.Second
+}
+
+// harness runs cells: it creates a transport's channels, starts the two
+// peers, drives them through the protocol and collects their reports.
+type harness struct {
+	env *Env
+	set settings
+	exe string
+	// started and finished, when set, bracket the measured part of a cell
+	// (Go benchmarks stop their timer outside it).
+	started, finished func()
+}
+
+// cellRun is what the two peers of one cell reported.
+type cellRun struct {
+	writer, reader peerResult
+}
+
+func newHarness(reg *registry, set settings) (*harness, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("cannot re-execute myself as a peer: %w", err)
+	}
+	return &harness{env: newEnv(reg), set: set, exe: exe}, nil
+}
+
+// run measures one transport at one size in one mode.
+func (h *harness) run(ctx context.Context, t Transport, size int, mode string) (run cellRun, err error) {
+	ctx, cancel := context.WithTimeout(ctx, h.set.cellTimeout())
+	defer cancel()
+	nch := 1
+	if mode == modeLatency {
+		nch = 2
+	}
+	var chans []*Channel
+	defer func() {
+		for _, c := range chans {
+			if rerr := c.remove(); rerr != nil && err == nil {
+				err = fmt.Errorf("%s: cleanup: %w", t.Name(), rerr)
+			}
+		}
+	}()
+	for range nch {
+		c, err := t.Create(h.env, size)
+		if err != nil {
+			return run, fmt.Errorf("%s: %w", t.Name(), err)
+		}
+		chans = append(chans, c)
+	}
+	spec := peerSpec{
+		Transport: t.Name(), Mode: mode, Size: size,
+		Warmup: h.set.Warmup, Reps: h.set.Reps, Phase: h.set.Phase, MinCount: h.set.MinCount, Count: h.set.Count,
+		Deadline: time.Now().Add(h.set.cellTimeout()),
+	}
+	// Channel 0 runs writer→reader, channel 1 back; each peer inherits
+	// the descriptors of its own ends, numbered from 3 in order.
+	wspec, rspec := spec, spec
+	wspec.Role, rspec.Role = "writer", "reader"
+	var wfiles, rfiles []*os.File
+	for i, c := range chans {
+		ws, rs := c.Spec, c.Spec
+		wf, rf := c.WriterFile, c.ReaderFile
+		if i == 1 {
+			wf, rf = rf, wf
+		}
+		if wf != nil {
+			ws.FD = 3 + len(wfiles)
+			wfiles = append(wfiles, wf)
+		}
+		if rf != nil {
+			rs.FD = 3 + len(rfiles)
+			rfiles = append(rfiles, rf)
+		}
+		wspec.Channels = append(wspec.Channels, ws)
+		rspec.Channels = append(rspec.Channels, rs)
+	}
+
+	ev := make(chan peerEvent, 16)
+	var peers [2]*peerProc
+	defer func() {
+		for _, p := range peers {
+			if p != nil {
+				p.kill()
+			}
+		}
+	}()
+	const writer, reader = 0, 1
+	if peers[reader], err = h.start(ctx, reader, rspec, rfiles, ev); err != nil {
+		return run, err
+	}
+	if peers[writer], err = h.start(ctx, writer, wspec, wfiles, ev); err != nil {
+		return run, err
+	}
+	w := waiter{ctx: ctx, ev: ev, peers: peers}
+	for _, who := range []int{reader, writer} {
+		if _, err := w.expect(who, "ready"); err != nil {
+			return run, err
+		}
+	}
+	if h.started != nil {
+		h.started()
+	}
+	peers[writer].send("go")
+	peers[reader].send("go")
+	if mode == modeThroughput {
+		if run.reader, err = w.result(reader); err != nil {
+			return run, err
+		}
+		if h.finished != nil {
+			h.finished()
+		}
+		peers[writer].send("stop")
+		if run.writer, err = w.result(writer); err != nil {
+			return run, err
+		}
+	} else {
+		if run.writer, err = w.result(writer); err != nil {
+			return run, err
+		}
+		if h.finished != nil {
+			h.finished()
+		}
+		if run.reader, err = w.result(reader); err != nil {
+			return run, err
+		}
+	}
+	for _, p := range peers {
+		if err := p.wait(ctx); err != nil {
+			return run, err
+		}
+	}
+	return run, nil
+}
+
+// peerProc is a running peer process.
+type peerProc struct {
+	who    int
+	role   string
+	cmd    *exec.Cmd
+	stdin  *os.File
+	stderr *bytes.Buffer
+	done   chan struct{} // closed when the peer's output has ended
+	once   sync.Once
+}
+
+type peerEvent struct {
+	who  int
+	line string
+	eof  bool
+}
+
+func (h *harness) start(ctx context.Context, who int, spec peerSpec, files []*os.File, ev chan<- peerEvent) (*peerProc, error) {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, h.exe)
+	cmd.Env = append(os.Environ(), peerEnv+"="+string(b))
+	cmd.ExtraFiles = files
+	cmd.WaitDelay = time.Second
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	p := &peerProc{who: who, role: spec.Role, cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	cmd.Stderr = &limitedWriter{buf: p.stderr, max: 4 << 10}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s: starting the %s peer: %w", spec.Transport, spec.Role, err)
+	}
+	if f, ok := stdin.(*os.File); ok {
+		p.stdin = f
+	}
+	h.env.reg.note(fmt.Sprintf("peer %d", cmd.Process.Pid))
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			select {
+			case ev <- peerEvent{who: who, line: sc.Text()}:
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case ev <- peerEvent{who: who, eof: true}:
+		case <-ctx.Done():
+		}
+	}()
+	return p, nil
+}
+
+func (p *peerProc) send(line string) {
+	if p.stdin != nil {
+		fmt.Fprintln(p.stdin, line)
+	}
+}
+
+// wait waits for the peer to exit after it reported.
+func (p *peerProc) wait(ctx context.Context) error {
+	var err error
+	p.once.Do(func() {
+		if p.stdin != nil {
+			p.stdin.Close()
+		}
+		err = p.cmd.Wait()
+	})
+	if err != nil {
+		return fmt.Errorf("%s peer: %w%s", p.role, err, p.stderrTail())
+	}
+	return nil
+}
+
+// kill ends the peer if it still runs and reaps it.
+func (p *peerProc) kill() {
+	p.once.Do(func() {
+		p.cmd.Process.Kill()
+		if p.stdin != nil {
+			p.stdin.Close()
+		}
+		p.cmd.Wait()
+	})
+}
+
+func (p *peerProc) stderrTail() string {
+	s := strings.TrimSpace(p.stderr.String())
+	if s == "" {
+		return ""
+	}
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 && len(s)-i < 300 && len(s) > 300 {
+		s = s[i+1:]
+	}
+	return " (stderr: " + s + ")"
+}
+
+// waiter reads the peers' lines in order, and fails as soon as either
+// peer reports an error or exits before it reported its result.
+type waiter struct {
+	ctx      context.Context
+	ev       <-chan peerEvent
+	peers    [2]*peerProc
+	pending  [2][]string
+	finished [2]bool
+	gone     [2]bool
+}
+
+func (w *waiter) next(who int) (string, error) {
+	for {
+		if len(w.pending[who]) > 0 {
+			l := w.pending[who][0]
+			w.pending[who] = w.pending[who][1:]
+			return l, nil
+		}
+		if w.gone[who] {
+			return "", w.exitErr(who)
+		}
+		select {
+		case <-w.ctx.Done():
+			if errors.Is(w.ctx.Err(), context.DeadlineExceeded) {
+				return "", fmt.Errorf("%s peer: no report in time", w.peers[who].role)
+			}
+			return "", w.ctx.Err()
+		case e := <-w.ev:
+			if e.eof {
+				w.gone[e.who] = true
+				if e.who != who && !w.finished[e.who] && len(w.pending[e.who]) == 0 {
+					return "", w.exitErr(e.who)
+				}
+				continue
+			}
+			if e.who != who {
+				// An early report from the other peer: an error ends the
+				// cell now, anything else waits its turn.
+				var r peerResult
+				if json.Unmarshal([]byte(e.line), &r) == nil && r.Err != "" {
+					return "", errors.New(r.Err)
+				}
+			}
+			w.pending[e.who] = append(w.pending[e.who], e.line)
+		}
+	}
+}
+
+func (w *waiter) exitErr(who int) error {
+	p := w.peers[who]
+	p.kill()
+	return fmt.Errorf("%s peer exited early (%v)%s", p.role, p.cmd.ProcessState, p.stderrTail())
+}
+
+func (w *waiter) expect(who int, want string) (string, error) {
+	l, err := w.next(who)
+	if err != nil {
+		return "", err
+	}
+	if l != want {
+		var r peerResult
+		if json.Unmarshal([]byte(l), &r) == nil && r.Err != "" {
+			return "", errors.New(r.Err)
+		}
+		return "", fmt.Errorf("%s peer said %q, want %q", w.peers[who].role, l, want)
+	}
+	return l, nil
+}
+
+func (w *waiter) result(who int) (peerResult, error) {
+	var r peerResult
+	l, err := w.next(who)
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal([]byte(l), &r); err != nil {
+		return r, fmt.Errorf("%s peer said %q", w.peers[who].role, l)
+	}
+	if r.Err != "" {
+		return r, errors.New(r.Err)
+	}
+	w.finished[who] = true
+	return r, nil
+}
+
+// limitedWriter keeps the first max bytes of a peer's standard error.
+type limitedWriter struct {
+	mu  sync.Mutex
+	buf *bytes.Buffer
+	max int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if room := l.max - l.buf.Len(); room > 0 {
+		l.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}

@@ -1,0 +1,64 @@
+package bench
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// pipeTransport is an anonymous pipe(2), enlarged with F_SETPIPE_SZ.
+type pipeTransport struct{}
+
+func (pipeTransport) Name() string           { return "pipe" }
+func (pipeTransport) Kernel() bool           { return true }
+func (pipeTransport) Sync() string           { return "blocking read/write" }
+func (pipeTransport) Lossy() bool            { return false }
+func (pipeTransport) Unsupported(int) string { return "" }
+
+func (pipeTransport) Create(env *Env, size int) (*Channel, error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return nil, err
+	}
+	growPipe(p[1])
+	return fdPair(env, "pipe", p[1], p[0]), nil
+}
+
+func (pipeTransport) Sender(spec ChannelSpec, size int, _ time.Time) (Sender, error) {
+	fd, err := inheritedFD(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &fdSender{fd: fd, size: size}, nil
+}
+
+func (pipeTransport) Receiver(spec ChannelSpec, size int, _ time.Time) (Receiver, error) {
+	fd, err := inheritedFD(spec)
+	if err != nil {
+		return nil, err
+	}
+	return newStreamReceiver(fd, size), nil
+}
+
+// growPipe asks for the largest pipe buffer an unprivileged process may
+// set; failure leaves the default (64 KiB) in place.
+func growPipe(fd int) {
+	n := min(bufSize, readProcInt("/proc/sys/fs/pipe-max-size", 1<<20))
+	unix.FcntlInt(uintptr(fd), unix.F_SETPIPE_SZ, n)
+}
+
+// readProcInt reads a number from a /proc file, or returns def.
+func readProcInt(path string, def int) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return def
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || v <= 0 {
+		return def
+	}
+	return v
+}
