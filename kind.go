@@ -58,6 +58,10 @@ const (
 	rawKindXattr = "user.shmbuf.kind"
 	rawResizable = "raw"
 	rawFixed     = "raw-fixed"
+
+	// rawDirtyXattr is present while a Store rewrites a raw file; see
+	// Raw.Store.
+	rawDirtyXattr = "user.shmbuf.dirty"
 )
 
 // DetectKind reports the kind of the segment at addr: a formatted kind

@@ -228,28 +228,42 @@ func (r *Raw) Store(p []byte) (err error) {
 		return wrapErr("write", r.addr.String(), nil, err)
 	}
 	n := int64(len(p))
-	if r.fixed {
-		if n > st.Size {
-			return wrapErr("write", r.addr.String(), ErrTooLarge,
-				fmt.Errorf("%d bytes into a fixed region of %d", n, st.Size))
-		}
-		if err := pwriteAll(fd, p, 0); err != nil {
-			return fileErr("write", r.addr, err)
-		}
-		return r.zero(fd, n, st.Size)
+	if r.fixed && n > st.Size {
+		return wrapErr("write", r.addr.String(), ErrTooLarge,
+			fmt.Errorf("%d bytes into a fixed region of %d", n, st.Size))
 	}
 	// Reserve first: on a full file system this fails before anything
 	// changes, and afterwards the write cannot run out of space.
-	if n > 0 {
+	if !r.fixed && n > 0 {
 		if err := reserve("write", r.addr, r.f, n); err != nil {
 			return err
 		}
 	}
-	if err := r.f.Truncate(n); err != nil {
-		return fileErr("write", r.addr, err)
+	// The dirty mark brackets the rewrite. flock dies with its holder, so
+	// a writer killed half-way would otherwise hand the next reader half
+	// a value; with the mark still set, Load reports ErrInterrupted
+	// instead, until the next Store completes. File systems without
+	// extended attributes go unprotected.
+	marked := unix.Fsetxattr(fd, rawDirtyXattr, []byte{1}, 0) == nil
+	if r.fixed {
+		if err := pwriteAll(fd, p, 0); err != nil {
+			return fileErr("write", r.addr, err)
+		}
+		if err := r.zero(fd, n, st.Size); err != nil {
+			return err
+		}
+	} else {
+		if err := r.f.Truncate(n); err != nil {
+			return fileErr("write", r.addr, err)
+		}
+		if err := pwriteAll(fd, p, 0); err != nil {
+			return fileErr("write", r.addr, err)
+		}
 	}
-	if err := pwriteAll(fd, p, 0); err != nil {
-		return fileErr("write", r.addr, err)
+	if marked {
+		if err := unix.Fremovexattr(fd, rawDirtyXattr); err != nil {
+			return wrapErr("write", r.addr.String(), nil, err)
+		}
 	}
 	return nil
 }
@@ -311,6 +325,10 @@ func (r *Raw) Load() (v []byte, err error) {
 		return nil, wrapErr("lock", r.addr.String(), nil, err)
 	}
 	defer lockFile(r.f, unix.LOCK_UN)
+	var mark [1]byte
+	if _, err := unix.Fgetxattr(fd, rawDirtyXattr, mark[:]); err == nil {
+		return nil, wrapErr("read", r.addr.String(), ErrInterrupted, nil)
+	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, wrapErr("read", r.addr.String(), nil, err)

@@ -45,7 +45,7 @@ func init() {
 		defer seg.Close()
 		return holdUntilStdinCloses()
 	}
-	childRoles["ring-reader"] = func() int {
+	childRoles["stale-ring-reader"] = func() int {
 		r, err := shmbuf.OpenRing(os.Getenv("SHMBUF_ADDR"))
 		if err != nil {
 			return childFail("%v", err)
@@ -164,7 +164,7 @@ func TestStale_RingWithLiveReader(t *testing.T) {
 	if u := usage(t, addr); !u.Stale() {
 		t.Fatalf("ring of a dead creator, no peers: %+v", u)
 	}
-	stop := startHolder(t, "ring-reader", addr)
+	stop := startHolder(t, "stale-ring-reader", addr)
 	u := usage(t, addr)
 	if u.Stale() || !slices.ContainsFunc(u.Recorded, func(p shmbuf.RecordedProcess) bool {
 		return p.Role == "reader" && p.Alive
