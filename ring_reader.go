@@ -236,14 +236,14 @@ func (rd *Reader) next(ctx context.Context, block bool) (rec []byte, err error) 
 			if h.Flags&layout.FlagPad != 0 {
 				size := layout.RecordHdrSize + n
 				if n%layout.RecordAlign != 0 || size > rem {
-					return nil, rd.corrupt(p, n)
+					return nil, rd.corruptOrLapped(p, n)
 				}
 				rd.pos = p + size
 				continue
 			}
 			size := layout.RecordSize(n)
 			if n > l.MaxRecord || size > rem {
-				return nil, rd.corrupt(p, n)
+				return nil, rd.corruptOrLapped(p, n)
 			}
 			// Partner: the walker's Head store, made before any writer
 			// may claim this record's space.
@@ -312,6 +312,18 @@ func (rd *Reader) lapped() error {
 	rd.pos, rd.recs, rd.byts = pos, recs, byts
 	rd.l.Ctl.Overruns.Add(1)
 	return e
+}
+
+// corruptOrLapped explains a header that failed its bounds checks. Under
+// PolicyOverwrite a writer may have rewritten it between the reader's
+// stamp and length loads: if Head has passed p that is a lap, not
+// corruption. Partner: the walker's Head store, made before any writer
+// may claim the space.
+func (rd *Reader) corruptOrLapped(p, n uint64) error {
+	if rd.overwrite && rd.l.Ctl.Head.Load() > p {
+		return rd.lapped()
+	}
+	return rd.corrupt(p, n)
 }
 
 func (rd *Reader) corrupt(p, n uint64) error {
