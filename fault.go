@@ -1,6 +1,11 @@
 package shmbuf
 
-import "runtime"
+import (
+	"errors"
+	"runtime"
+
+	"github.com/shmbuf/shmbuf/internal/layout"
+)
 
 // faultErr converts a recovered panic into ErrTruncated when it is a memory
 // fault (SIGBUS or SIGSEGV on a mapping that another process shrank) raised
@@ -15,6 +20,11 @@ import "runtime"
 //		}
 //	}()
 func faultErr(r any, op, addr string) error {
+	if e, ok := r.(error); ok && errors.Is(e, layout.ErrHdrBounds) {
+		// A position read from the segment pointed outside the data
+		// area: the segment is corrupt, the process is fine.
+		return wrapErr(op, addr, ErrCorrupt, e)
+	}
 	if re, ok := r.(runtime.Error); ok {
 		if _, ok := re.(interface{ Addr() uintptr }); ok {
 			return wrapErr(op, addr, ErrTruncated, nil)

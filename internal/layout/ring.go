@@ -227,13 +227,18 @@ func RingOf(b []byte) (*Ring, error) {
 	return r, nil
 }
 
+// ErrHdrBounds is the panic value of Hdr for an offset outside the data
+// area or not 8-aligned: only positions read from a corrupt segment lead
+// there, and the ring's guard turns it into ErrCorrupt.
+var ErrHdrBounds = errors.New("record header offset out of range")
+
 // Hdr returns the record header at offset off of the data area. off must
 // be 8-aligned and at most Capacity-RecordHdrSize; callers derive it from
 // a position masked by Mask, and the check below keeps a bad caller from
 // reaching outside the mapping.
 func (r *Ring) Hdr(off uint64) *RecordHdr {
 	if off > r.Capacity-RecordHdrSize || off%RecordAlign != 0 {
-		panic("layout: record header offset out of range")
+		panic(ErrHdrBounds)
 	}
 	return (*RecordHdr)(unsafe.Pointer(&r.Data[off]))
 }
