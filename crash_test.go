@@ -1,6 +1,7 @@
 package shmbuf_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -300,10 +301,26 @@ func TestCrash_SnapshotWriterKilled(t *testing.T) {
 // moment while it rewrites the segment in a loop.
 func crashWriter(t *testing.T, role, addr string) {
 	t.Helper()
-	p, _ := startChild(t, role, "ready", "SHMBUF_TEST_ADDR="+addr, "SHMBUF_TEST_WRITER=2")
+	cmd := childCmd(t, role, "SHMBUF_TEST_ADDR="+addr, "SHMBUF_TEST_WRITER=2")
+	// The writer loops until its stdin closes: keep it open until the kill.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("%s: first line %q, %v", role, line, err)
+	}
 	time.Sleep(rand.N(5 * time.Millisecond))
-	p.Signal(syscall.SIGKILL)
-	p.Wait()
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
 }
 
 // storeWithin runs store and fails the test if it takes longer than d.

@@ -10,10 +10,16 @@ import (
 )
 
 const (
-	// spinFor is how long WaitAdaptive polls before it sleeps: longer
-	// than a pipe's wake-up, so a reply that comes quickly is caught
-	// without a system call.
-	spinFor = 50 * time.Microsecond
+	// spinFor is how long WaitAdaptive polls, with a spin-wait hint
+	// between polls, before it yields: long enough to catch a reply that
+	// comes quickly (a pipe's wake-up takes several microseconds), short
+	// enough not to starve a peer that shares the core on a small machine.
+	spinFor = 20 * time.Microsecond
+	// yieldFor is how long WaitAdaptive keeps polling, giving the CPU to
+	// any other runnable thread between polls, before it sleeps on the
+	// futex. A yield costs about a system call when nobody else wants the
+	// CPU, and lets the peer run at once when it shares ours.
+	yieldFor = 100 * time.Microsecond
 	// sliceMax bounds one futex sleep, so that cancellation, deadlines
 	// and dead peers are noticed while nothing is woken.
 	sliceMax = 100 * time.Millisecond
@@ -23,36 +29,55 @@ const (
 	// sleepPoll is the nap of a waiter that has no futex word to sleep on
 	// (a walker waiting for another writer's copy to finish).
 	sleepPoll = 50 * time.Microsecond
+	// clockEvery is how many spin steps pass between reads of the clock
+	// (a spin step is about 40 ns, a yield about 1 µs).
+	spinClockEvery  = 64
+	yieldClockEvery = 4
 )
 
 // waitState is one wait in progress: how long it has spun and when the
 // next liveness check is due.
 type waitState struct {
 	n         uint64
+	yielding  bool
 	since     time.Time
 	nextCheck time.Time
 }
 
-func (s *waitState) reset() { s.n = 0 }
+func (s *waitState) reset() { s.n, s.yielding, s.since = 0, false, time.Time{} }
 
-// pause waits once, by the strategy: a spin step, or a futex sleep on word
-// (nil: a short nap) if blocked still reports true after the caller is
-// counted in waiters. It reports whether a liveness check is due.
+// pause waits once, by the strategy: a spin step (a spin-wait hint, or a
+// yield of the CPU once WaitAdaptive has spun for spinFor), or a futex
+// sleep on word (nil: a short nap) if blocked still reports true after
+// the caller is counted in waiters. It reports whether a liveness check
+// is due.
 func (s *waitState) pause(ctx context.Context, strat WaitStrategy, word, waiters *atomic.Uint32, blocked func() bool) (bool, error) {
 	s.n++
-	var now time.Time
 	if strat != WaitBlock {
-		if s.n&63 != 0 {
+		every := uint64(spinClockEvery)
+		if s.yielding {
+			futex.SchedYield()
+			every = yieldClockEvery
+		} else {
+			futex.Pause()
+		}
+		if s.n%every != 0 {
 			return false, nil
 		}
-		now = time.Now()
-		if s.n == 64 {
+		now := time.Now()
+		if s.since.IsZero() {
 			s.since = now
 		}
 		if err := ctxErr(ctx); err != nil {
 			return false, err
 		}
-		if strat == WaitSpin || now.Sub(s.since) < spinFor {
+		if strat == WaitSpin {
+			return s.due(now), nil
+		}
+		if el := now.Sub(s.since); el < yieldFor {
+			if el >= spinFor && !s.yielding {
+				s.yielding, s.n = true, 0
+			}
 			return s.due(now), nil
 		}
 	}

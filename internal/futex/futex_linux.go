@@ -47,3 +47,5 @@ func Wake(addr *atomic.Uint32, n int) (int, error) {
 
 // WakeAll wakes every waiter on addr.
 func WakeAll(addr *atomic.Uint32) (int, error) { return Wake(addr, 1<<30) }
+
+func syscallYield() { unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
