@@ -232,19 +232,24 @@ func (r *Raw) Store(p []byte) (err error) {
 		return wrapErr("write", r.addr.String(), ErrTooLarge,
 			fmt.Errorf("%d bytes into a fixed region of %d", n, st.Size))
 	}
-	// Reserve first: on a full file system this fails before anything
-	// changes, and afterwards the write cannot run out of space.
-	if !r.fixed && n > 0 {
-		if err := reserve("write", r.addr, r.f, n); err != nil {
-			return err
-		}
-	}
 	// The dirty mark brackets the rewrite. flock dies with its holder, so
 	// a writer killed half-way would otherwise hand the next reader half
 	// a value; with the mark still set, Load reports ErrInterrupted
 	// instead, until the next Store completes. File systems without
 	// extended attributes go unprotected.
 	marked := unix.Fsetxattr(fd, rawDirtyXattr, []byte{1}, 0) == nil
+	// Reserve the space without changing the file's size (KEEP_SIZE): on a
+	// full file system this fails before the content changes, and
+	// afterwards the write cannot run out of space.
+	if !r.fixed && n > st.Size {
+		err := retryEINTR0(func() error { return unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, 0, n) })
+		if err != nil && !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.ENOSYS) {
+			if marked {
+				unix.Fremovexattr(fd, rawDirtyXattr) // nothing was changed
+			}
+			return fileErr("write", r.addr, err)
+		}
+	}
 	if r.fixed {
 		if err := pwriteAll(fd, p, 0); err != nil {
 			return fileErr("write", r.addr, err)
