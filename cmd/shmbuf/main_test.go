@@ -1,0 +1,205 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"github.com/shmbuf/shmbuf/bench"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/shmbuf/shmbuf"
+	"golang.org/x/sys/unix"
+)
+
+// TestMain lets the test binary act as the shmbuf command: testscript
+// puts a copy named "shmbuf" on the scripts' PATH, and the Go tests run it
+// through shmbufCmd.
+func TestMain(m *testing.M) {
+	// A bench run started by a script re-executes this test binary as its
+	// peers.
+	bench.RunPeerIfRequested()
+	testscript.Main(m, map[string]func(){
+		"shmbuf": func() { os.Exit(Main()) },
+	})
+}
+
+// TestScripts runs testdata/*.txtar. Each script gets, in its environment:
+//
+//	N     a segment-name prefix unique to this run and script; everything
+//	      in /dev/shm starting with it is removed when the script ends
+//	KEY   KEY2  System V keys unique to this run and script, removed at the
+//	      end as well
+//
+// and the commands documented on scriptCmds.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:       "testdata",
+		Setup:     setupScript,
+		Cmds:      scriptCmds,
+		Condition: scriptCondition,
+	})
+}
+
+var scriptCounter atomic.Int64
+
+func setupScript(env *testscript.Env) error {
+	n := scriptCounter.Add(1)
+	prefix := fmt.Sprintf("shmbuf-ts-%d-%d-%s", os.Getpid(), n, strings.TrimPrefix(filepath.Base(env.WorkDir), "script-"))
+	// Keys: 0x5b, then 16 bits of the pid, then 7 bits of the script
+	// counter and one bit for KEY or KEY2.
+	base := 0x5b000000 | uint32(os.Getpid()&0xffff)<<8 | uint32(n&0x7f)<<1
+	keys := []string{fmt.Sprintf("0x%08x", base), fmt.Sprintf("0x%08x", base+1)}
+	env.Setenv("N", prefix)
+	env.Setenv("KEY", keys[0])
+	env.Setenv("KEY2", keys[1])
+	env.Defer(func() {
+		// os.Remove, not shmbuf.Remove: a symlink a script planted must go
+		// too (its target, in $WORK, goes with the work directory).
+		paths, _ := filepath.Glob(filepath.Join(shmbuf.ShmDir, prefix+"*"))
+		for _, p := range paths {
+			os.Remove(p)
+		}
+		for _, k := range keys {
+			shmbuf.Remove("sysv:" + k)
+		}
+	})
+	return nil
+}
+
+// scriptCmds are the scripts' own commands:
+//
+//	exits CODE PROG [ARGS...]
+//	    run PROG like exec and require exit code CODE; stdout and stderr
+//	    are kept for the following checks
+//	ipcid VAR
+//	    parse "Shared memory id: N" from the last stdout (ipcmk -M), set
+//	    VAR to N and remove that segment when the script ends
+//	poke FILE OFFSET BYTE
+//	    overwrite one byte of FILE (decimal offset and value)
+//	claimdefault
+//	    serialise use of /dev/shm/shared_buffer with other test runs (flock
+//	    on /dev/shm) and remove it when the script ends, unless it existed
+//	    before, which [defaultbusy] then reports
+var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	"exits": func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) < 2 {
+			ts.Fatalf("usage: exits CODE PROG [ARGS...]")
+		}
+		want, err := strconv.Atoi(args[0])
+		ts.Check(err)
+		err = ts.Exec(args[1], args[2:]...)
+		got := 0
+		var ee *exec.ExitError
+		switch {
+		case errors.As(err, &ee):
+			got = ee.ExitCode()
+		case err != nil:
+			ts.Fatalf("%s: %v", args[1], err)
+		}
+		if got != want {
+			ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+		}
+	},
+	"ipcid": func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) != 1 {
+			ts.Fatalf("usage: ipcid VAR")
+		}
+		out := ts.ReadFile("stdout")
+		_, idText, ok := strings.Cut(out, "Shared memory id:")
+		if !ok {
+			ts.Fatalf("no %q in stdout %q", "Shared memory id:", out)
+		}
+		id, err := strconv.Atoi(strings.TrimSpace(idText))
+		ts.Check(err)
+		var d unix.SysvShmDesc
+		_, err = unix.SysvShmCtl(id, unix.IPC_STAT, &d)
+		ts.Check(err)
+		key := d.Perm.Key
+		ts.Setenv(args[0], strconv.Itoa(id))
+		ts.Defer(func() {
+			// The script may have removed it already and the id been
+			// reused since: remove it only if it is still the one
+			// ipcmk made (same random key).
+			var now unix.SysvShmDesc
+			if _, err := unix.SysvShmCtl(id, unix.IPC_STAT, &now); err == nil && now.Perm.Key == key {
+				unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+			}
+		})
+	},
+	"poke": func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) != 3 {
+			ts.Fatalf("usage: poke FILE OFFSET BYTE")
+		}
+		off, err := strconv.ParseInt(args[1], 10, 64)
+		ts.Check(err)
+		b, err := strconv.ParseUint(args[2], 10, 8)
+		ts.Check(err)
+		f, err := os.OpenFile(ts.MkAbs(args[0]), os.O_WRONLY, 0)
+		ts.Check(err)
+		_, err = f.WriteAt([]byte{byte(b)}, off)
+		ts.Check(errors.Join(err, f.Close()))
+	},
+	"claimdefault": func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) != 0 {
+			ts.Fatalf("usage: claimdefault")
+		}
+		dir, err := os.Open(shmbuf.ShmDir)
+		ts.Check(err)
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			err := unix.Flock(int(dir.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+				dir.Close()
+				ts.Fatalf("lock %s for the default segment: %v", shmbuf.ShmDir, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		path := filepath.Join(shmbuf.ShmDir, shmbuf.DefaultName)
+		_, err = os.Lstat(path)
+		existed := err == nil
+		ts.Defer(func() {
+			if !existed {
+				os.Remove(path)
+			}
+			dir.Close() // releases the flock
+		})
+	},
+}
+
+// scriptCondition answers [defaultbusy]: /dev/shm/shared_buffer exists
+// (and is not this test's: claimdefault ran before).
+func scriptCondition(cond string) (bool, error) {
+	switch cond {
+	case "defaultbusy":
+		_, err := os.Lstat(filepath.Join(shmbuf.ShmDir, shmbuf.DefaultName))
+		return err == nil, nil
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
+}
+
+// shmbufCmd runs this test binary as the shmbuf command (TestMain
+// dispatches on the base name of argv[0]).
+func shmbufCmd(args ...string) *exec.Cmd {
+	return &exec.Cmd{Path: os.Args[0], Args: append([]string{"shmbuf"}, args...)}
+}
+
+var nameCounter atomic.Int64
+
+// uniqueName returns a segment name no other test or run uses; the
+// segment is removed when the test ends.
+func uniqueName(t *testing.T) string {
+	t.Helper()
+	name := fmt.Sprintf("shmbuf-test-%d-%s-%d", os.Getpid(), strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()), nameCounter.Add(1))
+	t.Cleanup(func() { os.Remove(filepath.Join(shmbuf.ShmDir, name)) })
+	return name
+}
