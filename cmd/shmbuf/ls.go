@@ -39,6 +39,9 @@ type posixEntry struct {
 	Owner  string `json:"owner"`
 	// Kind is raw, snapshot or ring for shmbuf segments, empty otherwise.
 	Kind string `json:"kind"`
+	// Stale is true for a snapshot or ring whose recorded processes are
+	// all dead and that no live process maps or holds open (see rm --stale).
+	Stale bool `json:"stale"`
 }
 
 // sysvEntry is one System V segment, with ipcs -m's columns.
@@ -56,6 +59,7 @@ type sysvEntry struct {
 	// until its last process detaches (ipcs's "dest").
 	Removed bool   `json:"removed"`
 	Kind    string `json:"kind"`
+	Stale   bool   `json:"stale"`
 }
 
 func newLsCmd() *cobra.Command {
@@ -68,6 +72,12 @@ segments shmbuf created, the kind: raw, snapshot or ring; "-" for anything
 else), then every System V segment as ipcs -m shows it (key, shmid, owner,
 perms, bytes, nattch), with its kind. Symbolic links and other non-regular
 entries are listed as such and not opened.
+
+STATUS "stale" marks a snapshot or ring whose recorded processes (creator,
+last writer, ring writers and readers, by pid and start time) are all dead
+and that no live process maps, holds open or attaches: shmbuf rm --stale
+removes exactly those. Raw segments record no process and are never
+marked stale.
 
 Finding a System V segment's kind attaches it read-only for a moment,
 which updates its last-attach time and pid.`,
@@ -119,8 +129,10 @@ func listPosix() ([]posixEntry, error) {
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFREG:
 			e.Type = "file"
-			if info, err := shmbuf.StatSegment(shmbuf.Address{Backend: shmbuf.POSIX, Name: name, Path: path}); err == nil {
+			a := shmbuf.Address{Backend: shmbuf.POSIX, Name: name, Path: path}
+			if info, err := shmbuf.StatSegment(a); err == nil {
 				e.Kind = info.Kind
+				e.Stale = isStale(a, info.Kind)
 			}
 		case unix.S_IFLNK:
 			e.Type = "symlink"
@@ -193,33 +205,52 @@ func parseSysVTable(b []byte) ([]sysvEntry, error) {
 			LastPid:    int(num(fields, "lpid")),
 			Removed:    perms&0o1000 != 0, // SHM_DEST
 		}
-		if info, err := shmbuf.StatSegment(shmbuf.Address{Backend: shmbuf.SysV, ID: e.ShmID, ByID: true}); err == nil {
+		a := shmbuf.Address{Backend: shmbuf.SysV, ID: e.ShmID, ByID: true}
+		if info, err := shmbuf.StatSegment(a); err == nil {
 			e.Kind = info.Kind
+			e.Stale = isStale(a, info.Kind)
 		}
 		list = append(list, e)
 	}
 	return list, sc.Err()
 }
 
+// isStale reports whether a formatted segment is stale; a segment that
+// cannot be inspected is not.
+func isStale(a shmbuf.Address, kind string) bool {
+	if kind != "snapshot" && kind != "ring" {
+		return false
+	}
+	u, err := shmbuf.SegmentUsage(a)
+	return err == nil && u.Stale()
+}
+
 func printLs(out io.Writer, posix []posixEntry, sysv []sysvEntry) error {
 	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	fmt.Fprintf(tw, "%s\n", shmbuf.ShmDir)
-	fmt.Fprintf(tw, "NAME\tTYPE\tKIND\tSIZE\tMODE\tOWNER\n")
+	fmt.Fprintf(tw, "NAME\tTYPE\tKIND\tSIZE\tMODE\tOWNER\tSTATUS\n")
 	for _, e := range posix {
 		name := e.Name
 		if e.Type == "symlink" {
 			name += " -> " + e.Target
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", name, e.Type, kindName(e.Kind), e.Size, e.Mode, e.Owner)
+		status := ""
+		if e.Stale {
+			status = "stale"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", name, e.Type, kindName(e.Kind), e.Size, e.Mode, e.Owner, status)
 	}
 	fmt.Fprintf(tw, "\nSystem V\n")
 	fmt.Fprintf(tw, "KEY\tSHMID\tOWNER\tPERMS\tBYTES\tNATTCH\tKIND\tSTATUS\n")
 	for _, e := range sysv {
-		status := ""
+		var status []string
 		if e.Removed {
-			status = "dest"
+			status = append(status, "dest")
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\n", e.Key, e.ShmID, e.Owner, e.Perms, e.Bytes, e.Nattch, kindName(e.Kind), status)
+		if e.Stale {
+			status = append(status, "stale")
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\n", e.Key, e.ShmID, e.Owner, e.Perms, e.Bytes, e.Nattch, kindName(e.Kind), strings.Join(status, ","))
 	}
 	return tw.Flush()
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/shmbuf/shmbuf"
@@ -8,8 +9,9 @@ import (
 )
 
 func newRmCmd() *cobra.Command {
+	var stale bool
 	cmd := &cobra.Command{
-		Use:   "rm ADDR...",
+		Use:   "rm ADDR... | --stale",
 		Short: "Remove segments",
 		Long: `Remove each segment named. For a posix segment this is the same as
 rm /dev/shm/NAME: processes that have it mapped keep their mapping. A
@@ -20,11 +22,28 @@ not touched.
 Every address is checked before anything is removed: one malformed address
 removes nothing. A segment that cannot be removed is reported and the rest
 are still removed; the exit code is then the worst failure's.
+
+--stale removes every stale segment instead (see shmbuf ls): snapshots and
+rings whose recorded processes are all dead and that no live process maps,
+holds open or attaches. Each is checked again just before its removal, and
+each removal is printed.
 ` + addressHelp,
 		Example: `  shmbuf rm shared_buffer
-  shmbuf rm frames status sysv-id:5`,
-		Args: cobra.MinimumNArgs(1),
+  shmbuf rm frames status sysv-id:5
+  shmbuf rm --stale`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if stale {
+				if len(args) > 0 {
+					return fmt.Errorf("--stale removes every stale segment and takes no addresses")
+				}
+				return nil
+			}
+			return cobra.MinimumNArgs(1)(cmd, args)
+		},
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			if stale {
+				return removeStale(cmd)
+			}
 			addrs := make([]shmbuf.Address, len(args))
 			for i, s := range args {
 				a, err := parseAddr(s)
@@ -53,5 +72,44 @@ are still removed; the exit code is then the worst failure's.
 			return &statusError{worst}
 		}),
 	}
+	cmd.Flags().BoolVar(&stale, "stale", false, "remove every stale snapshot and ring instead of named segments")
 	return cmd
+}
+
+// removeStale removes the segments ls marks stale, re-checking each one
+// just before removing it so that a segment that came back into use
+// meanwhile is kept.
+func removeStale(cmd *cobra.Command) error {
+	posix, err := listPosix()
+	if err != nil {
+		return err
+	}
+	sysv, err := listSysV()
+	if err != nil {
+		return err
+	}
+	var candidates []shmbuf.Address
+	for _, e := range posix {
+		if e.Stale {
+			candidates = append(candidates, shmbuf.Address{Backend: shmbuf.POSIX, Name: e.Name, Path: shmbuf.ShmDir + "/" + e.Name})
+		}
+	}
+	for _, e := range sysv {
+		if e.Stale && !e.Removed {
+			candidates = append(candidates, shmbuf.Address{Backend: shmbuf.SysV, ID: e.ShmID, ByID: true})
+		}
+	}
+	var errs []error
+	for _, a := range candidates {
+		info, err := shmbuf.StatSegment(a)
+		if err != nil || !isStale(a, info.Kind) {
+			continue
+		}
+		if err := shmbuf.RemoveSegment(a); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "removed %s (%s, stale)\n", a, info.Kind)
+	}
+	return errors.Join(errs...)
 }
