@@ -226,6 +226,20 @@ func isStale(a shmbuf.Address, kind string) bool {
 }
 
 func printLs(out io.Writer, posix []posixEntry, sysv []sysvEntry) error {
+	var buf bytes.Buffer
+	if err := printLsTable(&buf, posix, sysv); err != nil {
+		return err
+	}
+	// An empty last column (STATUS) leaves padding: trim it.
+	for line := range strings.Lines(buf.String()) {
+		if _, err := io.WriteString(out, strings.TrimRight(line, " \n")+"\n"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printLsTable(out io.Writer, posix []posixEntry, sysv []sysvEntry) error {
 	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	fmt.Fprintf(tw, "%s\n", shmbuf.ShmDir)
 	fmt.Fprintf(tw, "NAME\tTYPE\tKIND\tSIZE\tMODE\tOWNER\tSTATUS\n")
