@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,8 +43,11 @@ func runCommandIfRequested() {
 // with SIGINT in the middle of measuring, and checks that every resource
 // it made (as its trace lists them) and every peer it started is gone.
 func TestCommand_Interrupt(t *testing.T) {
-	for _, after := range []time.Duration{700 * time.Millisecond, 1900 * time.Millisecond} {
-		t.Run(after.String(), func(t *testing.T) {
+	// Interrupt once the run has made some resources, then later in the
+	// run: by what the trace lists, not by the clock, so a slow machine
+	// (the race detector, a loaded CI) still interrupts mid-run.
+	for _, after := range []int{3, 8} {
+		t.Run(fmt.Sprintf("after-%d-resources", after), func(t *testing.T) {
 			trace := filepath.Join(t.TempDir(), "trace")
 			args, _ := json.Marshal([]string{"--quiet", "--sizes", "64",
 				"--transports", "fifo,posix-mq,sysv-mq,shm-file-flock,snapshot,ring-sysv,ring,pipe",
@@ -60,7 +64,13 @@ func TestCommand_Interrupt(t *testing.T) {
 					cmd.Wait()
 				}
 			})
-			time.Sleep(after)
+			deadline := time.Now().Add(60 * time.Second)
+			for countResources(trace) < after {
+				if time.Now().After(deadline) {
+					t.Fatalf("the run made fewer than %d resources in 60 s", after)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
 			cmd.Process.Signal(os.Interrupt)
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
@@ -86,6 +96,18 @@ func TestCommand_Interrupt(t *testing.T) {
 			}
 		})
 	}
+}
+
+// countResources counts the non-peer lines of a trace written so far.
+func countResources(path string) int {
+	b, _ := os.ReadFile(path)
+	n := 0
+	for line := range strings.Lines(string(b)) {
+		if strings.HasSuffix(line, "\n") && !strings.HasPrefix(line, "peer ") {
+			n++
+		}
+	}
+	return n
 }
 
 // checkTrace checks that each traced resource is gone and returns how
