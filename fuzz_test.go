@@ -95,3 +95,55 @@ func FuzzOpenSnapshot(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOpenRing writes arbitrary bytes into a /dev/shm file and opens it as
+// a ring, attaches a reader and reads what it can without waiting: every
+// outcome is a record or an error, never a panic.
+func FuzzOpenRing(f *testing.F) {
+	name := fmt.Sprintf("shmbuf-fuzz-ring-open-%d", os.Getpid())
+	seedName := name + "-seed"
+	r, err := shmbuf.CreateRing(seedName, shmbuf.RingOptions{Size: 256, MaxRecord: 64, Readers: 1, Writers: 1, Force: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if w, err := r.NewWriter(shmbuf.WriterOptions{}); err == nil {
+		w.Write([]byte("seed record"))
+		w.Close()
+	}
+	r.Close()
+	valid, err := os.ReadFile(shmbuf.ShmDir + "/" + seedName)
+	shmbuf.Remove(seedName)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(valid)
+	f.Add(valid[:200])
+	f.Add([]byte("SHMBUF\x00\x00"))
+	path := shmbuf.ShmDir + "/" + name
+	f.Cleanup(func() { os.Remove(path) })
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r, err := shmbuf.OpenRing(name)
+		if err != nil {
+			return
+		}
+		defer r.Close()
+		r.Stat()
+		rd, err := r.NewReader(shmbuf.ReaderOptions{})
+		if err != nil {
+			return
+		}
+		defer rd.Close()
+		for range 16 {
+			rec, err := rd.TryNext()
+			if err != nil {
+				return
+			}
+			if len(rec) > r.MaxRecord() {
+				t.Fatalf("record of %d bytes, max %d", len(rec), r.MaxRecord())
+			}
+		}
+	})
+}
