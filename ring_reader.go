@@ -212,7 +212,8 @@ func (rd *Reader) next(ctx context.Context, block bool) (rec []byte, err error) 
 	if rd.closed {
 		return nil, wrapErr("read", rd.r.addr, ErrClosed, nil)
 	}
-	defer rd.r.guard("read", &err, debug.SetPanicOnFault(true))
+	done := false
+	defer rd.r.guardFast("read", &err, &done, debug.SetPanicOnFault(true))
 	l := rd.l
 	rd.rest = nil
 	// The record returned last time is released now: the cursor may
@@ -220,7 +221,7 @@ func (rd *Reader) next(ctx context.Context, block bool) (rec []byte, err error) 
 	if rd.pos-rd.published >= rd.batch {
 		rd.publish()
 	}
-	rd.ws.reset()
+	waited := false
 	for {
 		p := rd.pos
 		off := p & l.Mask
@@ -255,6 +256,7 @@ func (rd *Reader) next(ctx context.Context, block bool) (rec []byte, err error) 
 			rd.byts += n
 			rd.cur, rd.curLen = p, n
 			start := off + layout.RecordHdrSize
+			done = true
 			return l.Data[start : start+n : start+n], nil
 		}
 		if rd.overwrite && l.Ctl.Head.Load() > p {
@@ -270,6 +272,10 @@ func (rd *Reader) next(ctx context.Context, block bool) (rec []byte, err error) 
 		}
 		if !block {
 			return nil, wrapErr("read", rd.r.addr, ErrEmpty, nil)
+		}
+		if !waited {
+			rd.ws.reset() // only a call that waits pays for the wait state
+			waited = true
 		}
 		due, err := rd.ws.pause(ctx, rd.wait, &l.Ctl.DataWake, &l.Ctl.ReaderWaiters,
 			func() bool { return rd.idle(p, e) })

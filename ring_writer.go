@@ -111,7 +111,8 @@ func (w *Writer) WriteContext(ctx context.Context, p []byte) (n int, err error) 
 		return 0, err
 	}
 	// One fault guard for the whole record: claim, copy and publish.
-	defer w.r.guard("write", &err, debug.SetPanicOnFault(true))
+	done := false
+	defer w.r.guardFast("write", &err, &done, debug.SetPanicOnFault(true))
 	pos, err := w.claim(ctx, layout.RecordSize(size))
 	if err != nil {
 		return 0, err
@@ -120,6 +121,7 @@ func (w *Writer) WriteContext(ctx context.Context, p []byte) (n int, err error) 
 	copy(w.l.Data[off:off+size], p)
 	w.claimPos, w.claimLen = pos, size
 	w.publish()
+	done = true
 	return len(p), nil
 }
 
