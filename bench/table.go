@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -16,7 +17,10 @@ func writeTable(w io.Writer, m Machine, results []Result, sizes []int) error {
 	fmt.Fprintf(w, "throughput: writer flat out, reader verifies every byte (median of the repetitions, ± half the range)\n")
 	fmt.Fprintf(w, "latency: one-way = ping-pong round trip / 2; CPU: user+system of writer+reader per record\n\n")
 	var notes []string
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	// The table goes through a buffer so that the padding tabwriter leaves
+	// at the end of each line can be trimmed.
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	for _, size := range sizes {
 		var pipe float64
 		for _, r := range results {
@@ -54,6 +58,11 @@ func writeTable(w io.Writer, m Machine, results []Result, sizes []int) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for line := range strings.Lines(buf.String()) {
+		if _, err := fmt.Fprintln(w, strings.TrimRight(line, " \n")); err != nil {
+			return err
+		}
 	}
 	for _, n := range notes {
 		fmt.Fprintln(w, n)
