@@ -224,7 +224,8 @@ func TestCrash_OneOfThreeWritersKilled(t *testing.T) {
 		stop()
 		victim.Wait()
 		if end != io.EOF && !errors.Is(end, shmbuf.ErrWriterLost) {
-			t.Fatalf("trial %d: stream ended with %v", trial, end)
+			st, _ := r.Stat()
+			t.Fatalf("trial %d: stream ended with %v; received %v; ring %+v", trial, end, next, st)
 		}
 		if next[1] != n || next[3] != n {
 			t.Fatalf("trial %d: survivors delivered %d and %d records, want %d each", trial, next[1], next[3], n)

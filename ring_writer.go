@@ -188,6 +188,14 @@ func (w *Writer) claim(ctx context.Context, size uint64) (uint64, error) {
 		}
 		// Partner: the other writers' CAS and Tail loads.
 		if !ctl.Tail.CompareAndSwap(t, end) {
+			// Lost the race: the winner's claim now starts at t too.
+			// Clear ours at once, or a reaper finding the winner dead
+			// would take our stale record for the winner's and leave its
+			// unpublished claim in place, while we wait for space that
+			// only its unblocking frees (found by the crash suite, about
+			// once in a thousand kills). Partner: the reaper's load in
+			// unblockClaim.
+			atomic.StoreUint64(&w.slot.Claim, 0)
 			continue
 		}
 		if start != t && start-t >= layout.RecordHdrSize {
