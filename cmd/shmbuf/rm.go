@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path"
 
 	"github.com/shmbuf/shmbuf"
 	"github.com/spf13/cobra"
@@ -10,6 +11,7 @@ import (
 
 func newRmCmd() *cobra.Command {
 	var stale bool
+	var match string
 	cmd := &cobra.Command{
 		Use:   "rm ADDR... | --stale",
 		Short: "Remove segments",
@@ -26,11 +28,13 @@ are still removed; the exit code is then the worst failure's.
 --stale removes every stale segment instead (see shmbuf ls): snapshots and
 rings whose recorded processes are all dead and that no live process maps,
 holds open or attaches. Each is checked again just before its removal, and
-each removal is printed.
+each removal is printed. --match GLOB limits it to /dev/shm names (or
+System V keys written 0x%08x) that match the shell pattern GLOB.
 ` + addressHelp,
 		Example: `  shmbuf rm shared_buffer
   shmbuf rm frames status sysv-id:5
-  shmbuf rm --stale`,
+  shmbuf rm --stale
+  shmbuf rm --stale --match 'frames-*'`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if stale {
 				if len(args) > 0 {
@@ -42,7 +46,7 @@ each removal is printed.
 		},
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			if stale {
-				return removeStale(cmd)
+				return removeStale(cmd, match)
 			}
 			addrs := make([]shmbuf.Address, len(args))
 			for i, s := range args {
@@ -73,13 +77,17 @@ each removal is printed.
 		}),
 	}
 	cmd.Flags().BoolVar(&stale, "stale", false, "remove every stale snapshot and ring instead of named segments")
+	cmd.Flags().StringVar(&match, "match", "*", "with --stale: only names (or System V keys) matching this shell pattern")
 	return cmd
 }
 
 // removeStale removes the segments ls marks stale, re-checking each one
 // just before removing it so that a segment that came back into use
 // meanwhile is kept.
-func removeStale(cmd *cobra.Command) error {
+func removeStale(cmd *cobra.Command, match string) error {
+	if _, err := path.Match(match, ""); err != nil {
+		return &usageError{fmt.Sprintf("--match %q: %v", match, err)}
+	}
 	posix, err := listPosix()
 	if err != nil {
 		return err
@@ -90,12 +98,12 @@ func removeStale(cmd *cobra.Command) error {
 	}
 	var candidates []shmbuf.Address
 	for _, e := range posix {
-		if e.Stale {
+		if ok, _ := path.Match(match, e.Name); e.Stale && ok {
 			candidates = append(candidates, shmbuf.Address{Backend: shmbuf.POSIX, Name: e.Name, Path: shmbuf.ShmDir + "/" + e.Name})
 		}
 	}
 	for _, e := range sysv {
-		if e.Stale && !e.Removed {
+		if ok, _ := path.Match(match, e.Key); e.Stale && !e.Removed && ok {
 			candidates = append(candidates, shmbuf.Address{Backend: shmbuf.SysV, ID: e.ShmID, ByID: true})
 		}
 	}
