@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/shmbuf/shmbuf"
 	"golang.org/x/sys/unix"
@@ -193,20 +194,10 @@ func TestSegment_CreateOpen(t *testing.T) {
 				t.Fatalf("Stat Key %#x, want %#x", info.Key, s.Addr().Key)
 			}
 			// s, o and ro are attached.
-			if info, err = shmbuf.Stat(addr); err != nil {
-				t.Fatal(err)
-			}
-			if info.Attached != 3 {
-				t.Fatalf("Attached = %d with three mappings, want 3", info.Attached)
-			}
+			info = attachedSettles(t, addr, 3, "with three mappings")
 			ro.Close()
 			o.Close()
-			if info, err = shmbuf.Stat(addr); err != nil {
-				t.Fatal(err)
-			}
-			if info.Attached != 1 {
-				t.Fatalf("after two Close: Attached %d, want 1", info.Attached)
-			}
+			info = attachedSettles(t, addr, 1, "after two Close")
 			// The same segment by id.
 			byID, err := openSegment(t, "sysv-id:"+strconv.Itoa(info.ID), false)
 			if err != nil {
@@ -558,4 +549,26 @@ func TestSegment_Missing(t *testing.T) {
 			wantErr(t, name, op(), shmbuf.ErrNotExist, addr)
 		}
 	})
+}
+
+// attachedSettles returns Stat of a System V segment once its attach count
+// is want. Another process may attach for a moment (a `shmbuf ls` in the
+// command tests, which run in parallel, reads every segment's kind), so
+// the count is polled for up to 2 s rather than read once.
+func attachedSettles(t *testing.T, addr string, want int, when string) *shmbuf.SegmentInfo {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		info, err := shmbuf.Stat(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Attached == want {
+			return info
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Attached = %d %s, want %d", info.Attached, when, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
