@@ -194,7 +194,7 @@ func TestSegment_CreateOpen(t *testing.T) {
 				t.Fatalf("Stat Key %#x, want %#x", info.Key, s.Addr().Key)
 			}
 			// s, o and ro are attached.
-			info = attachedSettles(t, addr, 3, "with three mappings")
+			attachedSettles(t, addr, 3, "with three mappings")
 			ro.Close()
 			o.Close()
 			info = attachedSettles(t, addr, 1, "after two Close")
