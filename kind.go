@@ -98,7 +98,7 @@ func kindOfSegment(a Address, info *SegmentInfo) string {
 		}
 		defer unix.Close(fd)
 		unix.Pread(fd, head[:], 0)
-		if x := rawMark(fd); x != "" {
+		if x, _ := rawMark(fd); x != "" {
 			return "raw"
 		}
 	}
@@ -112,12 +112,16 @@ func kindOfSegment(a Address, info *SegmentInfo) string {
 }
 
 // rawMark reads the raw-kind extended attribute of an open file: "" when
-// absent or unsupported.
-func rawMark(fd int) string {
+// absent or unreadable, with the error of the read (EOPNOTSUPP on a file
+// system without user attributes).
+func rawMark(fd int) (string, error) {
 	var buf [16]byte
 	n, err := unix.Fgetxattr(fd, rawKindXattr, buf[:])
-	if err != nil || n < 0 || n > len(buf) {
-		return ""
+	if err != nil {
+		return "", err
 	}
-	return string(buf[:n])
+	if n < 0 || n > len(buf) {
+		return "", nil
+	}
+	return string(buf[:n]), nil
 }

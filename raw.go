@@ -127,7 +127,7 @@ func (r *Raw) classify() error {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return wrapErr("open", r.addr.String(), nil, err)
 	}
-	switch mark := rawMark(fd); {
+	switch mark, xerr := rawMark(fd); {
 	case mark == rawResizable:
 		r.fixed = false
 	case mark == rawFixed:
@@ -136,8 +136,6 @@ func (r *Raw) classify() error {
 		// Another program's region: keep its size unless it is empty, or
 		// the file system cannot hold marks at all (then it is an ordinary
 		// file, resizable like any).
-		var buf [1]byte
-		_, xerr := unix.Fgetxattr(fd, rawKindXattr, buf[:])
 		r.fixed = st.Size > 0 && !errors.Is(xerr, unix.EOPNOTSUPP)
 	}
 	return nil
