@@ -161,20 +161,24 @@ func TestSoak_OverwriteSlowReader(t *testing.T) {
 	defer cancel()
 	var next, received, lostRecs, losses uint64
 	var pending *shmbuf.LostError
+	// addLoss accumulates reported losses until the next intact record: a
+	// fast writer may lap the reader again before it reads the record it
+	// resumed at, and a record overwritten while being checked is lost too.
+	addLoss := func(le *shmbuf.LostError) {
+		if pending == nil {
+			pending = &shmbuf.LostError{}
+		}
+		pending.Records += le.Records
+		pending.Bytes += le.Bytes
+		losses++
+	}
 	for {
 		rec, err := rd.Next(ctx)
 		if err == io.EOF {
 			break
 		}
 		if le, ok := isLost(err); ok {
-			// A fast writer may lap the reader again before it reads the
-			// record it resumed at: consecutive losses add up.
-			if pending == nil {
-				pending = &shmbuf.LostError{}
-			}
-			pending.Records += le.Records
-			pending.Bytes += le.Bytes
-			losses++
+			addLoss(le)
 			continue
 		}
 		if err != nil {
@@ -188,12 +192,7 @@ func TestSoak_OverwriteSlowReader(t *testing.T) {
 			if !ok {
 				t.Fatal(verr)
 			}
-			if pending == nil {
-				pending = &shmbuf.LostError{}
-			}
-			pending.Records += le.Records
-			pending.Bytes += le.Bytes
-			losses++
+			addLoss(le)
 			continue
 		}
 		if cerr != nil {
