@@ -15,6 +15,25 @@ func slotAlive(state, start uint64) bool {
 	return proc.Alive(proc.Identity{Pid: layout.SlotPid(state), Start: start})
 }
 
+// takeDeadSlot moves an attaching or active slot whose owner is dead to
+// SlotReaping and returns the state it had. Only one reaper wins a slot;
+// ok is false for a live owner, a free slot, or a lost race. Partner: the
+// owner's State stores (the owner is dead and makes none).
+func takeDeadSlot(state, start *atomic.Uint64) (kind uint64, ok bool) {
+	st := state.Load()
+	kind = layout.SlotStateOf(st)
+	if kind != layout.SlotActive && kind != layout.SlotAttaching {
+		return 0, false
+	}
+	if slotAlive(st, start.Load()) {
+		return 0, false
+	}
+	if !state.CompareAndSwap(st, layout.SlotState(layout.SlotPid(st), layout.SlotReaping)) {
+		return 0, false
+	}
+	return kind, true
+}
+
 // reapWriters frees the slots of dead writers. A dead writer's claim that
 // was never published is turned into padding first, so readers waiting at
 // it move on; when the last attached writer is found dead, the stream ends
@@ -26,17 +45,8 @@ func (r *Ring) reapWriters() {
 	l := r.l
 	for i := range l.Writers {
 		s := &l.Writers[i]
-		st := s.State.Load()
-		kind := layout.SlotStateOf(st)
-		if kind != layout.SlotActive && kind != layout.SlotAttaching {
-			continue
-		}
-		if slotAlive(st, s.Start.Load()) {
-			continue
-		}
-		// Only one reaper wins the slot. Partner: the owner's State
-		// stores (the owner is dead and makes none).
-		if !s.State.CompareAndSwap(st, layout.SlotState(layout.SlotPid(st), layout.SlotReaping)) {
+		kind, ok := takeDeadSlot(&s.State, &s.Start)
+		if !ok {
 			continue
 		}
 		if kind == layout.SlotActive {
@@ -133,15 +143,8 @@ func (r *Ring) reapReaders() {
 	l := r.l
 	for i := range l.Readers {
 		s := &l.Readers[i]
-		st := s.State.Load()
-		kind := layout.SlotStateOf(st)
-		if kind != layout.SlotActive && kind != layout.SlotAttaching {
-			continue
-		}
-		if slotAlive(st, s.Start.Load()) {
-			continue
-		}
-		if !s.State.CompareAndSwap(st, layout.SlotState(layout.SlotPid(st), layout.SlotReaping)) {
+		kind, ok := takeDeadSlot(&s.State, &s.Start)
+		if !ok {
 			continue
 		}
 		if kind == layout.SlotActive && l.Policy == uint32(PolicyBlock) {
