@@ -7,7 +7,7 @@ package main
 import (
 	"os"
 
-	"github.com/shmbuf/shmbuf/bench"
+	"github.com/shmbuf/shmbuf/internal/bench"
 )
 
 func main() { os.Exit(Main()) }

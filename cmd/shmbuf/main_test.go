@@ -3,7 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/shmbuf/shmbuf/bench"
+	"github.com/shmbuf/shmbuf/internal/bench"
 	"os"
 	"os/exec"
 	"path/filepath"

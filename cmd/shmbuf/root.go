@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/shmbuf/shmbuf/bench"
+	"github.com/shmbuf/shmbuf/internal/bench"
 	"io"
 	"strings"
 

@@ -10,7 +10,7 @@ import (
 // reader are peer processes, as in `shmbuf bench`; the timer runs only
 // while they exchange records. Compare runs with benchstat:
 //
-//	go test -run '^$' -bench . -count 6 ./bench > new.txt
+//	go test -run '^$' -bench . -count 6 ./internal/bench > new.txt
 func BenchmarkTransport(b *testing.B) {
 	for _, t := range all {
 		for _, size := range []int{64, 64 << 10} {

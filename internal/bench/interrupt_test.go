@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/shmbuf/shmbuf"
-	"github.com/shmbuf/shmbuf/bench/internal/kipc"
+	"github.com/shmbuf/shmbuf/internal/bench/kipc"
 	"golang.org/x/sys/unix"
 )
 

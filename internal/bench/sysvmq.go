@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/shmbuf/shmbuf/bench/internal/kipc"
+	"github.com/shmbuf/shmbuf/internal/bench/kipc"
 	"golang.org/x/sys/unix"
 )
 

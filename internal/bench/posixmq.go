@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/shmbuf/shmbuf/bench/internal/kipc"
+	"github.com/shmbuf/shmbuf/internal/bench/kipc"
 	"golang.org/x/sys/unix"
 )
 
