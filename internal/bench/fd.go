@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,9 +24,12 @@ type fdSender struct {
 
 func (s *fdSender) Alloc() []byte { return make([]byte, s.size) }
 
-func (s *fdSender) Send(p []byte) error {
+func (s *fdSender) Send(p []byte) error { return writeFull(s.fd, p) }
+
+// writeFull writes all of p, looping over short writes.
+func writeFull(fd int, p []byte) error {
 	for len(p) > 0 {
-		n, err := unix.Write(s.fd, p)
+		n, err := unix.Write(fd, p)
 		if err == unix.EINTR || err == unix.EAGAIN {
 			continue
 		}
@@ -107,6 +111,27 @@ func (s *packetReceiver) Recv() ([]byte, error) {
 }
 
 func (s *packetReceiver) Close() error { return unix.Close(s.fd) }
+
+// inheritedStream opens the ends of a byte stream whose descriptors the
+// peers inherit (a pipe, a socket pair, a TCP connection): one write(2)
+// per record, and large reads split into records.
+type inheritedStream struct{}
+
+func (inheritedStream) Sender(spec ChannelSpec, size int, _ time.Time) (Sender, error) {
+	fd, err := inheritedFD(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &fdSender{fd: fd, size: size}, nil
+}
+
+func (inheritedStream) Receiver(spec ChannelSpec, size int, _ time.Time) (Receiver, error) {
+	fd, err := inheritedFD(spec)
+	if err != nil {
+		return nil, err
+	}
+	return newStreamReceiver(fd, size), nil
+}
 
 // inheritedFD checks the descriptor a peer was given.
 func inheritedFD(spec ChannelSpec) (int, error) {

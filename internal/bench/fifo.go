@@ -10,13 +10,7 @@ import (
 
 // fifoTransport is a named pipe made with mkfifo(3) in the run's private
 // directory; each peer opens it by path, as unrelated programs would.
-type fifoTransport struct{}
-
-func (fifoTransport) Name() string           { return "fifo" }
-func (fifoTransport) Kernel() bool           { return true }
-func (fifoTransport) Sync() string           { return "blocking read/write" }
-func (fifoTransport) Lossy() bool            { return false }
-func (fifoTransport) Unsupported(int) string { return "" }
+type fifoTransport struct{ traits }
 
 func (fifoTransport) Create(env *Env, size int) (*Channel, error) {
 	dir, err := env.TempDir()

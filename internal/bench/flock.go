@@ -19,13 +19,7 @@ import (
 // is there), reading the 8-byte sequence number first and the rest only
 // when it changed. Sequence numbers must strictly increase; gaps are
 // counted as lost.
-type flockTransport struct{}
-
-func (flockTransport) Name() string           { return "shm-file-flock" }
-func (flockTransport) Kernel() bool           { return true }
-func (flockTransport) Sync() string           { return "flock + pwrite/pread, reader polls" }
-func (flockTransport) Lossy() bool            { return true }
-func (flockTransport) Unsupported(int) string { return "" }
+type flockTransport struct{ traits }
 
 func (flockTransport) Create(env *Env, size int) (*Channel, error) {
 	path := filepath.Join("/dev/shm", env.Name())
@@ -57,7 +51,7 @@ func openFlock(spec ChannelSpec, size int, deadline time.Time, mode int) (*flock
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: spec.Addr, Err: err}
 	}
-	return &flockEnd{fd: fd, size: size, deadline: deadline}, nil
+	return &flockEnd{fd: fd, size: size, buf: make([]byte, size), deadline: deadline}, nil
 }
 
 func (flockTransport) Sender(spec ChannelSpec, size int, deadline time.Time) (Sender, error) {
@@ -65,11 +59,7 @@ func (flockTransport) Sender(spec ChannelSpec, size int, deadline time.Time) (Se
 }
 
 func (flockTransport) Receiver(spec ChannelSpec, size int, deadline time.Time) (Receiver, error) {
-	e, err := openFlock(spec, size, deadline, unix.O_RDONLY)
-	if err == nil {
-		e.buf = make([]byte, size)
-	}
-	return e, err
+	return openFlock(spec, size, deadline, unix.O_RDONLY)
 }
 
 func (e *flockEnd) Alloc() []byte { return make([]byte, e.size) }

@@ -45,7 +45,7 @@ func (p *peer) ping() (*peerResult, error) {
 			b := bufs[seq%variants]
 			p.pat.stamp(b, seq)
 			t0 := time.Now()
-			if err := p.snd.Send(b); err != nil {
+			if err := p.sendNow(b); err != nil {
 				return nil, fmt.Errorf("send record %d: %w", seq, err)
 			}
 			echo, err := p.rcv.Recv()
@@ -88,7 +88,7 @@ func (p *peer) ping() (*peerResult, error) {
 	cpu := cpuNow() - cpu0
 	b := bufs[endSeq%variants]
 	p.pat.stamp(b, endSeq)
-	if err := p.snd.Send(b); err != nil {
+	if err := p.sendNow(b); err != nil {
 		return nil, fmt.Errorf("send end marker: %w", err)
 	}
 	return &peerResult{Latency: res, CPUNs: cpu, CPURecords: measured}, nil
@@ -115,7 +115,7 @@ func (p *peer) pong() (*peerResult, error) {
 		if err := seqs.see(seq); err != nil {
 			return nil, err
 		}
-		if err := p.snd.Send(rec); err != nil {
+		if err := p.sendNow(rec); err != nil {
 			return nil, fmt.Errorf("echo record %d: %w", seq, err)
 		}
 	}

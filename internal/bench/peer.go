@@ -203,6 +203,14 @@ func (p *peer) run() (*peerResult, error) {
 	}
 }
 
+// sendNow sends rec and, from a batching sender, everything before it.
+func (p *peer) sendNow(rec []byte) error {
+	if err := p.snd.Send(rec); err != nil {
+		return err
+	}
+	return flush(p.snd)
+}
+
 // cpuNow is this process's user+system time so far, all threads.
 func cpuNow() int64 {
 	var ru unix.Rusage

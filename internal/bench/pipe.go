@@ -4,43 +4,26 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // pipeTransport is an anonymous pipe(2), enlarged with F_SETPIPE_SZ.
-type pipeTransport struct{}
+type pipeTransport struct {
+	traits
+	inheritedStream
+}
 
-func (pipeTransport) Name() string           { return "pipe" }
-func (pipeTransport) Kernel() bool           { return true }
-func (pipeTransport) Sync() string           { return "blocking read/write" }
-func (pipeTransport) Lossy() bool            { return false }
-func (pipeTransport) Unsupported(int) string { return "" }
+func (pipeTransport) Create(env *Env, size int) (*Channel, error) { return newPipe(env) }
 
-func (pipeTransport) Create(env *Env, size int) (*Channel, error) {
+// newPipe makes a pipe whose ends the peers inherit.
+func newPipe(env *Env) (*Channel, error) {
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 		return nil, err
 	}
 	growPipe(p[1])
 	return fdPair(env, "pipe", p[1], p[0]), nil
-}
-
-func (pipeTransport) Sender(spec ChannelSpec, size int, _ time.Time) (Sender, error) {
-	fd, err := inheritedFD(spec)
-	if err != nil {
-		return nil, err
-	}
-	return &fdSender{fd: fd, size: size}, nil
-}
-
-func (pipeTransport) Receiver(spec ChannelSpec, size int, _ time.Time) (Receiver, error) {
-	fd, err := inheritedFD(spec)
-	if err != nil {
-		return nil, err
-	}
-	return newStreamReceiver(fd, size), nil
 }
 
 // growPipe asks for the largest pipe buffer an unprivileged process may

@@ -12,12 +12,7 @@ import (
 // mq_timedreceive through raw system calls; /dev/mqueue need not be
 // mounted). The queue is created with the limits an unprivileged user
 // gets: /proc/sys/fs/mqueue/msg_max messages of at most msgsize_max bytes.
-type posixMQTransport struct{}
-
-func (posixMQTransport) Name() string { return "posix-mq" }
-func (posixMQTransport) Kernel() bool { return true }
-func (posixMQTransport) Sync() string { return "blocking mq_timedsend/receive" }
-func (posixMQTransport) Lossy() bool  { return false }
+type posixMQTransport struct{ traits }
 
 const (
 	mqMsgSizeMax = "/proc/sys/fs/mqueue/msgsize_max"
@@ -57,7 +52,7 @@ func openMQ(spec ChannelSpec, size int, deadline time.Time, flags int) (*mqEnd, 
 	if err != nil {
 		return nil, fmt.Errorf("mq_open %s: %w", spec.Addr, err)
 	}
-	return &mqEnd{fd: fd, size: size, deadline: unix.NsecToTimespec(deadline.UnixNano())}, nil
+	return &mqEnd{fd: fd, size: size, buf: make([]byte, size), deadline: unix.NsecToTimespec(deadline.UnixNano())}, nil
 }
 
 func (posixMQTransport) Sender(spec ChannelSpec, size int, deadline time.Time) (Sender, error) {
@@ -65,11 +60,7 @@ func (posixMQTransport) Sender(spec ChannelSpec, size int, deadline time.Time) (
 }
 
 func (posixMQTransport) Receiver(spec ChannelSpec, size int, deadline time.Time) (Receiver, error) {
-	e, err := openMQ(spec, size, deadline, unix.O_RDONLY)
-	if err == nil {
-		e.buf = make([]byte, size)
-	}
-	return e, err
+	return openMQ(spec, size, deadline, unix.O_RDONLY)
 }
 
 func (e *mqEnd) Alloc() []byte { return make([]byte, e.size) }

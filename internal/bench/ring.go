@@ -16,23 +16,9 @@ import (
 // System V one. The writer copies each record in with Write; the reader
 // verifies it in place with the zero-copy Next.
 type ringTransport struct {
-	name string
+	traits
 	wait shmbuf.WaitStrategy
 	sysv bool
-}
-
-func (t ringTransport) Name() string { return t.name }
-func (ringTransport) Kernel() bool   { return false }
-func (ringTransport) Lossy() bool    { return false }
-
-func (t ringTransport) Sync() string {
-	switch t.wait {
-	case shmbuf.WaitSpin:
-		return "atomics + spin"
-	case shmbuf.WaitBlock:
-		return "atomics + futex"
-	}
-	return "atomics + spin, then futex"
 }
 
 func (ringTransport) Unsupported(size int) string {

@@ -13,13 +13,7 @@ import (
 // Publish never waits for readers, so a reader polling Generation misses
 // values the writer replaced before it looked; sequence numbers must
 // strictly increase and the gaps are counted as lost.
-type snapshotTransport struct{}
-
-func (snapshotTransport) Name() string           { return "snapshot" }
-func (snapshotTransport) Kernel() bool           { return false }
-func (snapshotTransport) Sync() string           { return "seqlock, reader polls" }
-func (snapshotTransport) Lossy() bool            { return true }
-func (snapshotTransport) Unsupported(int) string { return "" }
+type snapshotTransport struct{ traits }
 
 func (snapshotTransport) Create(env *Env, size int) (*Channel, error) {
 	name := env.Name()

@@ -12,19 +12,11 @@ import (
 // seqpacket (which keeps record boundaries). The pair comes from
 // socketpair(2): a connected pair made by bind/listen/connect behaves the
 // same once connected, and leaves no socket file to clean up.
-type unixTransport struct{ seqpacket bool }
-
-func (t unixTransport) Name() string {
-	if t.seqpacket {
-		return "unix-seqpacket"
-	}
-	return "unix-stream"
+type unixTransport struct {
+	traits
+	inheritedStream
+	seqpacket bool
 }
-func (unixTransport) Kernel() bool { return true }
-func (t unixTransport) Sync() string {
-	return "blocking send/recv"
-}
-func (unixTransport) Lossy() bool { return false }
 
 // Unsupported: a seqpacket record must fit the send buffer in one piece.
 func (t unixTransport) Unsupported(size int) string {
@@ -52,34 +44,24 @@ func (t unixTransport) Create(env *Env, size int) (*Channel, error) {
 	return fdPair(env, t.Name(), p[0], p[1]), nil
 }
 
-func (t unixTransport) Sender(spec ChannelSpec, size int, _ time.Time) (Sender, error) {
+// Receiver of a seqpacket socket reads one record per read(2).
+func (t unixTransport) Receiver(spec ChannelSpec, size int, deadline time.Time) (Receiver, error) {
+	if !t.seqpacket {
+		return t.inheritedStream.Receiver(spec, size, deadline)
+	}
 	fd, err := inheritedFD(spec)
 	if err != nil {
 		return nil, err
 	}
-	return &fdSender{fd: fd, size: size}, nil
-}
-
-func (t unixTransport) Receiver(spec ChannelSpec, size int, _ time.Time) (Receiver, error) {
-	fd, err := inheritedFD(spec)
-	if err != nil {
-		return nil, err
-	}
-	if t.seqpacket {
-		return &packetReceiver{fd: fd, size: size, buf: make([]byte, size+1)}, nil
-	}
-	return newStreamReceiver(fd, size), nil
+	return &packetReceiver{fd: fd, size: size, buf: make([]byte, size+1)}, nil
 }
 
 // tcpTransport is a TCP connection over 127.0.0.1 with Nagle's algorithm
 // off, so a small record is sent at once.
-type tcpTransport struct{}
-
-func (tcpTransport) Name() string           { return "tcp-loopback" }
-func (tcpTransport) Kernel() bool           { return true }
-func (tcpTransport) Sync() string           { return "TCP stack, blocking send/recv" }
-func (tcpTransport) Lossy() bool            { return false }
-func (tcpTransport) Unsupported(int) string { return "" }
+type tcpTransport struct {
+	traits
+	inheritedStream
+}
 
 func (tcpTransport) Create(env *Env, size int) (*Channel, error) {
 	w, r, err := tcpPair()
@@ -130,22 +112,6 @@ func tcpPair() (w, r int, err error) {
 		}
 	}
 	return w, r, nil
-}
-
-func (tcpTransport) Sender(spec ChannelSpec, size int, _ time.Time) (Sender, error) {
-	fd, err := inheritedFD(spec)
-	if err != nil {
-		return nil, err
-	}
-	return &fdSender{fd: fd, size: size}, nil
-}
-
-func (tcpTransport) Receiver(spec ChannelSpec, size int, _ time.Time) (Receiver, error) {
-	fd, err := inheritedFD(spec)
-	if err != nil {
-		return nil, err
-	}
-	return newStreamReceiver(fd, size), nil
 }
 
 // growSocket asks for large buffers; the kernel caps them at

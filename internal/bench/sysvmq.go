@@ -12,12 +12,7 @@ import (
 // sysvMQTransport is a System V message queue (msgget, msgsnd, msgrcv)
 // with the system's default limits: messages of at most
 // /proc/sys/kernel/msgmax bytes, a queue of msgmnb bytes.
-type sysvMQTransport struct{}
-
-func (sysvMQTransport) Name() string { return "sysv-mq" }
-func (sysvMQTransport) Kernel() bool { return true }
-func (sysvMQTransport) Sync() string { return "blocking msgsnd/msgrcv" }
-func (sysvMQTransport) Lossy() bool  { return false }
+type sysvMQTransport struct{ traits }
 
 const msgMax = "/proc/sys/kernel/msgmax"
 

@@ -31,7 +31,7 @@ func (p *peer) writeFlatOut() (*peerResult, error) {
 	sent := seq - 1
 	b := bufs[endSeq%variants]
 	p.pat.stamp(b, endSeq)
-	if err := p.snd.Send(b); err != nil {
+	if err := p.sendNow(b); err != nil {
 		return nil, fmt.Errorf("send end marker: %w", err)
 	}
 	return &peerResult{Sent: sent, CPUNs: cpuNow() - cpu0, CPURecords: sent}, nil

@@ -44,8 +44,26 @@ type Sender interface {
 	// transmits without an extra copy.
 	Alloc() []byte
 	// Send transmits one record, waiting for room if the channel is full.
+	// A Sender that is also a Flusher may hold the record back.
 	Send(rec []byte) error
 	Close() error
+}
+
+// Flusher is a Sender that gathers records to send them in batches
+// (pipe-buffered). Flush sends every record Send has taken. The peers
+// flush whenever they wait for an answer (each ping and echo of the
+// latency mode) and after the end marker; in between, a batching sender
+// sends when its batch is full.
+type Flusher interface {
+	Flush() error
+}
+
+// flush flushes s if it is a Flusher.
+func flush(s Sender) error {
+	if f, ok := s.(Flusher); ok {
+		return f.Flush()
+	}
+	return nil
 }
 
 // Receiver is the reading end of a channel.
@@ -74,21 +92,50 @@ type ChannelSpec struct {
 	FD int `json:"fd"`
 }
 
-// all lists every transport in the order of the table.
+// traits are what the table says about a transport. Every transport
+// embeds them for the descriptive methods of Transport; one with a size
+// limit defines its own Unsupported.
+type traits struct {
+	name   string
+	kernel bool
+	sync   string
+	lossy  bool
+}
+
+func (t traits) Name() string         { return t.name }
+func (t traits) Kernel() bool         { return t.kernel }
+func (t traits) Sync() string         { return t.sync }
+func (t traits) Lossy() bool          { return t.lossy }
+func (traits) Unsupported(int) string { return "" }
+
+// Synchronisation of the ring's three wait strategies, as the table says it.
+const (
+	ringAdaptive = "atomics + spin, then futex"
+	ringSpin     = "atomics + spin"
+	ringBlock    = "atomics + futex"
+)
+
+// all lists every transport in the order of the table: kernel transports
+// first, then the software ones.
 var all = []Transport{
-	pipeTransport{},
-	fifoTransport{},
-	unixTransport{seqpacket: false},
-	unixTransport{seqpacket: true},
-	tcpTransport{},
-	posixMQTransport{},
-	sysvMQTransport{},
-	flockTransport{},
-	snapshotTransport{},
-	ringTransport{name: "ring", wait: shmbuf.WaitAdaptive},
-	ringTransport{name: "ring-spin", wait: shmbuf.WaitSpin},
-	ringTransport{name: "ring-block", wait: shmbuf.WaitBlock},
-	ringTransport{name: "ring-sysv", wait: shmbuf.WaitAdaptive, sysv: true},
+	pipeTransport{traits: traits{name: "pipe", kernel: true, sync: "blocking read/write"}},
+	bufferedPipeTransport{traits: traits{name: "pipe-buffered", kernel: true, sync: "64 KiB bufio each side, blocking read/write"}},
+	fifoTransport{traits{name: "fifo", kernel: true, sync: "blocking read/write"}},
+	unixTransport{traits: traits{name: "unix-stream", kernel: true, sync: "blocking send/recv"}},
+	unixTransport{traits: traits{name: "unix-seqpacket", kernel: true, sync: "blocking send/recv"}, seqpacket: true},
+	tcpTransport{traits: traits{name: "tcp-loopback", kernel: true, sync: "TCP stack, blocking send/recv"}},
+	posixMQTransport{traits{name: "posix-mq", kernel: true, sync: "blocking mq_timedsend/receive"}},
+	sysvMQTransport{traits{name: "sysv-mq", kernel: true, sync: "blocking msgsnd/msgrcv"}},
+	flockTransport{traits{name: "shm-file-flock", kernel: true, sync: "flock + pwrite/pread, reader polls", lossy: true}},
+	snapshotTransport{traits{name: "snapshot", sync: "seqlock, reader polls", lossy: true}},
+	ringTransport{traits: traits{name: "ring", sync: ringAdaptive}, wait: shmbuf.WaitAdaptive},
+	ringTransport{traits: traits{name: "ring-spin", sync: ringSpin}, wait: shmbuf.WaitSpin},
+	ringTransport{traits: traits{name: "ring-block", sync: ringBlock}, wait: shmbuf.WaitBlock},
+	ringTransport{traits: traits{name: "ring-sysv", sync: ringAdaptive}, wait: shmbuf.WaitAdaptive, sysv: true},
+	// ring-batch goes here when the ring has its batch API: a Sender
+	// whose Send gathers records and whose Flush publishes them in one
+	// call (see Flusher), and a Receiver whose Recv hands out, one by
+	// one, the records it took in one call.
 }
 
 // Names returns every transport's name in table order.
