@@ -58,28 +58,49 @@ func newStreamReceiver(fd, size int) *streamReceiver {
 }
 
 func (s *streamReceiver) Recv() ([]byte, error) {
+	for {
+		if rec := s.take(); rec != nil {
+			return rec, nil
+		}
+		if err := s.fill(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// take returns the next whole record in the buffer, or nil.
+func (s *streamReceiver) take() []byte {
+	if s.w < s.r+s.size {
+		return nil
+	}
+	rec := s.buf[s.r : s.r+s.size]
+	s.r += s.size
+	return rec
+}
+
+// fill reads once, as much as the buffer has room for; the buffer starts
+// over when all of it has been taken.
+func (s *streamReceiver) fill() error {
 	if s.r == len(s.buf) {
 		s.r, s.w = 0, 0
 	}
-	for s.w < s.r+s.size {
+	for {
 		n, err := unix.Read(s.fd, s.buf[s.w:])
 		if err == unix.EINTR || err == unix.EAGAIN {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if n == 0 {
 			if s.w > s.r {
-				return nil, io.ErrUnexpectedEOF
+				return io.ErrUnexpectedEOF
 			}
-			return nil, io.EOF
+			return io.EOF
 		}
 		s.w += n
+		return nil
 	}
-	rec := s.buf[s.r : s.r+s.size]
-	s.r += s.size
-	return rec, nil
 }
 
 func (s *streamReceiver) Close() error { return unix.Close(s.fd) }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ type settings struct {
 	Phase    time.Duration // minimum length of a phase
 	MinCount int           // minimum records (round trips) in a phase
 	Count    int           // exact count instead of timed phases (Go benchmarks)
+	CPUs     []int         // cores the peers are pinned to, round robin; nil: none
 }
 
 // cellTimeout bounds one cell: phases end after 20×Phase at the latest,
@@ -107,33 +109,17 @@ func (h *harness) run(ctx context.Context, t Transport, size int, mode string) (
 		rspec.Channels = append(rspec.Channels, rs)
 	}
 
-	ev := make(chan peerEvent, 16)
-	var peers [2]*peerProc
-	defer func() {
-		for _, p := range peers {
-			if p != nil {
-				p.kill()
-			}
-		}
-	}()
+	wspec.CPUs, rspec.CPUs = h.cpusFor(0), h.cpusFor(1)
 	const writer, reader = 0, 1
-	if peers[reader], err = h.start(ctx, reader, rspec, rfiles, ev); err != nil {
+	w, err := h.startGroup(ctx, []peerSpec{wspec, rspec}, [][]*os.File{wfiles, rfiles})
+	defer w.kill()
+	if err != nil {
 		return run, err
-	}
-	if peers[writer], err = h.start(ctx, writer, wspec, wfiles, ev); err != nil {
-		return run, err
-	}
-	w := waiter{ctx: ctx, ev: ev, peers: peers}
-	for _, who := range []int{reader, writer} {
-		if _, err := w.expect(who, "ready"); err != nil {
-			return run, err
-		}
 	}
 	if h.started != nil {
 		h.started()
 	}
-	peers[writer].send("go")
-	peers[reader].send("go")
+	w.sendAll("go")
 	if mode == modeThroughput {
 		if run.reader, err = w.result(reader); err != nil {
 			return run, err
@@ -141,7 +127,7 @@ func (h *harness) run(ctx context.Context, t Transport, size int, mode string) (
 		if h.finished != nil {
 			h.finished()
 		}
-		peers[writer].send("stop")
+		w.peers[writer].send("stop")
 		if run.writer, err = w.result(writer); err != nil {
 			return run, err
 		}
@@ -156,12 +142,57 @@ func (h *harness) run(ctx context.Context, t Transport, size int, mode string) (
 			return run, err
 		}
 	}
-	for _, p := range peers {
-		if err := p.wait(ctx); err != nil {
-			return run, err
+	if err := checkPinned(w, run.writer, run.reader); err != nil {
+		return run, err
+	}
+	return run, w.wait()
+}
+
+// checkPinned checks that each pinned peer reported running on exactly
+// the cores it was given.
+func checkPinned(w *waiter, results ...peerResult) error {
+	for i, r := range results {
+		want := w.specs[i].CPUs
+		if len(want) > 0 && !slices.Equal(r.Pinned, want) {
+			return fmt.Errorf("%s peer: pinned to CPUs %v, its threads may run on %v", w.peers[i].role, want, r.Pinned)
 		}
 	}
-	return run, nil
+	return nil
+}
+
+// cpusFor returns the cores peer number i is pinned to: the i-th of the
+// run's list, round robin, or nil when the run pins nothing.
+func (h *harness) cpusFor(i int) []int {
+	if len(h.set.CPUs) == 0 {
+		return nil
+	}
+	return []int{h.set.CPUs[i%len(h.set.CPUs)]}
+}
+
+// startGroup starts one peer per spec, each inheriting its files, and
+// waits until every one has reported ready. On error the caller still
+// calls kill.
+func (h *harness) startGroup(ctx context.Context, specs []peerSpec, files [][]*os.File) (*waiter, error) {
+	w := &waiter{ctx: ctx, ev: make(chan peerEvent, 4*len(specs)+8), specs: specs}
+	w.peers = make([]*peerProc, len(specs))
+	w.pending = make([][]string, len(specs))
+	w.finished = make([]bool, len(specs))
+	w.gone = make([]bool, len(specs))
+	// The last peer first: the readers of a transfer are ready to read
+	// before their writers start.
+	for i := len(specs) - 1; i >= 0; i-- {
+		p, err := h.start(ctx, i, specs[i], files[i], w.ev)
+		if err != nil {
+			return w, err
+		}
+		w.peers[i] = p
+	}
+	for i := len(specs) - 1; i >= 0; i-- {
+		if _, err := w.expect(i, "ready"); err != nil {
+			return w, err
+		}
+	}
+	return w, nil
 }
 
 // peerProc is a running peer process.
@@ -199,6 +230,9 @@ func (h *harness) start(ctx context.Context, who int, spec peerSpec, files []*os
 		return nil, err
 	}
 	p := &peerProc{who: who, role: spec.Role, cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	if scaled(spec.Mode) {
+		p.role = fmt.Sprintf("%s %d", spec.Role, spec.Index)
+	}
 	cmd.Stderr = &limitedWriter{buf: p.stderr, max: 4 << 10}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: starting the %s peer: %w", spec.Transport, spec.Role, err)
@@ -269,15 +303,43 @@ func (p *peerProc) stderrTail() string {
 	return " (stderr: " + s + ")"
 }
 
-// waiter reads the peers' lines in order, and fails as soon as either
-// peer reports an error or exits before it reported its result.
+// waiter drives a group of peers: it reads their lines in order, and
+// fails as soon as any peer reports an error or exits before it reported
+// its result.
 type waiter struct {
 	ctx      context.Context
-	ev       <-chan peerEvent
-	peers    [2]*peerProc
-	pending  [2][]string
-	finished [2]bool
-	gone     [2]bool
+	ev       chan peerEvent
+	specs    []peerSpec
+	peers    []*peerProc
+	pending  [][]string
+	finished []bool
+	gone     []bool
+}
+
+// sendAll sends line to every peer.
+func (w *waiter) sendAll(line string) {
+	for _, p := range w.peers {
+		p.send(line)
+	}
+}
+
+// wait waits for every peer to exit after it reported.
+func (w *waiter) wait() error {
+	for _, p := range w.peers {
+		if err := p.wait(w.ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kill ends and reaps every peer still running.
+func (w *waiter) kill() {
+	for _, p := range w.peers {
+		if p != nil {
+			p.kill()
+		}
+	}
 }
 
 func (w *waiter) next(who int) (string, error) {

@@ -3,12 +3,14 @@ package bench
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sync/atomic"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,28 +18,46 @@ import (
 // is what makes RunPeerIfRequested take over the process.
 const peerEnv = "SHMBUF_BENCH_PEER"
 
-// Modes of a measurement.
+// Modes of a measurement: a transfer's two, and the scaling
+// measurement's two, whose peers are many.
 const (
-	modeThroughput = "throughput"
-	modeLatency    = "latency"
+	modeThroughput      = "throughput"
+	modeLatency         = "latency"
+	modeScaleThroughput = "scale-throughput"
+	modeScaleLatency    = "scale-latency"
 )
+
+// scaled says whether mode is one of the scaling measurement's.
+func scaled(mode string) bool { return mode == modeScaleThroughput || mode == modeScaleLatency }
 
 // peerSpec is everything a peer needs to play its role.
 type peerSpec struct {
-	Transport string        `json:"transport"`
-	Role      string        `json:"role"` // "writer" or "reader"
-	Mode      string        `json:"mode"`
-	Size      int           `json:"size"`
-	Channels  []ChannelSpec `json:"channels"` // [0] writer→reader, [1] reader→writer (latency only)
-	Warmup    int           `json:"warmup"`
-	Reps      int           `json:"reps"`
-	Phase     time.Duration `json:"phase"`
-	MinCount  int           `json:"min_count"`
+	Transport string `json:"transport"`
+	Role      string `json:"role"` // "writer" or "reader"
+	Mode      string `json:"mode"`
+	Size      int    `json:"size"`
+	// Channels of a transfer: [0] writer→reader, [1] reader→writer
+	// (latency only). Of a scaling peer: every channel it writes each
+	// record to, or reads from.
+	Channels []ChannelSpec `json:"channels"`
+	// Index numbers the writers (and readers) of a scaling measurement;
+	// Writers is how many writers its readers hear from; PaceNs is a
+	// scale-latency writer's mean interval between records.
+	Index    int           `json:"index,omitempty"`
+	Writers  int           `json:"writers,omitempty"`
+	PaceNs   int64         `json:"pace_ns,omitempty"`
+	Warmup   int           `json:"warmup"`
+	Reps     int           `json:"reps"`
+	Phase    time.Duration `json:"phase"`
+	MinCount int           `json:"min_count"`
 	// Count, when positive, replaces the timed phases by exactly Count
 	// records (throughput) or round trips (latency): Go benchmarks use it
 	// for b.N.
 	Count    int       `json:"count,omitempty"`
 	Deadline time.Time `json:"deadline"`
+	// CPUs, when set, are the cores the peer pins itself to before it
+	// opens anything.
+	CPUs []int `json:"cpus,omitempty"`
 }
 
 // peerResult is what a peer reports on its standard output, one JSON line.
@@ -53,6 +73,12 @@ type peerResult struct {
 	CPURecords uint64 `json:"cpu_records"`
 	// Latency (the writer in latency mode): one-way = round trip / 2.
 	Latency *latencyResult `json:"latency,omitempty"`
+	// Pinned is the union of the cores its threads may run on, when the
+	// peer was pinned (read when it reports, so it covers the threads the
+	// runtime started after pinning).
+	Pinned []int `json:"pinned,omitempty"`
+	// Hist is a scale-latency reader's histogram of one-way latencies.
+	Hist *hdrhistogram.Snapshot `json:"hist,omitempty"`
 }
 
 type phaseResult struct {
@@ -117,9 +143,17 @@ func runPeer(specJSON string, in io.Reader, out io.Writer) int {
 		}
 	}()
 
+	if len(spec.CPUs) > 0 {
+		if err := pinProcess(spec.CPUs); err != nil {
+			return fail(fmt.Errorf("%s %s: pin to CPUs %v: %w", spec.Transport, spec.Role, spec.CPUs, err))
+		}
+	}
 	p := &peer{spec: spec, t: t, pat: newPattern(spec.Size), stop: &stop}
 	p.report = func(r peerResult) {
 		done.Store(true)
+		if len(spec.CPUs) > 0 {
+			r.Pinned = threadsAffinity()
+		}
 		report(r)
 	}
 	if err := p.open(); err != nil {
@@ -150,12 +184,17 @@ type peer struct {
 
 	snd Sender   // writer: channel 0; reader: channel 1 (latency)
 	rcv Receiver // reader: channel 0; writer: channel 1 (latency)
+	// snds are a scaling writer's senders, one per channel.
+	snds []Sender
 }
 
 // open opens the peer's ends, channel 0 first on both sides, so peers
 // whose opens wait for each other (FIFOs) meet.
 func (p *peer) open() error {
 	s := p.spec
+	if scaled(s.Mode) {
+		return p.openScaled()
+	}
 	var err error
 	writer := s.Role == "writer"
 	if writer {
@@ -178,20 +217,24 @@ func (p *peer) open() error {
 }
 
 func (p *peer) close() error {
-	var err error
-	if p.snd != nil {
-		err = p.snd.Close()
-	}
-	if p.rcv != nil {
-		if rerr := p.rcv.Close(); err == nil {
-			err = rerr
+	var errs []error
+	for _, s := range append(p.snds, p.snd) {
+		if s != nil {
+			errs = append(errs, s.Close())
 		}
 	}
-	return err
+	if p.rcv != nil {
+		errs = append(errs, p.rcv.Close())
+	}
+	return errors.Join(errs...)
 }
 
 func (p *peer) run() (*peerResult, error) {
 	switch {
+	case scaled(p.spec.Mode) && p.spec.Role == "writer":
+		return p.writeScaled()
+	case scaled(p.spec.Mode):
+		return nil, p.readScaled()
 	case p.spec.Mode == modeThroughput && p.spec.Role == "writer":
 		return p.writeFlatOut()
 	case p.spec.Mode == modeThroughput:

@@ -95,6 +95,43 @@ func (p *pattern) check(rec []byte) (uint64, error) {
 	return seq, nil
 }
 
+// Records of the scaling measurement carry the writer's number above
+// writerShift in their sequence number; a writer's own count is below it,
+// and scaledEnd is its end marker.
+const (
+	writerShift = 40
+	scaledEnd   = 1<<writerShift - 1
+)
+
+// minStampedSize is the smallest record that carries a send time: the
+// sequence number, the time (bytes 8 to 16), the trailer.
+const minStampedSize = 24
+
+// stampTime writes a send time over bytes 8 to 16 of the record.
+func stampTime(rec []byte, ns int64) { binary.LittleEndian.PutUint64(rec[8:], uint64(ns)) }
+
+// checkStamped is check for a record whose bytes 8 to 16 hold a send time
+// instead of the pattern; it returns the sequence number and the time.
+func (p *pattern) checkStamped(rec []byte) (seq uint64, sent int64, err error) {
+	if len(rec) != p.size || p.size < minStampedSize {
+		return 0, 0, fmt.Errorf("record of %d bytes, want %d", len(rec), p.size)
+	}
+	seq = binary.LittleEndian.Uint64(rec)
+	sent = int64(binary.LittleEndian.Uint64(rec[8:]))
+	if t := binary.LittleEndian.Uint64(rec[p.size-8:]); t != ^seq {
+		return seq, sent, fmt.Errorf("record %d: trailer says %d (torn record)", seq, ^t)
+	}
+	body, want := rec[16:p.size-8], p.bodies[seq%variants][8:]
+	if !bytes.Equal(body, want) {
+		i := 0
+		for body[i] == want[i] {
+			i++
+		}
+		return seq, sent, fmt.Errorf("record %d: byte %d is %#02x, want %#02x", seq, 16+i, body[i], want[i])
+	}
+	return seq, sent, nil
+}
+
 // sequencer follows the sequence numbers a reader sees. Lossless
 // transports must deliver 1, 2, 3, …; latest-value transports must deliver
 // strictly increasing numbers, and the gaps are counted as lost.

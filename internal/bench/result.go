@@ -26,10 +26,14 @@ type Result struct {
 	Sync string `json:"sync"`
 	// Spread is (max-min)/median of the repetitions' throughput; LatSpread
 	// the same for the repetitions' p50.
-	Spread     float64 `json:"msgs_per_s_spread"`
-	LatSpread  float64 `json:"p50_spread"`
-	Reps       int     `json:"reps"`
-	LatSamples int64   `json:"latency_samples"`
+	Spread    float64 `json:"msgs_per_s_spread"`
+	LatSpread float64 `json:"p50_spread"`
+	Reps      int     `json:"reps"`
+	// RepMsgsPerS and RepP50 are each repetition's figures, in order, so
+	// that runs can be compared repetition by repetition.
+	RepMsgsPerS []float64 `json:"rep_msgs_per_s"`
+	RepP50      []int64   `json:"rep_p50_ns"`
+	LatSamples  int64     `json:"latency_samples"`
 	// LostPct is the share of published values a latest-value reader never
 	// saw (allowed by those transports' semantics).
 	LostPct     float64 `json:"lost_pct,omitempty"`
@@ -57,6 +61,7 @@ func (r *Result) addThroughput(run cellRun) {
 		lost += p.Lost
 	}
 	r.Reps = len(rates)
+	r.RepMsgsPerS = rates
 	r.MsgsPerS, r.Spread = medianSpread(rates)
 	r.BytesPerS = r.MsgsPerS * float64(r.Size)
 	if recs+lost > 0 && lost > 0 {
@@ -79,6 +84,7 @@ func (r *Result) addLatency(run cellRun) {
 		return
 	}
 	r.P50, r.P99, r.P999, r.LatSamples = l.P50, l.P99, l.P999, l.Samples
+	r.RepP50 = l.RepP50
 	p50s := make([]float64, len(l.RepP50))
 	for i, v := range l.RepP50 {
 		p50s[i] = float64(v)

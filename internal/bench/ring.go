@@ -33,7 +33,13 @@ func (ringTransport) Unsupported(size int) string {
 func ringSize(size int) int64 { return max(4<<20, 4*int64(size)) }
 
 func (t ringTransport) Create(env *Env, size int) (*Channel, error) {
-	opts := shmbuf.RingOptions{Size: ringSize(size), MaxRecord: size, Readers: 1, Writers: 1}
+	return t.createShared(env, size, 1, 1)
+}
+
+// createShared makes a ring with slots for writers writers and readers
+// readers: the scaling measurement's one ring for many processes.
+func (t ringTransport) createShared(env *Env, size, writers, readers int) (*Channel, error) {
+	opts := shmbuf.RingOptions{Size: ringSize(size), MaxRecord: size, Readers: readers, Writers: writers}
 	for range 16 {
 		addr := env.Name()
 		if t.sysv {

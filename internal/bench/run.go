@@ -8,12 +8,39 @@ import (
 	"time"
 )
 
-// Report is a whole run: the machine and one Result per transport and
-// size. It is what --json writes.
+// Report is a whole run: the machine, the conditions and the results of
+// each measurement the run made. It is what --json writes.
 type Report struct {
-	Machine Machine  `json:"machine"`
-	Command string   `json:"command,omitempty"`
-	Results []Result `json:"results"`
+	Machine  Machine     `json:"machine"`
+	Command  string      `json:"command,omitempty"`
+	Settings RunSettings `json:"settings"`
+	// Load1Before and Load1After are the 1-minute load average when the
+	// run started and when it ended: other work on the machine during the
+	// run shows up in the spread.
+	Load1Before float64 `json:"load1_before"`
+	Load1After  float64 `json:"load1_after"`
+	// Results are the transfer measurement: one per transport and size.
+	Results []Result `json:"results,omitempty"`
+	// Setup is the --setup measurement, one per mechanism.
+	Setup []SetupResult `json:"setup,omitempty"`
+	// Scaling is the --scaling measurement, one per transport, direction
+	// and number of processes.
+	Scaling []ScalingResult `json:"scaling,omitempty"`
+}
+
+// RunSettings are the measuring parameters of a run.
+type RunSettings struct {
+	Warmup   int   `json:"warmup"`
+	Reps     int   `json:"reps"`
+	PhaseNs  int64 `json:"phase_ns"`
+	MinCount int   `json:"min_count"`
+	// CPUs are the cores the peers were pinned to (writer first, reader
+	// second, round robin); empty when they were not pinned.
+	CPUs []int `json:"cpus,omitempty"`
+	// Setups is the number of setups measured per mechanism (--setup).
+	Setups int `json:"setups,omitempty"`
+	// Peers are the process counts of --scaling.
+	Peers []int `json:"peers,omitempty"`
 }
 
 // cellOverhead is the measured cost of starting two peers and setting up
@@ -26,7 +53,7 @@ const cellOverhead = 100 * time.Millisecond
 // not stop the run: it is reported in its row, and Run returns an error
 // after measuring the rest.
 func Run(ctx context.Context, opts Options, stderr io.Writer) (rep *Report, err error) {
-	ts, err := opts.validate()
+	pl, err := opts.validate()
 	if err != nil {
 		return nil, err
 	}
@@ -36,27 +63,49 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) (rep *Report, err 
 			err = errors.Join(err, cerr)
 		}
 	}()
-	h, err := newHarness(reg, settings{Warmup: opts.Warmup, Reps: opts.Reps, Phase: opts.Phase, MinCount: opts.MinCount})
+	set := settings{Warmup: opts.Warmup, Reps: opts.Reps, Phase: opts.Phase, MinCount: opts.MinCount, CPUs: opts.CPUs}
+	h, err := newHarness(reg, set)
 	if err != nil {
 		return nil, err
 	}
-	cells := 0
-	for _, size := range opts.Sizes {
-		for _, t := range ts {
-			if t.Unsupported(size) == "" {
-				cells += 2
-			}
-		}
-	}
-	per := time.Duration(opts.Warmup+opts.Reps)*opts.Phase + cellOverhead
+	steps, est := pl.estimate(opts)
 	if !opts.Quiet {
-		fmt.Fprintf(stderr, "shmbuf bench: %d transports × %d sizes, %d measurements, about %s\n",
-			len(ts), len(opts.Sizes), cells, (time.Duration(cells) * per).Round(time.Second))
+		fmt.Fprintf(stderr, "shmbuf bench: %s, %d measurements, about %s\n", pl.describe(opts), steps, est.Round(time.Second))
 	}
-	bar := newProgress(stderr, cells, opts.Quiet)
-	rep = &Report{Machine: thisMachine()}
+	bar := newProgress(stderr, steps, opts.Quiet)
+	defer bar.finish()
+	rep = &Report{
+		Machine: thisMachine(),
+		Settings: RunSettings{Warmup: opts.Warmup, Reps: opts.Reps, PhaseNs: int64(opts.Phase),
+			MinCount: opts.MinCount, CPUs: opts.CPUs},
+		Load1Before: load1(),
+	}
 	var failed []string
-	for _, size := range opts.Sizes {
+	if len(pl.transfers) > 0 {
+		failed = append(failed, runTransfers(ctx, h, pl.transfers, opts.Sizes, bar, rep)...)
+	}
+	if len(pl.setups) > 0 {
+		rep.Settings.Setups = opts.Setups
+		failed = append(failed, runSetups(ctx, h, pl.setups, opts, bar, rep)...)
+	}
+	if len(pl.scalers) > 0 {
+		rep.Settings.Peers = opts.Peers
+		failed = append(failed, runScaling(ctx, h, pl.scalers, opts, bar, rep)...)
+	}
+	rep.Load1After = load1()
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("interrupted: %w", context.Cause(ctx))
+	}
+	if len(failed) > 0 {
+		return rep, fmt.Errorf("%d measurements failed: %v", len(failed), failed)
+	}
+	return rep, nil
+}
+
+// runTransfers measures each transport at each size in both modes and
+// returns the measurements that failed.
+func runTransfers(ctx context.Context, h *harness, ts []Transport, sizes []int, bar *progress, rep *Report) (failed []string) {
+	for _, size := range sizes {
 		for _, t := range ts {
 			r := newResult(t, size)
 			if why := t.Unsupported(size); why != "" {
@@ -70,8 +119,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) (rep *Report, err 
 				run, err := h.run(ctx, t, size, mode)
 				bar.step()
 				if ctx.Err() != nil {
-					bar.finish()
-					return nil, fmt.Errorf("interrupted: %w", context.Cause(ctx))
+					return nil
 				}
 				if err != nil {
 					r.fail(fmt.Errorf("%s: %w", mode, err))
@@ -87,9 +135,5 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) (rep *Report, err 
 			rep.Results = append(rep.Results, r)
 		}
 	}
-	bar.finish()
-	if len(failed) > 0 {
-		return rep, fmt.Errorf("%d measurements failed: %v", len(failed), failed)
-	}
-	return rep, nil
+	return failed
 }

@@ -37,26 +37,12 @@ func (p *peer) writeFlatOut() (*peerResult, error) {
 	return &peerResult{Sent: sent, CPUNs: cpuNow() - cpu0, CPURecords: sent}, nil
 }
 
-// readPhases receives and verifies records. The clock starts at the first
-// record; each phase lasts at least Phase and MinCount records; the first
-// Warmup phases are discarded. With Count set there is one phase, to the
-// end marker. It reports as soon as the phases are done, then keeps
-// verifying until the end marker, so the writer is never left blocked.
+// readPhases receives and verifies records, timed in phases (phaser). It
+// reports as soon as the phases are done, then keeps verifying until the
+// end marker, so the writer is never left blocked.
 func (p *peer) readPhases() error {
-	s := p.spec
 	seqs := newSequencer(p.t.Lossy())
-	every := uint64(1)
-	for every*uint64(s.Size) < 16<<10 && every < 256 {
-		every *= 2
-	}
-	phases := s.Warmup + s.Reps
-	if s.Count > 0 {
-		phases = 1
-	}
-	var res peerResult
-	var n, lost0, cpu0 uint64
-	var start time.Time
-	phase, reported := 0, false
+	ph := newPhaser(p.spec, everyFor(p.spec.Size))
 	for {
 		rec, err := p.rcv.Recv()
 		if err != nil {
@@ -67,49 +53,20 @@ func (p *peer) readPhases() error {
 			return err
 		}
 		if seq == endSeq {
-			if !reported {
-				if s.Count == 0 {
+			if !ph.done {
+				if p.spec.Count == 0 {
 					return errors.New("the writer stopped before the phases were done")
 				}
-				res.Phases = append(res.Phases, phaseResult{Records: n, Lost: seqs.lost - lost0, Nanos: int64(time.Since(start))})
-				res.CPUNs, res.CPURecords = cpuNow()-int64(cpu0), n
-				p.report(res)
+				ph.end(seqs.lost)
+				p.report(ph.res)
 			}
 			return nil
 		}
 		if err := seqs.see(seq); err != nil {
 			return err
 		}
-		if reported {
-			continue
+		if ph.count(seqs.lost) {
+			p.report(ph.res)
 		}
-		if start.IsZero() {
-			start, cpu0 = time.Now(), uint64(cpuNow())
-			continue // the clock starts at this record, it is not counted
-		}
-		n++
-		if s.Count > 0 || n%every != 0 {
-			continue
-		}
-		now := time.Now()
-		d := now.Sub(start)
-		if (d < s.Phase || n < uint64(s.MinCount)) && d < 20*s.Phase {
-			continue
-		}
-		if phase >= s.Warmup {
-			res.Phases = append(res.Phases, phaseResult{Records: n, Lost: seqs.lost - lost0, Nanos: int64(d)})
-			res.CPURecords += n
-		}
-		phase++
-		if phase == s.Warmup {
-			cpu0 = uint64(cpuNow())
-		}
-		if phase == phases {
-			res.CPUNs = cpuNow() - int64(cpu0)
-			p.report(res)
-			reported = true
-			continue
-		}
-		start, n, lost0 = now, 0, seqs.lost
 	}
 }
