@@ -143,7 +143,14 @@ func (p *peer) readScaled() error {
 				continue
 			}
 			if !ph.done {
-				return errors.New("the writers stopped before the phases were done")
+				if s.Count == 0 {
+					return errors.New("the writers stopped before the phases were done")
+				}
+				ph.end(0)
+				if latency {
+					ph.res.Hist = hist.Export()
+				}
+				p.report(ph.res)
 			}
 			return nil
 		}
