@@ -171,7 +171,7 @@ func writeSetupTable(w io.Writer, rs []SetupResult, notes *notes) {
 // writeScalingTable prints the scaling measurement, fan-in then fan-out.
 func writeScalingTable(w io.Writer, rs []ScalingResult, notes *notes) {
 	fmt.Fprintf(w, "\nmany processes: records/s is what all readers verified together (writers flat out, median of the repetitions, ± half the range);\n")
-	fmt.Fprintf(w, "latency is one-way from the send time stamped in each record, the writers pacing themselves at %s records together\n", rate(float64(time.Second/scalePace)))
+	fmt.Fprintf(w, "latency is one-way from the send time stamped in each record, the writers pacing themselves at %d records/s together\n", time.Second/scalePace)
 	tw := newTable(w)
 	last := ""
 	for _, r := range rs {
