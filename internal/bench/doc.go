@@ -1,5 +1,6 @@
 // Package bench measures shmbuf against the kernel's own inter-process
-// transports and is the engine behind `shmbuf bench`.
+// transports and is the engine behind `shmbuf bench`. It is internal: the
+// command is its only user.
 //
 // Every transport is a small type behind one interface (Transport). A
 // measurement ("cell") is one transport, one record size and one mode
@@ -19,4 +20,11 @@
 // Latest-value transports (snapshot, shm-file-flock) are allowed to lose
 // values by design; for them the reader requires strictly increasing
 // sequence numbers and counts the values it never saw.
+//
+// Two more measurements replace the transfer table on request. --setup
+// (setup.go) times the whole life of each mechanism in this process:
+// create, attach, one message, remove. --scaling (scaling.go) runs a group
+// of writer and reader peers over one transport: several writers number
+// their records with their index above writerShift, and each reader checks
+// every byte and each writer's order.
 package bench
