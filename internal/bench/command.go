@@ -28,7 +28,7 @@ func NewCommand() *cobra.Command {
 		Long: `bench moves fixed-size records from a writer process to a reader process
 over each transport and prints a comparison table.
 
-Transports: ` + strings.Join(Names(), ", ") + `.
+` + wrap("Transports: "+strings.Join(Names(), ", ")+".") + `
 
 Every record carries a sequence number and a pattern; the reader verifies
 every byte and the run fails on a mismatch, a loss or a duplicate, except
@@ -43,16 +43,18 @@ processes per record (getrusage). The 1-minute load average before and
 after the run is printed under the table: other work on the machine
 shows up as spread.
 
---setup measures instead what it costs to set each mechanism up, carry
-one message and remove it again (` + strings.Join(mechanismNames(), ", ") + `),
-as the median and p99 of --setups setups, both ends in one process.
+` + wrap("--setup measures instead what it costs to set each mechanism up, carry "+
+			"one message and remove it again ("+strings.Join(mechanismNames(), ", ")+
+			"), as the median and p99 of --setups setups, both ends in one process, "+
+			"with a 64-byte message unless --sizes says otherwise.") + `
 
---scaling measures instead many processes: 1 writer into 1 reader, then
-more writer processes into one reader, and one writer to more reader
-processes, with the counts of --peers, for ` + strings.Join(scalerNames(), ", ") + `.
-Records/s is what all readers verified together (every byte, and each
-writer's order); latency is one-way from the send time stamped in each
-record at a light load. More processes than cores is noted.
+` + wrap("--scaling measures instead many processes: 1 writer into 1 reader, then "+
+			"more writer processes into one reader, and one writer to more reader "+
+			"processes, with the counts of --peers, for "+strings.Join(scalerNames(), ", ")+
+			", with 64-byte records unless --sizes says otherwise. Records/s is what all "+
+			"readers verified together (every byte, and each writer's order); latency is "+
+			"one-way from the send time stamped in each record at a light load. More "+
+			"processes than cores is noted.") + `
 
 A full run (5 sizes, every transport) takes about three minutes on a
 2-core machine; --quick measures 64B and 64KiB in under 30 seconds.
@@ -140,20 +142,38 @@ FIFO, queue and temporary directory it made.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&transports, "transports", "", "comma-separated transports to measure (default all)")
-	f.StringVar(&sizes, "sizes", "64,1KiB,16KiB,64KiB,1MiB", "comma-separated record sizes (64 with --setup, --scaling)")
+	f.StringVar(&sizes, "sizes", "", "record `SIZES` (default 64,1KiB,16KiB,64KiB,1MiB)")
 	f.BoolVar(&quick, "quick", false, "64B and 64KiB only, short repetitions (under 30 s)")
-	f.IntVar(&reps, "reps", defaultReps, "measured repetitions per transport and size (3 with --quick)")
+	f.IntVar(&reps, "reps", defaultReps, "measured repetitions (--quick: 3)")
 	f.IntVar(&warmup, "warmup", 1, "warm-up repetitions, not counted")
-	f.DurationVar(&phase, "phase", defaultPhase, "minimum length of one repetition (40ms with --quick)")
-	f.StringVar(&cpus, "cpus", "", "pin the writer to the first of these `CPUS`, the reader to the second (e.g. 0,1)")
-	f.BoolVar(&setup, "setup", false, "measure the cost of setting each mechanism up instead")
-	f.IntVar(&setups, "setups", defaultSetups, "setups measured per mechanism with --setup (100 with --quick)")
-	f.BoolVar(&scaling, "scaling", false, "measure many writers into one reader and one writer to many readers instead")
-	f.StringVar(&peers, "peers", "1,2,4,8", "process counts for --scaling, e.g. 1,2,3")
+	f.DurationVar(&phase, "phase", defaultPhase, "min `TIME` per repetition (--quick: 40ms)")
+	f.StringVar(&cpus, "cpus", "", "pin writer, reader to these `CPUS`, e.g. 0,1")
+	f.BoolVar(&setup, "setup", false, "measure what setting up each mechanism costs")
+	f.IntVar(&setups, "setups", defaultSetups, "setups per mechanism (--quick: 100)")
+	f.BoolVar(&scaling, "scaling", false, "measure N writers to 1 reader, 1 writer to N")
+	f.StringVar(&peers, "peers", "1,2,4,8", "process `COUNTS` N for --scaling")
 	f.StringVar(&jsonPath, "json", "", "also write the results as JSON to `FILE`")
 	f.StringVar(&chartPath, "chart", "", "also draw a chart to `FILE` (.svg or .png)")
 	f.BoolVar(&quiet, "quiet", false, "no progress bar or estimate on stderr")
 	return cmd
+}
+
+// wrap breaks a paragraph of help into lines of at most 72 columns.
+func wrap(s string) string {
+	var b strings.Builder
+	n := 0
+	for i, w := range strings.Fields(s) {
+		if i > 0 && n+1+len(w) > 72 {
+			b.WriteByte('\n')
+			n = 0
+		} else if i > 0 {
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
 }
 
 // parsePeers parses the process counts of --scaling.
