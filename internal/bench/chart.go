@@ -172,10 +172,10 @@ func chartSeries(rep *Report) []*series {
 }
 
 // dodge spreads the series sideways: at each size, series i of n is drawn
-// at size × 2^((i - (n-1)/2) × step), a fraction of an octave.
+// at size × 2^((i - (n-1)/2) × step), a tenth of an octave apart and
+// at most 1.5 octaves for all of them (sizes 4× apart stay apart).
 func dodge(xys plotter.XYs, i, n int) plotter.XYs {
-	const spread = 1.5 // octaves that all the series of one size cover
-	step := spread / float64(max(n-1, 1))
+	step := math.Min(0.1, 1.5/float64(max(n-1, 1)))
 	f := math.Exp2((float64(i) - float64(n-1)/2) * step)
 	out := make(plotter.XYs, len(xys))
 	for j, p := range xys {
