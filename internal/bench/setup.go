@@ -101,6 +101,26 @@ func (s *setupRun) cleanup() error {
 	return errors.Join(errs...)
 }
 
+// opened registers the closing of a descriptor a system call just
+// returned, when it returned one.
+func (s *setupRun) opened(fd int, err error) (int, error) {
+	if err == nil {
+		s.made(func() error { return unix.Close(fd) })
+	}
+	return fd, err
+}
+
+// carry writes the message to w and reads it back from r.
+func (s *setupRun) carry(w, r int) error {
+	if err := writeFull(w, s.msg); err != nil {
+		return err
+	}
+	if _, err := readFull(r, s.buf); err != nil {
+		return err
+	}
+	return s.check(s.buf)
+}
+
 // check compares the message that arrived with the one sent.
 func (s *setupRun) check(got []byte) error {
 	if !bytes.Equal(got, s.msg) {
@@ -201,14 +221,11 @@ func setupPipe(s *setupRun) error {
 		return err
 	}
 	s.made(func() error { return closeAll(p[0], p[1]) })
-	if err := writeFull(p[1], s.msg); err != nil {
-		return err
-	}
-	if _, err := readFull(p[0], s.buf); err != nil {
+	if err := s.carry(p[1], p[0]); err != nil {
 		return err
 	}
 	s.done()
-	return errors.Join(s.check(s.buf), closeAll(p[0], p[1]))
+	return closeAll(p[0], p[1])
 }
 
 func setupFIFO(s *setupRun) error {
@@ -219,33 +236,27 @@ func setupFIFO(s *setupRun) error {
 	s.made(func() error { return os.Remove(path) })
 	// Opening the read end does not wait for a writer with O_NONBLOCK;
 	// the write end then finds its reader.
-	r, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	r, err := s.opened(unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0))
 	if err != nil {
 		return err
 	}
-	s.made(func() error { return unix.Close(r) })
-	w, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	w, err := s.opened(unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0))
 	if err != nil {
 		return err
 	}
-	s.made(func() error { return unix.Close(w) })
-	if err := writeFull(w, s.msg); err != nil {
-		return err
-	}
-	if _, err := readFull(r, s.buf); err != nil {
+	if err := s.carry(w, r); err != nil {
 		return err
 	}
 	s.done()
-	return errors.Join(s.check(s.buf), closeAll(w, r), os.Remove(path))
+	return errors.Join(closeAll(w, r), os.Remove(path))
 }
 
 func setupUnixSocket(s *setupRun) error {
 	path := filepath.Join(s.dir, s.name)
-	l, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	l, err := s.opened(unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0))
 	if err != nil {
 		return err
 	}
-	s.made(func() error { return unix.Close(l) })
 	if err := unix.Bind(l, &unix.SockaddrUnix{Name: path}); err != nil {
 		return err
 	}
@@ -253,11 +264,10 @@ func setupUnixSocket(s *setupRun) error {
 	if err := unix.Listen(l, 1); err != nil {
 		return err
 	}
-	c, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	c, err := s.opened(unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0))
 	if err != nil {
 		return err
 	}
-	s.made(func() error { return unix.Close(c) })
 	if err := unix.Connect(c, &unix.SockaddrUnix{Name: path}); err != nil {
 		return err
 	}
@@ -266,14 +276,11 @@ func setupUnixSocket(s *setupRun) error {
 		return err
 	}
 	s.made(func() error { return unix.Close(a) })
-	if err := writeFull(c, s.msg); err != nil {
-		return err
-	}
-	if _, err := readFull(a, s.buf); err != nil {
+	if err := s.carry(c, a); err != nil {
 		return err
 	}
 	s.done()
-	return errors.Join(s.check(s.buf), closeAll(a, c, l), os.Remove(path))
+	return errors.Join(closeAll(a, c, l), os.Remove(path))
 }
 
 func setupPosixMQ(s *setupRun) error {
@@ -285,11 +292,10 @@ func setupPosixMQ(s *setupRun) error {
 	name := s.name
 	s.made(func() error { return kipc.MqUnlink(name) })
 	s.made(func() error { return unix.Close(w) })
-	r, err := kipc.MqOpen(s.name, unix.O_RDONLY, 0, nil)
+	r, err := s.opened(kipc.MqOpen(s.name, unix.O_RDONLY, 0, nil))
 	if err != nil {
 		return fmt.Errorf("mq_open: %w", err)
 	}
-	s.made(func() error { return unix.Close(r) })
 	if err := kipc.MqTimedSend(w, s.msg, nil); err != nil {
 		return fmt.Errorf("mq_send: %w", err)
 	}
