@@ -303,16 +303,12 @@ func TestSignal_WriteWaitingForSpace(t *testing.T) {
 			if _, err := feed.WriteString(input.String()); err != nil {
 				t.Fatal(err)
 			}
-			// Blocked: the tail stays put.
-			var tail uint64
-			stable := time.Now()
-			waitFor(t, "the writer fills the ring and waits", func() bool {
+			// Blocked: no room for another record (10 bytes take 32).
+			waitFor(t, "the writer fills the ring", func() bool {
 				st := ringStatOf(t, ring)
-				if st.Tail != tail || st.Tail == 0 {
-					tail, stable = st.Tail, time.Now()
-				}
-				return time.Since(stable) > 200*time.Millisecond
+				return st.Tail+32 > uint64(st.Capacity)
 			})
+			time.Sleep(50 * time.Millisecond) // into its wait
 
 			writer.stop(sig)
 			unread, err := unix.IoctlGetInt(int(in.Fd()), unix.TIOCINQ) // FIONREAD
