@@ -9,7 +9,8 @@ import (
 	"github.com/shmbuf/shmbuf"
 )
 
-// Exit codes, as DESIGN.md fixes them.
+// Exit codes. A command stopped by a signal exits 128 + its number
+// instead (see interrupted).
 const (
 	exitOK      = 0
 	exitFailure = 1 // the command was fine but the operation failed
@@ -56,6 +57,12 @@ func (e *statusError) Error() string { return fmt.Sprintf("exit status %d", e.co
 func exitCode(err error) int {
 	if err == nil {
 		return exitOK
+	}
+	// The signal decides, whatever else went wrong: the command did not
+	// run to its end because it was asked to stop.
+	var in *interrupted
+	if errors.As(err, &in) {
+		return in.code()
 	}
 	var st *statusError
 	if errors.As(err, &st) {

@@ -32,6 +32,9 @@ type ptySession struct {
 	cmd    *exec.Cmd
 	waited chan error // receives cmd.Wait's result once
 
+	slavePath string        // the terminal, to look at its settings again
+	termios   *unix.Termios // its settings when the command started
+
 	mu      sync.Mutex
 	out     bytes.Buffer  // everything the child printed (and the echo)
 	drained chan struct{} // closed when the drain goroutine returns
@@ -68,7 +71,14 @@ func startPty(t *testing.T, args ...string) *ptySession {
 		t.Fatalf("open pty slave: %v", err)
 	}
 
-	s := &ptySession{t: t, master: master, waited: make(chan error, 1), drained: make(chan struct{})}
+	termios, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		slave.Close()
+		master.Close()
+		t.Fatalf("TCGETS: %v", err)
+	}
+	s := &ptySession{t: t, master: master, waited: make(chan error, 1), drained: make(chan struct{}),
+		slavePath: slave.Name(), termios: termios}
 	s.cmd = shmbufCmd(args...)
 	s.cmd.Stdin, s.cmd.Stdout, s.cmd.Stderr = slave, slave, slave
 	// A session of its own with the pty as controlling terminal, as a
@@ -157,6 +167,25 @@ func (s *ptySession) stop() {
 	case <-s.drained:
 	case <-time.After(ptyDeadline):
 		s.t.Errorf("pty drain goroutine did not stop within %v", ptyDeadline)
+	}
+}
+
+// checkTermios checks that the terminal's settings are those it had
+// when the command started: a command that changed them and exited left
+// the user's shell a broken terminal.
+func (s *ptySession) checkTermios() {
+	s.t.Helper()
+	f, err := os.OpenFile(s.slavePath, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		s.t.Fatalf("open %s: %v", s.slavePath, err)
+	}
+	defer f.Close()
+	now, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	if err != nil {
+		s.t.Fatalf("TCGETS: %v", err)
+	}
+	if *now != *s.termios {
+		s.t.Errorf("terminal settings changed: %+v, were %+v", *now, *s.termios)
 	}
 }
 

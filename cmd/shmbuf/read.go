@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
-	"os/signal"
 	"syscall"
 	"time"
 
@@ -40,8 +38,9 @@ standard output, as the kind it has:
   ring      the records there now, from the oldest (--from latest: none
             of them, only new ones), each exactly as written, then exit
 
--f (--follow) keeps reading until interrupted (Ctrl-C) or until --count
-values or records were printed:
+-f (--follow) keeps reading until --count values or records were printed
+or until stopped by SIGINT (Ctrl-C, exit code 130) or SIGTERM (143), after
+printing what it has read:
   snapshot  the current value, then each newer value it sees. It polls
             every 10ms, so values published faster than that are skipped:
             a snapshot keeps only the latest.
@@ -149,8 +148,6 @@ func readSnapshot(ctx context.Context, a shmbuf.Address, out io.Writer, o readOp
 		}
 		return writeOut(a, out, v)
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	var buf []byte
 	var last uint64
 	tick := time.NewTicker(followPoll)
@@ -171,7 +168,7 @@ func readSnapshot(ctx context.Context, a shmbuf.Address, out io.Writer, o readOp
 		}
 		select {
 		case <-ctx.Done():
-			return nil // interrupted: the normal end of following
+			return context.Cause(ctx) // interrupted: the normal end of following
 		case <-tick.C:
 		}
 	}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"syscall"
 
 	"github.com/shmbuf/shmbuf"
@@ -84,14 +82,13 @@ func createRing(cmd *cobra.Command, a shmbuf.Address, opts shmbuf.CreateOptions)
 type ringSink struct {
 	ring *shmbuf.Ring
 	w    *shmbuf.Writer
-	ctx  context.Context
-	stop context.CancelFunc
+	ctx  context.Context // ends a wait for space
 }
 
 // openRingSink opens a ring for `shmbuf write` and registers a writer.
-// An interrupt (Ctrl-C, SIGTERM) while the writer waits for space ends
-// the write; the records written so far stay.
-func openRingSink(a shmbuf.Address, wait shmbuf.WaitStrategy) (sink, error) {
+// When ctx ends (a signal) while the writer waits for space, the write
+// gives up; the records written so far stay.
+func openRingSink(ctx context.Context, a shmbuf.Address, wait shmbuf.WaitStrategy) (sink, error) {
 	r, err := shmbuf.OpenRing(a.String())
 	if err != nil {
 		return nil, err
@@ -101,14 +98,20 @@ func openRingSink(a shmbuf.Address, wait shmbuf.WaitStrategy) (sink, error) {
 		r.Close()
 		return nil, err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	return &ringSink{ring: r, w: w, ctx: ctx, stop: stop}, nil
+	return &ringSink{ring: r, w: w, ctx: ctx}, nil
 }
 
 // put writes p as records of at most MaxRecord bytes, splitting after
 // each newline.
 func (s *ringSink) put(p []byte) error {
+	n, err := s.write(p)
+	return s.writeErr(err, len(p)-n)
+}
+
+// write is put returning how many bytes of p it wrote.
+func (s *ringSink) write(p []byte) (int, error) {
 	limit := s.ring.MaxRecord()
+	written := 0
 	for len(p) > 0 {
 		n := len(p)
 		for i, c := range p[:min(n, limit)] {
@@ -119,37 +122,49 @@ func (s *ringSink) put(p []byte) error {
 		}
 		n = min(n, limit)
 		if _, err := s.w.WriteContext(s.ctx, p[:n]); err != nil {
-			return s.writeErr(err)
+			return written, err
 		}
+		written += n
 		p = p[n:]
 	}
-	return nil
+	return written, nil
 }
 
 // stream copies in into the ring record by record as it arrives, without
-// holding the whole input in memory.
-func (s *ringSink) stream(in io.Reader) error {
+// holding the whole input in memory. When a signal ends the context, the
+// input already read is written (a partial last line as a final record)
+// unless that means waiting for space.
+func (s *ringSink) stream(in *input) error {
 	br := bufio.NewReaderSize(in, max(s.ring.MaxRecord(), 16))
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if len(chunk) > 0 {
-			if perr := s.put(chunk); perr != nil {
-				return perr
+			if n, werr := s.write(chunk); werr != nil {
+				return s.writeErr(werr, len(chunk)-n+br.Buffered()+in.discard())
 			}
 		}
+		var stopped *interrupted
 		switch {
 		case err == nil, errors.Is(err, bufio.ErrBufferFull):
 		case errors.Is(err, io.EOF):
 			return nil
+		case errors.As(err, &stopped):
+			return stopped
 		default:
 			return &shmbuf.Error{Op: "write", Addr: s.ring.Addr().String(), Err: fmt.Errorf("reading standard input: %w", err)}
 		}
 	}
 }
 
-func (s *ringSink) writeErr(err error) error {
-	if s.ctx.Err() != nil {
-		return &shmbuf.Error{Op: "write", Addr: s.ring.Addr().String(), Err: errors.New("interrupted while waiting for space in the ring")}
+// writeErr is the error of a write that failed with unwritten bytes of
+// input left: after a signal, one line saying how much was lost.
+func (s *ringSink) writeErr(err error, unwritten int) error {
+	if err == nil {
+		return nil
+	}
+	if in := interruptCause(s.ctx); in != nil && errors.Is(err, context.Canceled) {
+		return &shmbuf.Error{Op: "write", Addr: s.ring.Addr().String(),
+			Err: fmt.Errorf("%w while waiting for space in the ring: %d bytes of input were not written", in, unwritten)}
 	}
 	return err
 }
@@ -159,7 +174,6 @@ func (s *ringSink) kind() string { return "ring: each line is one record" }
 // close ends the writer: when it is the last one, readers following the
 // ring get end of stream after its records.
 func (s *ringSink) close() error {
-	s.stop()
 	err := s.w.Close()
 	return errors.Join(err, s.ring.Close())
 }
@@ -179,8 +193,7 @@ func readRing(cmd *cobra.Command, a shmbuf.Address, o readOptions) error {
 		return err
 	}
 	defer rd.Close()
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx := cmd.Context()
 
 	// Records are buffered and flushed before the reader waits or stops,
 	// so a busy stream costs few writes and an idle one shows everything.
@@ -193,6 +206,11 @@ func readRing(cmd *cobra.Command, a shmbuf.Address, o readOptions) error {
 	}
 	lost := false
 	for printed := 0; o.count == 0 || printed < o.count; {
+		select {
+		case <-ctx.Done(): // a busy stream never waits in Next
+			return errors.Join(flush(), context.Cause(ctx))
+		default:
+		}
 		rec, err := rd.TryNext()
 		if errors.Is(err, shmbuf.ErrEmpty) {
 			if !o.follow {
@@ -209,7 +227,7 @@ func readRing(cmd *cobra.Command, a shmbuf.Address, o readOptions) error {
 		case errors.Is(err, io.EOF):
 			return errors.Join(flush(), lostStatus(lost))
 		case ctx.Err() != nil:
-			return errors.Join(flush(), lostStatus(lost)) // interrupted: the normal end of following
+			return errors.Join(flush(), context.Cause(ctx)) // interrupted: the normal end of following
 		case errors.As(err, &le):
 			if ferr := flush(); ferr != nil {
 				return ferr

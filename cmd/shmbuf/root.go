@@ -28,19 +28,22 @@ const sizeHelp = `Sizes: 4096, 64KiB, 4MiB, 1GiB (K, M, G are binary too; KB, MB
 
 // run executes the command line args and returns the exit code. Errors are
 // printed here, once, as one line on stderr; cobra's own printing and its
-// usage dump on errors are silenced.
+// usage dump on errors are silenced. SIGINT and SIGTERM cancel the
+// context every command runs with (see interrupted).
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	cmd, err := root.ExecuteContextC(context.Background())
+	ctx, stopSignals := notifyInterrupt(context.Background())
+	cmd, err := root.ExecuteContextC(ctx)
+	err = withInterrupt(err, stopSignals())
 	if err == nil {
 		return exitOK
 	}
 	var st *statusError
-	if !errors.As(err, &st) {
+	if !errors.As(err, &st) && !silent(err) {
 		path := "shmbuf"
 		if cmd != nil {
 			path = cmd.CommandPath()
@@ -64,7 +67,10 @@ Kinds of segment:
   ring      a stream of records for several writers and readers.
 
 Exit codes: 0 success, 1 runtime failure (including "no such segment"),
-2 bad usage or bad input (nothing was created or changed).
+2 bad usage or bad input (nothing was created or changed), 130 stopped by
+SIGINT (Ctrl-C), 143 stopped by SIGTERM. A stopped command cleans up first:
+a ring writer writes the input it has read and closes, so followers reach
+end of stream. A second signal ends it at once, without cleaning up.
 ` + addressHelp,
 		Example: `  echo hello | shmbuf write        # creates /dev/shm/shared_buffer
   cat /dev/shm/shared_buffer       # hello
@@ -87,16 +93,25 @@ Exit codes: 0 success, 1 runtime failure (including "no such segment"),
 	return root
 }
 
-// runE adapts a command body so that its errors are told apart from
-// cobra's parse errors (see ranError).
 // newBenchCmd is package bench's command, with its errors marked as
-// coming from a run (its bad input is a *bench.UsageError, exit 2).
+// coming from a run (its bad input is a *bench.UsageError, exit 2). An
+// interrupted run has cleaned up and has nothing more to say than the
+// signal, which gives the exit code.
 func newBenchCmd() *cobra.Command {
 	b := bench.NewCommand()
-	b.RunE = runE(b.RunE)
+	body := b.RunE
+	b.RunE = runE(func(cmd *cobra.Command, args []string) error {
+		err := body(cmd, args)
+		if in := interruptCause(cmd.Context()); in != nil && errors.Is(err, context.Canceled) {
+			return in
+		}
+		return err
+	})
 	return b
 }
 
+// runE adapts a command body so that its errors are told apart from
+// cobra's parse errors (see ranError).
 func runE(f func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := f(cmd, args); err != nil {

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"context"
 	"errors"
-	"io"
 	"os"
 
 	"github.com/shmbuf/shmbuf"
@@ -22,7 +22,7 @@ type sink interface {
 // as one value: a ring.
 type streamSink interface {
 	sink
-	stream(in io.Reader) error
+	stream(in *input) error
 }
 
 // sinkOptions are write's flags that only some kinds take.
@@ -32,10 +32,11 @@ type sinkOptions struct {
 }
 
 // openSink opens the segment at a as want, or, when want is KindUnknown,
-// as whatever kind it has. A missing posix or file segment becomes a
-// resizable raw segment on the first put, so that bad input or an empty
-// terminal session creates nothing before the first value.
-func openSink(a shmbuf.Address, want shmbuf.Kind, mode os.FileMode, o sinkOptions) (sink, error) {
+// as whatever kind it has; ctx ends a ring writer's wait for space. A
+// missing posix or file segment becomes a resizable raw segment on the
+// first put, so that bad input or an empty terminal session creates
+// nothing before the first value.
+func openSink(ctx context.Context, a shmbuf.Address, want shmbuf.Kind, mode os.FileMode, o sinkOptions) (sink, error) {
 	addr := a.String()
 	k := want
 	if k == shmbuf.KindUnknown {
@@ -76,7 +77,7 @@ func openSink(a shmbuf.Address, want shmbuf.Kind, mode os.FileMode, o sinkOption
 		}
 		return snapshotSink{s}, nil
 	case shmbuf.KindRing:
-		return openRingSink(a, o.wait)
+		return openRingSink(ctx, a, o.wait)
 	}
 	return nil, usagef("shmbuf: write %s: unsupported kind %v", addr, k)
 }

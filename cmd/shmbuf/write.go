@@ -39,6 +39,13 @@ that 'shmbuf read' prints back exactly the bytes written, text or binary.
 On a ring with policy block, write waits for space while readers are
 behind (or, with no reader attached, once the ring is full). When the last
 writer exits, readers following the ring (read -f) reach end of stream.
+
+SIGINT (Ctrl-C) or SIGTERM stops write, with exit code 130 or 143. Into a
+ring, the input already read is written first (a partial last line as a
+final record) and the writer closes, so followers reach end of stream; a
+writer waiting for space gives up and says on stderr how many bytes of
+input it could not write. Into a raw segment or a snapshot, input cut
+short is not stored.
 ` + addressHelp,
 		Example: `  echo hello | shmbuf write                 # /dev/shm/shared_buffer now holds "hello\n"
   shmbuf write notes < notes.txt
@@ -64,19 +71,25 @@ writer exits, readers following the ring (read -f) reach end of stream.
 			if err != nil {
 				return err
 			}
-			s, err := openSink(a, want, mode, sinkOptions{wait: wait, waitSet: cmd.Flags().Changed("wait")})
+			s, err := openSink(cmd.Context(), a, want, mode, sinkOptions{wait: wait, waitSet: cmd.Flags().Changed("wait")})
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			in := cmd.InOrStdin()
-			if isTerminal(in) {
+			stdin := cmd.InOrStdin()
+			in := newInput(cmd.Context(), stdin)
+			defer in.Close()
+			if isTerminal(stdin) {
 				return writeInteractive(cmd, a, s, in)
 			}
 			if st, ok := s.(streamSink); ok {
 				return st.stream(in)
 			}
 			v, err := io.ReadAll(in)
+			var stopped *interrupted
+			if errors.As(err, &stopped) {
+				return stopped // part of a value is not the value: store nothing
+			}
 			if err != nil {
 				return &shmbuf.Error{Op: "write", Addr: a.String(), Err: fmt.Errorf("reading standard input: %w", err)}
 			}
@@ -93,13 +106,19 @@ writer exits, readers following the ring (read -f) reach end of stream.
 // writeInteractive stores each line read from the terminal in as the
 // segment's value until end of input. A line that cannot be stored (too
 // large for a fixed region) is reported and the session goes on; the exit
-// code then reports the worst failure.
+// code then reports the worst failure. A signal (Ctrl-C) ends the session
+// like Ctrl-D, with the signal's exit code; the terminal's settings are
+// never changed.
 func writeInteractive(cmd *cobra.Command, a shmbuf.Address, s sink, in io.Reader) error {
 	stderr := cmd.ErrOrStderr()
 	fmt.Fprintf(stderr, "shmbuf: writing to %s (%s). Each line you enter replaces its content; Ctrl-D ends.\n", a, s.kind())
 	br := bufio.NewReader(in)
 	worst := exitOK
 	for {
+		if stopped := interruptCause(cmd.Context()); stopped != nil {
+			fmt.Fprintln(stderr) // the shell's prompt starts on a line of its own
+			return stopped
+		}
 		fmt.Fprint(stderr, "> ")
 		line, err := br.ReadBytes('\n')
 		if len(line) > 0 {
@@ -107,6 +126,11 @@ func writeInteractive(cmd *cobra.Command, a shmbuf.Address, s sink, in io.Reader
 				fmt.Fprintln(stderr, errorLine(cmd.CommandPath(), &ranError{perr}))
 				worst = max(worst, exitCode(&ranError{perr}))
 			}
+		}
+		var stopped *interrupted
+		if errors.As(err, &stopped) {
+			fmt.Fprintln(stderr)
+			return stopped
 		}
 		if errors.Is(err, io.EOF) {
 			fmt.Fprintln(stderr)

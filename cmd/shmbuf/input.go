@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"io"
+)
+
+// inputChunk is the size of one read of standard input.
+const inputChunk = 64 << 10
+
+// input reads a command's standard input on a goroutine of its own, so
+// that a read blocked in the kernel (`tail -f log | shmbuf write`, a
+// terminal nobody types into) does not keep the command from stopping
+// when its context ends: Read then returns what was already read, and
+// after it the context's cause. A read(2) in progress cannot be taken
+// back; the goroutine drops what it returns and exits, or dies with the
+// process.
+type input struct {
+	ctx    context.Context
+	chunks chan inputResult
+	quit   chan struct{}
+	rest   []byte // of the last chunk received, not yet returned
+	err    error  // returned once rest is empty
+}
+
+type inputResult struct {
+	p   []byte
+	err error
+}
+
+// newInput starts reading in; Close stops the goroutine.
+func newInput(ctx context.Context, in io.Reader) *input {
+	r := &input{ctx: ctx, chunks: make(chan inputResult), quit: make(chan struct{})}
+	go r.readLoop(in)
+	return r
+}
+
+// readLoop reads in into two buffers in turn: Read receives a chunk only
+// once it has returned all of the one before, so the buffer being filled
+// is never one the caller still reads from.
+func (r *input) readLoop(in io.Reader) {
+	var bufs [2][]byte
+	for i := 0; ; i ^= 1 {
+		if bufs[i] == nil {
+			bufs[i] = make([]byte, inputChunk)
+		}
+		n, err := in.Read(bufs[i])
+		if n == 0 && err == nil {
+			continue
+		}
+		select {
+		case r.chunks <- inputResult{bufs[i][:n], err}:
+		case <-r.quit:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Read implements io.Reader. Once the context has ended it returns the
+// bytes already read from the input, if any, then the context's cause.
+func (r *input) Read(p []byte) (int, error) {
+	if len(r.rest) == 0 && r.err == nil {
+		var c inputResult
+		var ended bool
+		select {
+		case <-r.ctx.Done(): // first, even with a chunk ready
+			ended = true
+		default:
+			select {
+			case c = <-r.chunks:
+			case <-r.ctx.Done():
+				ended = true
+			}
+		}
+		if ended {
+			// A chunk already read is still returned, but no more: an
+			// input that never pauses must not hold off the end.
+			select {
+			case c = <-r.chunks:
+			default:
+			}
+			if c.err == nil {
+				c.err = context.Cause(r.ctx)
+			}
+		}
+		r.rest, r.err = c.p, c.err
+	}
+	n := copy(p, r.rest)
+	r.rest = r.rest[n:]
+	if len(r.rest) == 0 && r.err != nil {
+		return n, r.err
+	}
+	return n, nil
+}
+
+// discard returns how many bytes were read from the input and not yet
+// returned by Read, counting a chunk that was waiting to be received,
+// and drops them: the caller gave up on them.
+func (r *input) discard() int {
+	n := len(r.rest)
+	r.rest = nil
+	if r.err == nil {
+		select {
+		case c := <-r.chunks:
+			n += len(c.p)
+			r.err = c.err
+		default:
+		}
+	}
+	return n
+}
+
+// Close stops the reading goroutine (at once, or when its read(2)
+// returns). The input itself is not closed.
+func (r *input) Close() error {
+	close(r.quit)
+	return nil
+}
