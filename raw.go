@@ -48,8 +48,16 @@ func CreateRaw(addr string, opts CreateOptions) (*Raw, error) {
 	if err != nil {
 		return nil, err
 	}
-	seg, err := CreateSegment(a, opts)
+	seg, err := newSegment(a, opts)
 	if err != nil {
+		return nil, err
+	}
+	if a.Backend != SysV {
+		// The mark goes on before the file has a name, so that no opener
+		// takes it for another program's region.
+		unix.Fsetxattr(int(seg.f.Fd()), rawKindXattr, []byte(rawFixed), 0)
+	}
+	if err := seg.publish("create"); err != nil {
 		return nil, err
 	}
 	if a.Backend == SysV {
@@ -59,7 +67,6 @@ func CreateRaw(addr string, opts CreateOptions) (*Raw, error) {
 	f := seg.f
 	seg.f = nil
 	seg.Close()
-	unix.Fsetxattr(int(f.Fd()), rawKindXattr, []byte(rawFixed), 0)
 	return &Raw{addr: a, f: f, fixed: true}, nil
 }
 
@@ -112,8 +119,8 @@ func openRaw(a Address, readOnly bool) (*Raw, error) {
 	return r, nil
 }
 
-// classify refuses formatted segments and decides whether the file is
-// fixed-size, from the mark shmbuf leaves on the raw files it creates.
+// classify refuses formatted segments and decides whether the file r.f
+// is fixed-size, from the mark shmbuf leaves on the raw files it creates.
 func (r *Raw) classify() error {
 	fd := int(r.f.Fd())
 	var head [layout.HeaderSize]byte
@@ -154,46 +161,62 @@ func formattedKind(k uint32) Kind {
 // MaxRawLoad is the largest raw segment Load reads into memory.
 const MaxRawLoad = 1 << 30
 
-// StoreRaw replaces the content of the raw segment at addr with p, creating
-// a resizable raw segment (mode 0600, or opts.Mode) when none exists.
+// StoreRaw replaces the content of the raw segment at addr with p. When
+// none exists, it creates a resizable raw segment holding p (mode 0600, or
+// mode), which appears at addr only with p in it; if another process
+// creates a segment there first, p is stored into that one as raw bytes
+// (a snapshot or ring there gives ErrWrongKind).
 func StoreRaw(addr string, p []byte, mode os.FileMode) error {
 	a, err := ParseAddress(addr)
 	if err != nil {
 		return err
 	}
 	r, err := openRaw(a, false)
-	created := false
 	if errors.Is(err, ErrNotExist) && a.Backend != SysV {
-		r, err = createResizable(a, mode)
-		created = err == nil
-		if errors.Is(err, ErrExist) {
-			r, err = openRaw(a, false) // lost a race with another creator
+		err = createRawValue(a, p, mode)
+		if !errors.Is(err, ErrExist) {
+			return err
 		}
+		r, err = openRaw(a, false) // lost a race with another creator
 	}
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	err = r.Store(p)
-	if err != nil && created {
-		// A value that did not fit (no space) must not leave an empty
-		// segment behind; remove the file only if it is still ours.
-		var st, ours unix.Stat_t
-		if unix.Fstat(int(r.f.Fd()), &ours) == nil && unix.Lstat(a.Path, &st) == nil &&
-			st.Dev == ours.Dev && st.Ino == ours.Ino {
-			unix.Unlink(a.Path)
-		}
-	}
-	return err
+	return r.Store(p)
 }
 
-func createResizable(a Address, mode os.FileMode) (*Raw, error) {
-	f, err := createExclusive("create", a, CreateOptions{Mode: mode}.mode(), false)
-	if err != nil {
-		return nil, err
+// createRawValue creates a resizable raw segment holding p at a, failing
+// with ErrExist if anything is there.
+func createRawValue(a Address, p []byte, mode os.FileMode) error {
+	if err := occupied("create", a, false); err != nil {
+		return err
 	}
-	unix.Fsetxattr(int(f.Fd()), rawKindXattr, []byte(rawResizable), 0)
-	return &Raw{addr: a, f: f}, nil
+	u, err := newUnnamed("create", a, CreateOptions{Mode: mode}.mode())
+	if err != nil {
+		return err
+	}
+	defer u.f.Close()
+	unix.Fsetxattr(int(u.f.Fd()), rawKindXattr, []byte(rawResizable), 0)
+	if err := writeNew("create", a, u.f, p); err != nil {
+		u.discard()
+		return err
+	}
+	return u.link("create", a, false)
+}
+
+// writeNew writes p into the new, empty file f, reserving the space first
+// so that a full file system fails here, with ErrNoSpace.
+func writeNew(op string, a Address, f *os.File, p []byte) error {
+	if len(p) > 0 {
+		if err := reserve(op, a, f, int64(len(p))); err != nil {
+			return err
+		}
+	}
+	if err := pwriteAll(int(f.Fd()), p, 0); err != nil {
+		return fileErr(op, a, err)
+	}
+	return nil
 }
 
 // Addr returns the segment's address.
