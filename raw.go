@@ -22,19 +22,28 @@ import (
 //
 // A raw segment is resizable or fixed. Resizable ones (created by Store on
 // a missing address) take the size of each value, so the file's size is
-// its content's size. Fixed ones (System V segments, raw segments made by
-// CreateRaw, and files another program created, such as Python's
-// multiprocessing.shared_memory) keep their size: values are written in
-// place and padded with zeros, a value larger than the region is refused
-// with ErrTooLarge, and Load trims trailing NUL padding.
+// its content's size. Store never shrinks one, since a process that has
+// the file mapped would take SIGBUS past the new end: it writes the value
+// into a new file and renames it over the old one, whose mappings keep the
+// old content. Load reads the file the path names now. Where the writer
+// may write the file but not replace it (another user's file in a sticky
+// directory such as /dev/shm), a value at least as long as the current one
+// is written in place and a shorter one is refused.
+//
+// Fixed ones (System V segments, raw segments made by CreateRaw, and files
+// another program created, such as Python's multiprocessing.shared_memory)
+// keep their size: values are written in place and padded with zeros, a
+// value larger than the region is refused with ErrTooLarge, and Load trims
+// trailing NUL padding.
 //
 // A Raw's methods may be called from several goroutines at once.
 type Raw struct {
 	// mu orders this process's goroutines: flock is held per open file,
-	// so it does not exclude two goroutines sharing one.
-	mu    sync.RWMutex
+	// so it does not exclude two goroutines sharing one (one's unlock
+	// would release the other's lock).
+	mu    sync.Mutex
 	addr  Address
-	f     *os.File // posix and file
+	f     *os.File // posix and file: the file last found at the path
 	seg   *Segment // sysv
 	fixed bool
 	// readOnly is set by OpenRawReadOnly on posix and file segments (the
@@ -223,7 +232,11 @@ func writeNew(op string, a Address, f *os.File, p []byte) error {
 func (r *Raw) Addr() Address { return r.addr }
 
 // Fixed reports whether the segment keeps its size (see Raw).
-func (r *Raw) Fixed() bool { return r.fixed }
+func (r *Raw) Fixed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fixed
+}
 
 // Store replaces the segment's content with p. Readers using Load see the
 // old content or the new, never a mix (except on System V, see Raw).
@@ -239,20 +252,53 @@ func (r *Raw) Store(p []byte) (err error) {
 	if r.readOnly {
 		return wrapErr("write", r.addr.String(), ErrReadOnly, nil)
 	}
-	fd := int(r.f.Fd())
-	if err := lockFile(r.f, unix.LOCK_EX); err != nil {
-		return wrapErr("lock", r.addr.String(), nil, err)
+	if err := r.lockCurrent("write", unix.LOCK_EX); err != nil {
+		return err
 	}
-	defer lockFile(r.f, unix.LOCK_UN)
+	locked := r.f
+	defer func() {
+		lockFile(locked, unix.LOCK_UN)
+		if locked != r.f {
+			locked.Close() // replaced: no longer at the path
+		}
+	}()
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	if err := unix.Fstat(int(locked.Fd()), &st); err != nil {
 		return wrapErr("write", r.addr.String(), nil, err)
 	}
 	n := int64(len(p))
-	if r.fixed && n > st.Size {
-		return wrapErr("write", r.addr.String(), ErrTooLarge,
-			fmt.Errorf("%d bytes into a fixed region of %d", n, st.Size))
+	if r.fixed {
+		if n > st.Size {
+			return wrapErr("write", r.addr.String(), ErrTooLarge,
+				fmt.Errorf("%d bytes into a fixed region of %d", n, st.Size))
+		}
+		return r.writeInPlace(p, st.Size)
 	}
+	nf, err := r.replace(p, &st)
+	if err == nil {
+		r.f = nf // this handle goes on with the file now at the path
+		return nil
+	}
+	var denied *noReplaceError
+	if !errors.As(err, &denied) {
+		return err
+	}
+	// Written in place, then: a longer value grows the file, which no
+	// mapping minds; a shorter one would shrink it.
+	if n < st.Size {
+		return wrapErr("write", r.addr.String(), nil, fmt.Errorf(
+			"%d bytes refused: the %d-byte file (owner uid %d) may be written but not replaced here (%w), and writing it in place would shrink it under processes that may have it mapped",
+			n, st.Size, st.Uid, denied.cause))
+	}
+	return r.writeInPlace(p, st.Size)
+}
+
+// writeInPlace rewrites the locked file with p: zero-padded to size when
+// the file is fixed, growing it when p is longer (a resizable file is
+// written in place only when it cannot be replaced, and never shrunk).
+func (r *Raw) writeInPlace(p []byte, size int64) error {
+	fd := int(r.f.Fd())
+	n := int64(len(p))
 	// The dirty mark brackets the rewrite. flock dies with its holder, so
 	// a writer killed half-way would otherwise hand the next reader half
 	// a value; with the mark still set, Load reports ErrInterrupted
@@ -262,7 +308,7 @@ func (r *Raw) Store(p []byte) (err error) {
 	// Reserve the space without changing the file's size (KEEP_SIZE): on a
 	// full file system this fails before the content changes, and
 	// afterwards the write cannot run out of space.
-	if !r.fixed && n > st.Size {
+	if n > size {
 		err := retryEINTR0(func() error { return unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, 0, n) })
 		if err != nil && !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.ENOSYS) {
 			if marked {
@@ -271,20 +317,11 @@ func (r *Raw) Store(p []byte) (err error) {
 			return fileErr("write", r.addr, err)
 		}
 	}
-	if r.fixed {
-		if err := pwriteAll(fd, p, 0); err != nil {
-			return fileErr("write", r.addr, err)
-		}
-		if err := r.zero(fd, n, st.Size); err != nil {
-			return err
-		}
-	} else {
-		if err := r.f.Truncate(n); err != nil {
-			return fileErr("write", r.addr, err)
-		}
-		if err := pwriteAll(fd, p, 0); err != nil {
-			return fileErr("write", r.addr, err)
-		}
+	if err := pwriteAll(fd, p, 0); err != nil {
+		return fileErr("write", r.addr, err)
+	}
+	if err := r.zero(fd, n, size); err != nil {
+		return err
 	}
 	if marked {
 		if err := unix.Fremovexattr(fd, rawDirtyXattr); err != nil {
@@ -329,10 +366,12 @@ func (r *Raw) storeMapped(p []byte) (err error) {
 }
 
 // Load returns a copy of the segment's content; for a fixed region,
-// trailing NUL padding is trimmed.
+// trailing NUL padding is trimmed. It reads the file at the segment's path
+// now, which a Store in another process may have replaced since the last
+// Load; a path that holds nothing any more gives ErrNotExist.
 func (r *Raw) Load() (v []byte, err error) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.seg != nil {
 		old := debug.SetPanicOnFault(true)
 		defer func() {
@@ -346,11 +385,11 @@ func (r *Raw) Load() (v []byte, err error) {
 	if r.f == nil {
 		return nil, wrapErr("read", r.addr.String(), ErrClosed, nil)
 	}
-	fd := int(r.f.Fd())
-	if err := lockFile(r.f, unix.LOCK_SH); err != nil {
-		return nil, wrapErr("lock", r.addr.String(), nil, err)
+	if err := r.lockCurrent("read", unix.LOCK_SH); err != nil {
+		return nil, err
 	}
 	defer lockFile(r.f, unix.LOCK_UN)
+	fd := int(r.f.Fd())
 	var mark [1]byte
 	if _, err := unix.Fgetxattr(fd, rawDirtyXattr, mark[:]); err == nil {
 		return nil, wrapErr("read", r.addr.String(), ErrInterrupted, nil)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -112,5 +113,73 @@ func TestLink_EveryWayLeavesNothing(t *testing.T) {
 			fi, _ = os.Stat(path)
 			check("CreateSnapshot", fi.Size(), 0o600, "")
 		})
+	}
+}
+
+// TestLink_LeftoverHiddenName: a writer killed between naming its new file
+// and renaming it leaves the file under the target's hidden name; the next
+// store to the target, or its removal, clears it, and a hidden name a live
+// writer holds is left alone.
+func TestLink_LeftoverHiddenName(t *testing.T) {
+	dir := t.TempDir()
+	addr := "file:" + filepath.Join(dir, "seg")
+	path := filepath.Join(dir, "seg")
+	if err := StoreRaw(addr, []byte("value"), 0); err != nil {
+		t.Fatal(err)
+	}
+	leftover := hiddenPath(path)
+	if err := os.WriteFile(leftover, []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := StoreRaw(addr, []byte("next"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if left := hiddenLeft(t, dir); len(left) != 0 {
+		t.Fatalf("store left %v", left)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "next" {
+		t.Fatalf("content %q", got)
+	}
+
+	// A hidden name whose builder is alive (it holds the flock) is not
+	// taken: the store goes through another name.
+	f, err := os.OpenFile(leftover, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- StoreRaw(addr, []byte("while busy"), 0) }()
+	time.Sleep(100 * time.Millisecond)
+	if got, err := os.ReadFile(leftover); err != nil || len(got) != 0 {
+		t.Fatalf("a hidden name held by a live builder was taken: %q, %v", got, err)
+	}
+	// The store waits for the live holder; release it as a builder
+	// finishing would, by renaming its file away.
+	if err := os.Rename(leftover, filepath.Join(dir, "elsewhere")); err != nil {
+		t.Fatal(err)
+	}
+	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "elsewhere")); len(got) != 0 {
+		t.Fatalf("the live builder's file was written: %q", got)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "while busy" {
+		t.Fatalf("content %q", got)
+	}
+
+	if err := os.WriteFile(leftover, []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(addr); err != nil {
+		t.Fatal(err)
+	}
+	if left := hiddenLeft(t, dir); len(left) != 0 {
+		t.Fatalf("Remove left %v", left)
 	}
 }
