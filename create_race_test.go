@@ -90,9 +90,6 @@ func openKind(kind, addr string) error {
 		if !r.Fixed() {
 			return errors.New("a CreateRaw region opened as resizable: it was visible before it had its size or mark")
 		}
-		if v, err := r.Load(); err != nil || len(v) != 0 {
-			return fmt.Errorf("Load = %q, %v; want an empty value", v, err)
-		}
 		return nil
 	}
 	return fmt.Errorf("unknown kind %q", kind)
@@ -120,7 +117,11 @@ func TestCreate_OpenersSeeWholeSegments(t *testing.T) {
 		}
 		for _, m := range modes {
 			for _, kind := range []string{"ring", "snapshot", "raw"} {
-				t.Run(b.name+"/"+m.name+"/"+kind, func(t *testing.T) {
+				sub := b.name + "/" + m.name + "/" + kind
+				if b.name == "sysv" {
+					sub = b.name + "/" + kind // no file, no way to link it
+				}
+				t.Run(sub, func(t *testing.T) {
 					addrs := make([]string, trials)
 					for i := range addrs {
 						addrs[i] = b.addr(t)
