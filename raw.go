@@ -28,7 +28,8 @@ import (
 // old content. Load reads the file the path names now. Where the writer
 // may write the file but not replace it (another user's file in a sticky
 // directory such as /dev/shm), a value at least as long as the current one
-// is written in place and a shorter one is refused.
+// is written in place and a shorter one is refused; the same holds when
+// the file system has no room for the old value and the new one at once.
 //
 // Fixed ones (System V segments, raw segments made by CreateRaw, and files
 // another program created, such as Python's multiprocessing.shared_memory)
@@ -214,14 +215,10 @@ func createRawValue(a Address, p []byte, mode os.FileMode) error {
 	return u.link("create", a, false)
 }
 
-// writeNew writes p into the new, empty file f, reserving the space first
-// so that a full file system fails here, with ErrNoSpace.
+// writeNew writes p into the new, empty file f. Space need not be
+// reserved first: the file has no name yet, so a full file system
+// (ErrNoSpace) changes nothing anyone sees.
 func writeNew(op string, a Address, f *os.File, p []byte) error {
-	if len(p) > 0 {
-		if err := reserve(op, a, f, int64(len(p))); err != nil {
-			return err
-		}
-	}
 	if err := pwriteAll(int(f.Fd()), p, 0); err != nil {
 		return fileErr(op, a, err)
 	}
@@ -279,18 +276,25 @@ func (r *Raw) Store(p []byte) (err error) {
 		r.f = nf // this handle goes on with the file now at the path
 		return nil
 	}
+	// The file cannot be replaced: this process may not, or there is no
+	// room for the old value and the new one at once. Then a value at
+	// least as long is written in place (no mapping minds a file that
+	// grows), and a shorter one, which would shrink it, is refused.
 	var denied *noReplaceError
-	if !errors.As(err, &denied) {
+	full := errors.Is(err, ErrNoSpace)
+	switch {
+	case !full && !errors.As(err, &denied):
 		return err
+	case n >= st.Size:
+		return r.writeInPlace(p, st.Size)
+	case full:
+		return wrapErr("write", r.addr.String(), ErrNoSpace, fmt.Errorf(
+			"replacing the %d-byte value with %d bytes needs room for both, and writing in place would shrink the file under processes that may have it mapped",
+			st.Size, n))
 	}
-	// Written in place, then: a longer value grows the file, which no
-	// mapping minds; a shorter one would shrink it.
-	if n < st.Size {
-		return wrapErr("write", r.addr.String(), nil, fmt.Errorf(
-			"%d bytes refused: the %d-byte file (owner uid %d) may be written but not replaced here (%w), and writing it in place would shrink it under processes that may have it mapped",
-			n, st.Size, st.Uid, denied.cause))
-	}
-	return r.writeInPlace(p, st.Size)
+	return wrapErr("write", r.addr.String(), nil, fmt.Errorf(
+		"%d bytes refused: the %d-byte file (owner uid %d) may be written but not replaced here (%w), and writing it in place would shrink it under processes that may have it mapped",
+		n, st.Size, st.Uid, denied.cause))
 }
 
 // writeInPlace rewrites the locked file with p: zero-padded to size when
