@@ -76,8 +76,8 @@ func (r *Raw) reopen(op string) error {
 // mapped keep it, whole. The new file gets the old one's mode, kind mark
 // and, where this process may give it away, owner and group (root writing
 // a user's segment leaves it the user's). It returns the new file, open
-// read-write. A *noReplaceError means this process may not
-// put a file there; nothing was changed.
+// read-write. A *noReplaceError means this process may not put a file
+// there; nothing was changed.
 func (r *Raw) replace(p []byte, st *unix.Stat_t) (*os.File, error) {
 	mode := os.FileMode(st.Mode & 0o777)
 	u, err := newUnnamed("write", r.addr, mode)
