@@ -25,6 +25,9 @@ type raceRun struct {
 func startRace(t *testing.T, stdin string, args ...string) *raceRun {
 	t.Helper()
 	r := &raceRun{cmd: shmbufCmd(args...), done: make(chan struct{})}
+	// Under -race every process would sleep 1 s at exit (the race
+	// runtime's atexit_sleep_ms), a hundred times over.
+	r.cmd.Env = append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	r.cmd.Stdin = strings.NewReader(stdin)
 	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
 	if err := r.cmd.Start(); err != nil {
@@ -125,6 +128,7 @@ func catSegment(t *testing.T, name string) string {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	cmd := shmbufCmd("read", name)
+	cmd.Env = append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
 		var ee *exec.ExitError
