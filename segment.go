@@ -52,14 +52,16 @@ func (o CreateOptions) mode() os.FileMode {
 }
 
 // CreateSegment creates a segment of opts.Size bytes at addr and maps it
-// read-write. Files are opened with O_EXCL|O_NOFOLLOW|O_CLOEXEC and their
-// space is reserved with fallocate, so a full /dev/shm fails here with
-// ErrNoSpace instead of raising SIGBUS on a later access. The new memory
-// is zero.
+// read-write. A file's space is reserved with fallocate, so a full
+// /dev/shm fails here with ErrNoSpace instead of raising SIGBUS on a later
+// access. The new memory is zero.
 //
 // The segment appears at addr only once complete: other processes find
-// nothing there or the whole zeroed segment. With opts.Force, an existing
-// file is replaced by a rename, so processes that have it mapped keep it.
+// nothing there or the whole zeroed segment. A file is built without a
+// name and linked at addr without replacing anything (an existing entry
+// gives ErrExist, a symbolic link ErrSymlink); with opts.Force it is
+// renamed over an existing regular file, so processes that have the old
+// one mapped keep it.
 func CreateSegment(addr Address, opts CreateOptions) (*Segment, error) {
 	s, err := newSegment(addr, opts)
 	if err != nil {
