@@ -43,8 +43,15 @@
 //     of a SIGBUS crash.
 //   - System V segments have no file, so raw System V segments are not
 //     locked: a Load racing a Store can see a mix of both.
-//   - Segments are created with mode 0600 and O_EXCL|O_NOFOLLOW; symbolic
+//   - Segments are created with mode 0600 unless asked otherwise; symbolic
 //     links at a segment's path are refused, never followed.
+//   - A segment appears at its address only when complete. Files are built
+//     without a name and linked into place without replacing anything, so
+//     an opener finds nothing or the finished segment. A System V key is
+//     visible at once, so a System V segment has mode 0611 until it is
+//     formatted, and openers wait for that mark to go (ErrIncomplete after
+//     2 s, or at once if its creator died). Force replaces a file by a
+//     rename: processes that have the old one mapped keep it.
 //
 // Errors are *Error values whose message names the operation, the address
 // and the cause in one line; test them with errors.Is against the ErrX

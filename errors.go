@@ -82,6 +82,11 @@ var (
 
 	// ErrReadOnly is returned when writing through a segment opened read-only.
 	ErrReadOnly = errors.New("segment opened read-only")
+
+	// ErrIncomplete is returned when a System V segment is still marked as
+	// being created after shmbuf waited for it (2 s), or its creator died
+	// before finishing it. Such a segment is never used; Remove removes it.
+	ErrIncomplete = errors.New("segment is still being created")
 )
 
 // Error records an operation, the address it applied to and the cause.

@@ -22,19 +22,29 @@ import (
 //
 // A raw segment is resizable or fixed. Resizable ones (created by Store on
 // a missing address) take the size of each value, so the file's size is
-// its content's size. Fixed ones (System V segments, raw segments made by
-// CreateRaw, and files another program created, such as Python's
-// multiprocessing.shared_memory) keep their size: values are written in
-// place and padded with zeros, a value larger than the region is refused
-// with ErrTooLarge, and Load trims trailing NUL padding.
+// its content's size. Store never shrinks one, since a process that has
+// the file mapped would take SIGBUS past the new end: it writes the value
+// into a new file and renames it over the old one, whose mappings keep the
+// old content. Load reads the file the path names now. Where the writer
+// may write the file but not replace it (another user's file in a sticky
+// directory such as /dev/shm), a value at least as long as the current one
+// is written in place and a shorter one is refused; the same holds when
+// the file system has no room for the old value and the new one at once.
+//
+// Fixed ones (System V segments, raw segments made by CreateRaw, and files
+// another program created, such as Python's multiprocessing.shared_memory)
+// keep their size: values are written in place and padded with zeros, a
+// value larger than the region is refused with ErrTooLarge, and Load trims
+// trailing NUL padding.
 //
 // A Raw's methods may be called from several goroutines at once.
 type Raw struct {
 	// mu orders this process's goroutines: flock is held per open file,
-	// so it does not exclude two goroutines sharing one.
-	mu    sync.RWMutex
+	// so it does not exclude two goroutines sharing one (one's unlock
+	// would release the other's lock).
+	mu    sync.Mutex
 	addr  Address
-	f     *os.File // posix and file
+	f     *os.File // posix and file: the file last found at the path
 	seg   *Segment // sysv
 	fixed bool
 	// readOnly is set by OpenRawReadOnly on posix and file segments (the
@@ -48,8 +58,16 @@ func CreateRaw(addr string, opts CreateOptions) (*Raw, error) {
 	if err != nil {
 		return nil, err
 	}
-	seg, err := CreateSegment(a, opts)
+	seg, err := newSegment(a, opts)
 	if err != nil {
+		return nil, err
+	}
+	if a.Backend != SysV {
+		// The mark goes on before the file has a name, so that no opener
+		// takes it for another program's region.
+		unix.Fsetxattr(int(seg.f.Fd()), rawKindXattr, []byte(rawFixed), 0)
+	}
+	if err := seg.publish("create"); err != nil {
 		return nil, err
 	}
 	if a.Backend == SysV {
@@ -59,7 +77,6 @@ func CreateRaw(addr string, opts CreateOptions) (*Raw, error) {
 	f := seg.f
 	seg.f = nil
 	seg.Close()
-	unix.Fsetxattr(int(f.Fd()), rawKindXattr, []byte(rawFixed), 0)
 	return &Raw{addr: a, f: f, fixed: true}, nil
 }
 
@@ -112,8 +129,8 @@ func openRaw(a Address, readOnly bool) (*Raw, error) {
 	return r, nil
 }
 
-// classify refuses formatted segments and decides whether the file is
-// fixed-size, from the mark shmbuf leaves on the raw files it creates.
+// classify refuses formatted segments and decides whether the file r.f
+// is fixed-size, from the mark shmbuf leaves on the raw files it creates.
 func (r *Raw) classify() error {
 	fd := int(r.f.Fd())
 	var head [layout.HeaderSize]byte
@@ -154,53 +171,69 @@ func formattedKind(k uint32) Kind {
 // MaxRawLoad is the largest raw segment Load reads into memory.
 const MaxRawLoad = 1 << 30
 
-// StoreRaw replaces the content of the raw segment at addr with p, creating
-// a resizable raw segment (mode 0600, or opts.Mode) when none exists.
+// StoreRaw replaces the content of the raw segment at addr with p. When
+// none exists, it creates a resizable raw segment holding p (mode 0600, or
+// mode), which appears at addr only with p in it; if another process
+// creates a segment there first, p is stored into that one as raw bytes
+// (a snapshot or ring there gives ErrWrongKind).
 func StoreRaw(addr string, p []byte, mode os.FileMode) error {
 	a, err := ParseAddress(addr)
 	if err != nil {
 		return err
 	}
 	r, err := openRaw(a, false)
-	created := false
 	if errors.Is(err, ErrNotExist) && a.Backend != SysV {
-		r, err = createResizable(a, mode)
-		created = err == nil
-		if errors.Is(err, ErrExist) {
-			r, err = openRaw(a, false) // lost a race with another creator
+		err = createRawValue(a, p, mode)
+		if !errors.Is(err, ErrExist) {
+			return err
 		}
+		r, err = openRaw(a, false) // lost a race with another creator
 	}
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	err = r.Store(p)
-	if err != nil && created {
-		// A value that did not fit (no space) must not leave an empty
-		// segment behind; remove the file only if it is still ours.
-		var st, ours unix.Stat_t
-		if unix.Fstat(int(r.f.Fd()), &ours) == nil && unix.Lstat(a.Path, &st) == nil &&
-			st.Dev == ours.Dev && st.Ino == ours.Ino {
-			unix.Unlink(a.Path)
-		}
-	}
-	return err
+	return r.Store(p)
 }
 
-func createResizable(a Address, mode os.FileMode) (*Raw, error) {
-	f, err := createExclusive("create", a, CreateOptions{Mode: mode}.mode(), false)
-	if err != nil {
-		return nil, err
+// createRawValue creates a resizable raw segment holding p at a, failing
+// with ErrExist if anything is there.
+func createRawValue(a Address, p []byte, mode os.FileMode) error {
+	if err := occupied("create", a, false); err != nil {
+		return err
 	}
-	unix.Fsetxattr(int(f.Fd()), rawKindXattr, []byte(rawResizable), 0)
-	return &Raw{addr: a, f: f}, nil
+	u, err := newUnnamed("create", a, CreateOptions{Mode: mode}.mode())
+	if err != nil {
+		return err
+	}
+	defer u.f.Close()
+	unix.Fsetxattr(int(u.f.Fd()), rawKindXattr, []byte(rawResizable), 0)
+	if err := writeNew("create", a, u.f, p); err != nil {
+		u.discard()
+		return err
+	}
+	return u.link("create", a, false)
+}
+
+// writeNew writes p into the new, empty file f. Space need not be
+// reserved first: the file has no name yet, so a full file system
+// (ErrNoSpace) changes nothing anyone sees.
+func writeNew(op string, a Address, f *os.File, p []byte) error {
+	if err := pwriteAll(int(f.Fd()), p, 0); err != nil {
+		return fileErr(op, a, err)
+	}
+	return nil
 }
 
 // Addr returns the segment's address.
 func (r *Raw) Addr() Address { return r.addr }
 
 // Fixed reports whether the segment keeps its size (see Raw).
-func (r *Raw) Fixed() bool { return r.fixed }
+func (r *Raw) Fixed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fixed
+}
 
 // Store replaces the segment's content with p. Readers using Load see the
 // old content or the new, never a mix (except on System V, see Raw).
@@ -216,20 +249,60 @@ func (r *Raw) Store(p []byte) (err error) {
 	if r.readOnly {
 		return wrapErr("write", r.addr.String(), ErrReadOnly, nil)
 	}
-	fd := int(r.f.Fd())
-	if err := lockFile(r.f, unix.LOCK_EX); err != nil {
-		return wrapErr("lock", r.addr.String(), nil, err)
+	if err := r.lockCurrent("write", unix.LOCK_EX); err != nil {
+		return err
 	}
-	defer lockFile(r.f, unix.LOCK_UN)
+	locked := r.f
+	defer func() {
+		lockFile(locked, unix.LOCK_UN)
+		if locked != r.f {
+			locked.Close() // replaced: no longer at the path
+		}
+	}()
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	if err := unix.Fstat(int(locked.Fd()), &st); err != nil {
 		return wrapErr("write", r.addr.String(), nil, err)
 	}
 	n := int64(len(p))
-	if r.fixed && n > st.Size {
-		return wrapErr("write", r.addr.String(), ErrTooLarge,
-			fmt.Errorf("%d bytes into a fixed region of %d", n, st.Size))
+	if r.fixed {
+		if n > st.Size {
+			return wrapErr("write", r.addr.String(), ErrTooLarge,
+				fmt.Errorf("%d bytes into a fixed region of %d", n, st.Size))
+		}
+		return r.writeInPlace(p, st.Size)
 	}
+	nf, err := r.replace(p, &st)
+	if err == nil {
+		r.f = nf // this handle goes on with the file now at the path
+		return nil
+	}
+	// The file cannot be replaced: this process may not, or there is no
+	// room for the old value and the new one at once. Then a value at
+	// least as long is written in place (no mapping minds a file that
+	// grows), and a shorter one, which would shrink it, is refused.
+	var denied *noReplaceError
+	full := errors.Is(err, ErrNoSpace)
+	switch {
+	case !full && !errors.As(err, &denied):
+		return err
+	case n >= st.Size:
+		return r.writeInPlace(p, st.Size)
+	case full:
+		return wrapErr("write", r.addr.String(), ErrNoSpace, fmt.Errorf(
+			"replacing the %d-byte value with %d bytes needs room for both, and writing in place would shrink the file under processes that may have it mapped",
+			st.Size, n))
+	}
+	return wrapErr("write", r.addr.String(), nil, fmt.Errorf(
+		"%d bytes refused: the %d-byte file (owner uid %d) may be written but not replaced here (%w), and writing it in place would shrink it under processes that may have it mapped",
+		n, st.Size, st.Uid, denied.cause))
+}
+
+// writeInPlace rewrites the locked file with p: zero-padded to size when
+// the file is fixed, growing it when p is longer (a resizable file is
+// written in place only when it cannot be replaced, and never shrunk).
+func (r *Raw) writeInPlace(p []byte, size int64) error {
+	fd := int(r.f.Fd())
+	n := int64(len(p))
 	// The dirty mark brackets the rewrite. flock dies with its holder, so
 	// a writer killed half-way would otherwise hand the next reader half
 	// a value; with the mark still set, Load reports ErrInterrupted
@@ -239,7 +312,7 @@ func (r *Raw) Store(p []byte) (err error) {
 	// Reserve the space without changing the file's size (KEEP_SIZE): on a
 	// full file system this fails before the content changes, and
 	// afterwards the write cannot run out of space.
-	if !r.fixed && n > st.Size {
+	if n > size {
 		err := retryEINTR0(func() error { return unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, 0, n) })
 		if err != nil && !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.ENOSYS) {
 			if marked {
@@ -248,20 +321,11 @@ func (r *Raw) Store(p []byte) (err error) {
 			return fileErr("write", r.addr, err)
 		}
 	}
-	if r.fixed {
-		if err := pwriteAll(fd, p, 0); err != nil {
-			return fileErr("write", r.addr, err)
-		}
-		if err := r.zero(fd, n, st.Size); err != nil {
-			return err
-		}
-	} else {
-		if err := r.f.Truncate(n); err != nil {
-			return fileErr("write", r.addr, err)
-		}
-		if err := pwriteAll(fd, p, 0); err != nil {
-			return fileErr("write", r.addr, err)
-		}
+	if err := pwriteAll(fd, p, 0); err != nil {
+		return fileErr("write", r.addr, err)
+	}
+	if err := r.zero(fd, n, size); err != nil {
+		return err
 	}
 	if marked {
 		if err := unix.Fremovexattr(fd, rawDirtyXattr); err != nil {
@@ -306,10 +370,12 @@ func (r *Raw) storeMapped(p []byte) (err error) {
 }
 
 // Load returns a copy of the segment's content; for a fixed region,
-// trailing NUL padding is trimmed.
+// trailing NUL padding is trimmed. It reads the file at the segment's path
+// now, which a Store in another process may have replaced since the last
+// Load; a path that holds nothing any more gives ErrNotExist.
 func (r *Raw) Load() (v []byte, err error) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.seg != nil {
 		old := debug.SetPanicOnFault(true)
 		defer func() {
@@ -323,11 +389,11 @@ func (r *Raw) Load() (v []byte, err error) {
 	if r.f == nil {
 		return nil, wrapErr("read", r.addr.String(), ErrClosed, nil)
 	}
-	fd := int(r.f.Fd())
-	if err := lockFile(r.f, unix.LOCK_SH); err != nil {
-		return nil, wrapErr("lock", r.addr.String(), nil, err)
+	if err := r.lockCurrent("read", unix.LOCK_SH); err != nil {
+		return nil, err
 	}
 	defer lockFile(r.f, unix.LOCK_UN)
+	fd := int(r.f.Fd())
 	var mark [1]byte
 	if _, err := unix.Fgetxattr(fd, rawDirtyXattr, mark[:]); err == nil {
 		return nil, wrapErr("read", r.addr.String(), ErrInterrupted, nil)

@@ -82,6 +82,23 @@ func childSmallTmpfs() int {
 	if b, _ := os.ReadFile(shmbuf.ShmDir + "/keep"); len(b) != 700<<10 || b[0] != 'k' {
 		return childFail("old value damaged by the refused store: %d bytes", len(b))
 	}
+	// A replacement needs room for the old value and the new one; when
+	// there is none, a value at least as long is written in place (no
+	// mapping minds a file that does not shrink), and a shorter one is
+	// refused.
+	if err := shmbuf.StoreRaw("keep", bytes.Repeat([]byte{'j'}, 750<<10), 0); err != nil {
+		return childFail("750 KiB over 700 KiB with room for one: %v", err)
+	}
+	if b, _ := os.ReadFile(shmbuf.ShmDir + "/keep"); len(b) != 750<<10 || b[0] != 'j' || b[len(b)-1] != 'j' {
+		return childFail("after the in-place store: %d bytes", len(b))
+	}
+	err = shmbuf.StoreRaw("keep", bytes.Repeat([]byte{'s'}, 600<<10), 0)
+	if rc := noSpace("600 KiB over 750 KiB with room for one", err); rc != 0 {
+		return rc
+	}
+	if b, _ := os.ReadFile(shmbuf.ShmDir + "/keep"); len(b) != 750<<10 || b[0] != 'j' {
+		return childFail("old value damaged by the refused store: %d bytes", len(b))
+	}
 	return 0
 }
 

@@ -235,7 +235,7 @@ func CreateRing(addr string, opts RingOptions) (*Ring, error) {
 			fmt.Errorf("ring of %d bytes too small for records of %d bytes: it needs at least %d", capacity, maxRec, 2*layout.RecordSize(maxRec)))
 	}
 	total, _ := layout.RingSize(capacity, writers, readers)
-	seg, err := CreateSegment(a, CreateOptions{Size: int64(total), Mode: opts.Mode, Force: opts.Force})
+	seg, err := newSegment(a, CreateOptions{Size: int64(total), Mode: opts.Mode, Force: opts.Force})
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +252,10 @@ func CreateRing(addr string, opts RingOptions) (*Ring, error) {
 	h.CreatorStart = self.Start
 	h.CreatedNanos = time.Now().UnixNano()
 	h.Publish()
+	// Only now does the ring appear at its address, complete.
+	if err := seg.publish("create"); err != nil {
+		return nil, err
+	}
 	return newRing(seg)
 }
 

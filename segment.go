@@ -3,6 +3,8 @@ package shmbuf
 import (
 	"os"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Segment is a shared-memory region mapped into this process: a file in
@@ -18,6 +20,16 @@ type Segment struct {
 	shmid    int      // sysv backend
 	data     []byte   // exactly what mmap or shmat returned; nil if empty
 	readOnly bool
+	// building is set from newSegment until publish: the segment exists
+	// and is mapped, but no other process can open it yet.
+	building *building
+}
+
+// building is what publish needs to make a new segment visible.
+type building struct {
+	tmp   *unnamedFile // posix and file: the file, not yet at its path
+	mode  os.FileMode  // sysv: the mode that replaces sysvBuildingMode
+	force bool         // replace an existing segment
 }
 
 // CreateOptions controls CreateSegment.
@@ -40,11 +52,31 @@ func (o CreateOptions) mode() os.FileMode {
 }
 
 // CreateSegment creates a segment of opts.Size bytes at addr and maps it
-// read-write. Files are opened with O_EXCL|O_NOFOLLOW|O_CLOEXEC and their
-// space is reserved with fallocate, so a full /dev/shm fails here with
-// ErrNoSpace instead of raising SIGBUS on a later access. The new memory
-// is zero.
+// read-write. A file's space is reserved with fallocate, so a full
+// /dev/shm fails here with ErrNoSpace instead of raising SIGBUS on a later
+// access. The new memory is zero.
+//
+// The segment appears at addr only once complete: other processes find
+// nothing there or the whole zeroed segment. A file is built without a
+// name and linked at addr without replacing anything (an existing entry
+// gives ErrExist, a symbolic link ErrSymlink); with opts.Force it is
+// renamed over an existing regular file, so processes that have the old
+// one mapped keep it.
 func CreateSegment(addr Address, opts CreateOptions) (*Segment, error) {
+	s, err := newSegment(addr, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.publish("create"); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newSegment is the first half of CreateSegment: it creates and maps a
+// segment that no other process can open yet, for the kinds to format
+// before they publish it.
+func newSegment(addr Address, opts CreateOptions) (*Segment, error) {
 	if opts.Size <= 0 {
 		return nil, wrapErr("create", addr.String(), ErrInvalidSize, nil)
 	}
@@ -52,6 +84,28 @@ func CreateSegment(addr Address, opts CreateOptions) (*Segment, error) {
 		return createSysV(addr, opts)
 	}
 	return createFile(addr, opts)
+}
+
+// publish makes a segment from newSegment visible at its address, without
+// replacing an existing one unless it was created with Force. On failure
+// it leaves nothing behind and closes s.
+func (s *Segment) publish(op string) error {
+	b := s.building
+	if b == nil {
+		return nil
+	}
+	var err error
+	if s.addr.Backend == SysV {
+		err = publishSysV(op, s.addr, s.shmid, b.mode)
+	} else {
+		err = b.tmp.link(op, s.addr, b.force)
+	}
+	if err != nil {
+		s.Close()
+		return err
+	}
+	s.building = nil
+	return nil
 }
 
 // OpenSegment opens and maps an existing segment. readOnly maps it without
@@ -79,7 +133,16 @@ func (s *Segment) Size() int64 { return int64(len(s.data)) }
 func (s *Segment) ReadOnly() bool { return s.readOnly }
 
 // Close unmaps the segment and closes its file. It is safe to call twice.
+// A segment closed before it was published is removed.
 func (s *Segment) Close() error {
+	if b := s.building; b != nil {
+		s.building = nil
+		if s.addr.Backend == SysV {
+			unix.SysvShmCtl(s.shmid, unix.IPC_RMID, nil)
+		} else {
+			b.tmp.discard()
+		}
+	}
 	var err error
 	if s.data != nil {
 		err = unmap(s)

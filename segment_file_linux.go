@@ -73,39 +73,6 @@ func checkSpace(op string, a Address, size int64) error {
 	return nil
 }
 
-// createExclusive creates the file at a.Path with O_EXCL and exactly mode,
-// replacing an existing regular file when force is set.
-func createExclusive(op string, a Address, mode os.FileMode, force bool) (*os.File, error) {
-	for attempt := 0; ; attempt++ {
-		fd, err := retryEINTR(func() (int, error) {
-			return unix.Open(a.Path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode.Perm()))
-		})
-		if err == nil {
-			// The umask may have narrowed the mode; the caller asked for it
-			// exactly.
-			if err := unix.Fchmod(fd, uint32(mode.Perm())); err != nil {
-				unix.Close(fd)
-				unix.Unlink(a.Path)
-				return nil, fileErr(op, a, err)
-			}
-			return os.NewFile(uintptr(fd), a.Path), nil
-		}
-		if !errors.Is(err, unix.EEXIST) {
-			return nil, fileErr(op, a, err)
-		}
-		var st unix.Stat_t
-		if lerr := unix.Lstat(a.Path, &st); lerr == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			return nil, wrapErr(op, a.String(), ErrSymlink, nil)
-		}
-		if !force || attempt > 0 {
-			return nil, fileErr(op, a, err)
-		}
-		if err := removeFile(a); err != nil && !errors.Is(err, ErrNotExist) {
-			return nil, err
-		}
-	}
-}
-
 // reserve allocates size bytes for f so that later stores cannot fail for
 // lack of space. File systems without fallocate fall back to ftruncate.
 func reserve(op string, a Address, f *os.File, size int64) error {
@@ -119,25 +86,31 @@ func reserve(op string, a Address, f *os.File, size int64) error {
 	return nil
 }
 
+// createFile builds a file segment of opts.Size bytes where no other
+// process can open it yet; publish links it into place.
 func createFile(a Address, opts CreateOptions) (*Segment, error) {
+	if err := occupied("create", a, opts.Force); err != nil {
+		return nil, err
+	}
 	if err := checkSpace("create", a, opts.Size); err != nil {
 		return nil, err
 	}
-	f, err := createExclusive("create", a, opts.mode(), opts.Force)
+	u, err := newUnnamed("create", a, opts.mode())
 	if err != nil {
 		return nil, err
 	}
 	s, err := func() (*Segment, error) {
-		if err := reserve("create", a, f, opts.Size); err != nil {
+		if err := reserve("create", a, u.f, opts.Size); err != nil {
 			return nil, err
 		}
-		return mapFile(a, f, opts.Size, false)
+		return mapFile(a, u.f, opts.Size, false)
 	}()
 	if err != nil {
-		f.Close()
-		unix.Unlink(a.Path)
+		u.discard()
+		u.f.Close()
 		return nil, err
 	}
+	s.building = &building{tmp: u, force: opts.Force}
 	return s, nil
 }
 
@@ -208,6 +181,9 @@ func removeFile(a Address) error {
 	if err := unix.Unlink(a.Path); err != nil {
 		return fileErr("remove", a, err)
 	}
+	// A replacement of this segment whose writer died may have left its
+	// file under the hidden name.
+	clearHidden(hiddenPath(a.Path))
 	return nil
 }
 

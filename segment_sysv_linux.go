@@ -2,6 +2,7 @@ package shmbuf
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
@@ -47,7 +48,13 @@ func createSysV(a Address, opts CreateOptions) (*Segment, error) {
 	if int64(int(opts.Size)) != opts.Size {
 		return nil, wrapErr("create", a.String(), ErrInvalidSize, nil)
 	}
-	flags := unix.IPC_CREAT | unix.IPC_EXCL | int(opts.mode().Perm())
+	if opts.mode().Perm() == sysvBuildingMode {
+		return nil, wrapErr("create", a.String(), ErrInvalidArgument,
+			fmt.Errorf("mode %04o marks System V segments being created; ask for another", sysvBuildingMode))
+	}
+	// The segment is created marked as being built; publish gives it the
+	// requested mode once the kind has formatted it.
+	flags := unix.IPC_CREAT | unix.IPC_EXCL | sysvBuildingMode
 	id, err := unix.SysvShmGet(int(a.Key), int(opts.Size), flags)
 	if errors.Is(err, unix.EEXIST) && opts.Force {
 		if rerr := removeSysV(a); rerr != nil {
@@ -63,12 +70,16 @@ func createSysV(a Address, opts CreateOptions) (*Segment, error) {
 		unix.SysvShmCtl(id, unix.IPC_RMID, nil)
 		return nil, err
 	}
+	s.building = &building{mode: opts.mode()}
 	return s, nil
 }
 
 func openSysV(a Address, readOnly bool) (*Segment, error) {
 	id, err := sysvID("open", a)
 	if err != nil {
+		return nil, err
+	}
+	if err := awaitSysV("open", a, id); err != nil {
 		return nil, err
 	}
 	return attachSysV(a, id, readOnly)
@@ -103,6 +114,9 @@ func removeSysV(a Address) error {
 func statSysV(a Address) (*SegmentInfo, error) {
 	id, err := sysvID("stat", a)
 	if err != nil {
+		return nil, err
+	}
+	if err := awaitSysV("stat", a, id); err != nil {
 		return nil, err
 	}
 	var d unix.SysvShmDesc

@@ -47,7 +47,7 @@ func CreateSnapshot(addr string, opts CreateOptions) (*Snapshot, error) {
 	}
 	segOpts := opts
 	segOpts.Size = int64(total)
-	seg, err := CreateSegment(a, segOpts)
+	seg, err := newSegment(a, segOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -60,6 +60,10 @@ func CreateSnapshot(addr string, opts CreateOptions) (*Snapshot, error) {
 	h.CreatorStart = self.Start
 	h.CreatedNanos = time.Now().UnixNano()
 	h.Publish()
+	// Only now does the snapshot appear at its address, complete.
+	if err := seg.publish("create"); err != nil {
+		return nil, err
+	}
 	return newSnapshot(seg)
 }
 

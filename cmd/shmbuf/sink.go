@@ -46,7 +46,9 @@ func openSink(ctx context.Context, a shmbuf.Address, want shmbuf.Kind, mode os.F
 			if o.waitSet {
 				return nil, usagef("shmbuf: write %s: --wait applies only to a ring; write creates a raw segment", addr)
 			}
-			return &rawSink{addr: addr, mode: mode}, nil
+			return &rawSink{addr: addr, mode: mode, reopen: func() (sink, error) {
+				return openSink(a, want, mode, o)
+			}}, nil
 		case err != nil:
 			return nil, err
 		}
@@ -64,7 +66,12 @@ func openSink(ctx context.Context, a shmbuf.Address, want shmbuf.Kind, mode os.F
 	case shmbuf.KindRaw:
 		r, err := shmbuf.OpenRaw(addr)
 		if errors.Is(err, shmbuf.ErrNotExist) && a.Backend != shmbuf.SysV {
-			return &rawSink{addr: addr, mode: mode}, nil
+			// Removed since write looked: created again on the first put.
+			s := &rawSink{addr: addr, mode: mode}
+			if want == shmbuf.KindUnknown {
+				s.reopen = func() (sink, error) { return openSink(a, want, mode, o) }
+			}
+			return s, nil
 		}
 		if err != nil {
 			return nil, err
@@ -87,15 +94,34 @@ type rawSink struct {
 	addr string
 	mode os.FileMode
 	r    *shmbuf.Raw
+	// reopen, set when write would take any kind, opens the segment as the
+	// kind it has; won is that sink once another process created a
+	// snapshot or ring at the address first.
+	reopen func() (sink, error)
+	won    sink
 }
 
 func (s *rawSink) put(p []byte) error {
+	if s.won != nil {
+		return s.won.put(p)
+	}
 	if s.r != nil {
 		return s.r.Store(p)
 	}
 	// StoreRaw creates a resizable raw segment (or, if another process
 	// created one meanwhile, stores into that).
-	if err := shmbuf.StoreRaw(s.addr, p, s.mode); err != nil {
+	err := shmbuf.StoreRaw(s.addr, p, s.mode)
+	if errors.Is(err, shmbuf.ErrWrongKind) && s.reopen != nil {
+		// A snapshot or ring appeared since write looked: the value goes
+		// into it as that kind takes it (a ring gets it as records).
+		w, err := s.reopen()
+		if err != nil {
+			return err
+		}
+		s.won = w
+		return w.put(p)
+	}
+	if err != nil {
 		return err
 	}
 	r, err := shmbuf.OpenRaw(s.addr)
@@ -108,6 +134,8 @@ func (s *rawSink) put(p []byte) error {
 
 func (s *rawSink) kind() string {
 	switch {
+	case s.won != nil:
+		return s.won.kind()
 	case s.r == nil:
 		return "new raw segment"
 	case s.r.Fixed():
@@ -117,6 +145,9 @@ func (s *rawSink) kind() string {
 }
 
 func (s *rawSink) close() error {
+	if s.won != nil {
+		return s.won.close()
+	}
 	if s.r == nil {
 		return nil
 	}
