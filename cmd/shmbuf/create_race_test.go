@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -152,11 +153,11 @@ func TestCreate_WriteLosesToCreate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := openSink(a, shmbuf.KindUnknown, 0, sinkOptions{})
+			s, err := openSink(context.Background(), a, shmbuf.KindUnknown, 0, sinkOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			strict, err := openSink(a, shmbuf.KindRaw, 0, sinkOptions{})
+			strict, err := openSink(context.Background(), a, shmbuf.KindRaw, 0, sinkOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

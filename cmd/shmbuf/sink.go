@@ -47,7 +47,7 @@ func openSink(ctx context.Context, a shmbuf.Address, want shmbuf.Kind, mode os.F
 				return nil, usagef("shmbuf: write %s: --wait applies only to a ring; write creates a raw segment", addr)
 			}
 			return &rawSink{addr: addr, mode: mode, reopen: func() (sink, error) {
-				return openSink(a, want, mode, o)
+				return openSink(ctx, a, want, mode, o)
 			}}, nil
 		case err != nil:
 			return nil, err
@@ -69,7 +69,7 @@ func openSink(ctx context.Context, a shmbuf.Address, want shmbuf.Kind, mode os.F
 			// Removed since write looked: created again on the first put.
 			s := &rawSink{addr: addr, mode: mode}
 			if want == shmbuf.KindUnknown {
-				s.reopen = func() (sink, error) { return openSink(a, want, mode, o) }
+				s.reopen = func() (sink, error) { return openSink(ctx, a, want, mode, o) }
 			}
 			return s, nil
 		}
