@@ -82,6 +82,12 @@ var (
 
 	// ErrReadOnly is returned when writing through a segment opened read-only.
 	ErrReadOnly = errors.New("segment opened read-only")
+
+	// ErrLockHeld is returned by Snapshot.Publish on a System V snapshot
+	// when a writer whose liveness cannot be checked (a process of another
+	// pid namespace) has held the writer lock for LockWait: it may have
+	// died there holding it. The value is left as it was.
+	ErrLockHeld = errors.New("writer lock held by a process of another pid namespace")
 )
 
 // Error records an operation, the address it applied to and the cause.
