@@ -281,7 +281,7 @@ func (s *Snapshot) lock(self proc.Identity) (uint32, error) {
 				held, since = st, now
 			} else if now.Sub(since) >= LockWait {
 				return 0, wrapErr("write", s.addr, ErrLockHeld, fmt.Errorf(
-					"pid %d of another pid namespace has held the writer lock for %v; it may have died there", layout.SlotPid(st), LockWait))
+					"pid %d there, held for %v: it may have died holding it", layout.SlotPid(st), LockWait))
 			}
 		}
 		time.Sleep(50 * time.Microsecond)
