@@ -43,6 +43,18 @@ package layout
 // step of a reap is idempotent. File-backed slots are never in the
 // reaping state.
 //
+// Reclaiming a dead ring writer's slot, in this order: if it was active,
+// turn the unpublished pieces of its last claim (Claim, ClaimLen) into
+// pads; add its Records and Bytes to ClosedRecords and ClosedBytes with a
+// swap to zero; clear WalkToken if it names the slot; if it was active,
+// record an end of stream (RingCtl.End, kind EndLost); store the slot
+// free; release the lock. A writer that died attaching wrote nothing and
+// ends nothing. A dead reader's slot: if it was active under policy
+// block, raise Head to its Cursor; store it free; release the lock.
+// A writer that closes: pads a pending claim, moves its counters, records
+// the end of stream (EndEOF, or EndAborted), stores its slot free,
+// releases the lock, then wakes waiting readers.
+//
 // OFD locks of one open file description never conflict with each other.
 // So each ring Writer and Reader opens the segment file again for itself
 // (through /proc/self/fd/N, O_RDWR|O_CLOEXEC) and holds its slot lock on
@@ -71,7 +83,11 @@ package layout
 // takes the slot, and the owner stores its namespace and that generation
 // together in Owner after storing Start. A checker loads State, Owner,
 // Start, then State again; unless both States are equal and Owner's
-// generation is State's, it cannot tell, and the owner is alive.
+// generation is State's, it cannot tell, and the owner is alive. (So a
+// System V peer killed in the instant between taking a slot and storing
+// Owner is never reaped either.) A System V reaper moves the slot to
+// SlotReaping with a CAS before it reclaims it, so reapers exclude each
+// other; one killed midway leaves the slot in that state for good.
 const (
 	// LockBase is the first lock offset: 2^56, past the end of any
 	// segment (rings hold at most 2^40 data bytes, snapshots 2^50).

@@ -102,9 +102,12 @@ type RingCtl struct {
 	// writer that closes, and every reaper of a dead active writer, stores
 	// Tail|kind here with a CAS that loads End then Tail, before it frees
 	// its slot, so End's position never moves back. It ends the stream
-	// only once no writer slot is taken: a reader at position p ends when
-	// End's position, Tail and p are equal and every writer slot is free.
-	// Release: that CAS. Acquire: readers that found nothing to read.
+	// only once no writer slot is taken: a reader at position p that
+	// finds no record there ends when End's position, every writer slot
+	// free, and Tail, loaded in this order, all say p (a position fewer
+	// than RecordHdrSize bytes before the end of a lap counts as the start
+	// of the next lap, which readers skip to). Release: that CAS. Acquire:
+	// readers that found nothing to read.
 	End atomic.Uint64
 	// DataWake is the futex word readers sleep on; writers bump it and wake
 	// when ReaderWaiters is non-zero after publishing. SpaceWake and
