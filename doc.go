@@ -43,6 +43,17 @@
 //     of a SIGBUS crash.
 //   - System V segments have no file, so raw System V segments are not
 //     locked: a Load racing a Store can see a mix of both.
+//   - A peer is declared dead only on proof that holds across pid
+//     namespaces (containers sharing /dev/shm). On the posix and file
+//     backends every ring writer and reader, snapshot writer and user of a
+//     ring or snapshot holds a kernel lock on a byte of the segment file,
+//     which the kernel drops when it dies, wherever it runs. Such locks
+//     belong to open file descriptions: a process that forks without exec
+//     shares them with its child, and counts as alive while either lives.
+//     On System V a peer is judged by pid and start time only inside its
+//     own pid namespace: a peer of another namespace that dies there is
+//     never reaped (its slot stays taken; a snapshot writer lock it held
+//     makes Publish fail with ErrLockHeld).
 //   - Segments are created with mode 0600 unless asked otherwise; symbolic
 //     links at a segment's path are refused, never followed.
 //   - A segment appears at its address only when complete. Files are built

@@ -87,6 +87,12 @@ var (
 	// being created after shmbuf waited for it (2 s), or its creator died
 	// before finishing it. Such a segment is never used; Remove removes it.
 	ErrIncomplete = errors.New("segment is still being created")
+
+	// ErrLockHeld is returned by Snapshot.Publish on a System V snapshot
+	// when a writer whose liveness cannot be checked (a process of another
+	// pid namespace) has held the writer lock for LockWait: it may have
+	// died there holding it. The value is left as it was.
+	ErrLockHeld = errors.New("writer lock held by a process of another pid namespace")
 )
 
 // Error records an operation, the address it applied to and the cause.

@@ -61,7 +61,6 @@ func FuzzRingData(f *testing.F) {
 		for i := range r.l.Writers {
 			r.l.Writers[i].State.Store(0)
 		}
-		r.l.Ctl.Attached.Store(0)
 
 		rd, err := r.NewReader(ReaderOptions{})
 		if err != nil {

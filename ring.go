@@ -53,12 +53,17 @@ import (
 // calls. Sleeps are cut into slices of at most 100 ms so that context
 // cancellation and dead peers are noticed.
 //
-// Dead peers. Every writer and reader owns a slot with its pid and process
-// start time. A waiter that has waited for 100 ms checks its peers: the
-// claim of a dead writer that never published is turned into padding (the
-// idea of Aeron's term unblocker), its slot is freed, and when no writer
-// is left the stream ends with ErrWriterLost after the records before it.
-// A dead reader's slot is freed, so writers stop waiting for it.
+// Dead peers. Every writer and reader owns a slot. On a file-backed ring
+// it holds a lock on the slot's byte of the segment file, which the
+// kernel drops when the process dies, in whatever pid namespace it runs;
+// on System V the slot records pid, start time and pid namespace, and a
+// peer of another namespace is never judged dead. A waiter that has
+// waited for 200 ms checks its peers: the claim of a dead writer that
+// never published is turned into padding (the idea of Aeron's term
+// unblocker), its slot is freed, and when no writer is left the stream
+// ends with ErrWriterLost after the records before it. A dead reader's
+// slot is freed, so writers stop waiting for it. See
+// internal/layout/locks.go for the protocol.
 //
 // A Ring's methods may be called from several goroutines at once; Writers
 // and Readers are each for one goroutine at a time (see their docs).
@@ -66,6 +71,11 @@ type Ring struct {
 	seg  *Segment
 	l    *layout.Ring
 	addr string
+	// lf is the segment file's description (nil on System V): it holds
+	// the users' shared lock and no slot lock, so liveness checks ask from
+	// it. Reapers take dead slots' locks on it, one at a time (reapMu).
+	lf     *os.File
+	reapMu sync.Mutex
 
 	mu      sync.Mutex
 	writers map[*Writer]struct{}
@@ -250,13 +260,14 @@ func CreateRing(addr string, opts RingOptions) (*Ring, error) {
 	h.Policy = uint32(opts.Policy)
 	h.CreatorPid = self.Pid
 	h.CreatorStart = self.Start
+	h.CreatorNS = self.NS
 	h.CreatedNanos = time.Now().UnixNano()
 	h.Publish()
 	// Only now does the ring appear at its address, complete.
 	if err := seg.publish("create"); err != nil {
 		return nil, err
 	}
-	return newRing(seg)
+	return newRing(seg, true)
 }
 
 func slotCount(n int, what, addr string) (uint32, error) {
@@ -282,10 +293,14 @@ func OpenRing(addr string) (*Ring, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newRing(seg)
+	return newRing(seg, true)
 }
 
-func newRing(seg *Segment) (r *Ring, err error) {
+// newRing validates seg as a ring. A user (every opener but an
+// inspection for stale detection) takes the users' shared lock of a
+// file-backed segment, which tells `ls` and `rm --stale` in any pid
+// namespace that the ring is in use.
+func newRing(seg *Segment, user bool) (r *Ring, err error) {
 	addr := seg.addr.String()
 	old := debug.SetPanicOnFault(true)
 	defer func() {
@@ -301,7 +316,11 @@ func newRing(seg *Segment) (r *Ring, err error) {
 	if err != nil {
 		return nil, headerErr("open", addr, err)
 	}
-	return &Ring{seg: seg, l: l, addr: addr,
+	lf, err := userLock(seg, user)
+	if err != nil {
+		return nil, err
+	}
+	return &Ring{seg: seg, l: l, addr: addr, lf: lf,
 		writers: make(map[*Writer]struct{}), readers: make(map[*Reader]struct{})}, nil
 }
 

@@ -184,7 +184,7 @@ func (w *Writer) stealToken() {
 		return
 	}
 	s := &w.l.Writers[tok-1]
-	if layout.SlotStateOf(s.State.Load()) == layout.SlotFree || !slotAlive(s.State.Load(), s.Start.Load()) {
+	if layout.SlotStateOf(s.State.Load()) == layout.SlotFree || !w.r.peerAlive(&s.State, &s.Start, &s.Owner, layout.WriterLock(int(tok-1))) {
 		ctl.WalkToken.CompareAndSwap(tok, 0)
 	}
 }

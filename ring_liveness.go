@@ -2,67 +2,48 @@ package shmbuf
 
 import (
 	"runtime/debug"
-	"sync/atomic"
 
 	"github.com/shmbuf/shmbuf/internal/layout"
-	"github.com/shmbuf/shmbuf/internal/proc"
 )
 
-// slotAlive reports whether the process that owns a slot State word is
-// still the one that took it (pid plus start time; a start of 0, not yet
-// stored by an attaching owner, is checked by pid alone).
-func slotAlive(state, start uint64) bool {
-	return proc.Alive(proc.Identity{Pid: layout.SlotPid(state), Start: start})
-}
-
-// takeDeadSlot moves an attaching or active slot whose owner is dead to
-// SlotReaping and returns the state it had. Only one reaper wins a slot;
-// ok is false for a live owner, a free slot, or a lost race. Partner: the
-// owner's State stores (the owner is dead and makes none).
-func takeDeadSlot(state, start *atomic.Uint64) (kind uint64, ok bool) {
-	st := state.Load()
-	kind = layout.SlotStateOf(st)
-	if kind != layout.SlotActive && kind != layout.SlotAttaching {
-		return 0, false
-	}
-	if slotAlive(st, start.Load()) {
-		return 0, false
-	}
-	if !state.CompareAndSwap(st, layout.SlotState(layout.SlotPid(st), layout.SlotReaping)) {
-		return 0, false
-	}
-	return kind, true
-}
-
-// reapWriters frees the slots of dead writers. A dead writer's claim that
-// was never published is turned into padding first, so readers waiting at
-// it move on; when the last attached writer is found dead, the stream ends
-// with ErrWriterLost after the records before it.
+// reapWriters frees the slots of dead writers (see takeDead for the
+// proof). A dead writer's claim that was never published is turned into
+// padding first, so readers waiting at it move on. A writer that died
+// active ends the stream with ErrWriterLost once no writer slot is taken;
+// one that died while attaching wrote nothing and ends nothing.
+//
+// Every step may be repeated by a later reaper if this one dies: pads are
+// published only where no record is, the counters are moved with a swap,
+// and End only moves forward.
 func (r *Ring) reapWriters() {
 	// A reaper touching a truncated segment gives up quietly; the
 	// caller's own access reports ErrTruncated.
 	defer quietFault(debug.SetPanicOnFault(true))
+	r.reapMu.Lock()
+	defer r.reapMu.Unlock()
 	l := r.l
 	for i := range l.Writers {
 		s := &l.Writers[i]
-		kind, ok := takeDeadSlot(&s.State, &s.Start)
+		lock := layout.WriterLock(i)
+		st, ok := r.takeDead(&s.State, &s.Start, &s.Owner, lock)
 		if !ok {
 			continue
 		}
-		if kind == layout.SlotActive {
+		active := layout.SlotStateOf(st) != layout.SlotAttaching
+		if active {
 			r.unblockClaim(i)
-			l.Ctl.ClosedRecords.Add(s.Records.Load())
-			l.Ctl.ClosedBytes.Add(s.Bytes.Load())
 		}
-		s.Records.Store(0)
-		s.Bytes.Store(0)
+		l.Ctl.ClosedRecords.Add(s.Records.Swap(0))
+		l.Ctl.ClosedBytes.Add(s.Bytes.Swap(0))
 		if tok := l.Ctl.WalkToken.Load(); tok == uint64(i)+1 {
 			l.Ctl.WalkToken.CompareAndSwap(tok, 0)
 		}
-		s.State.Store(layout.SlotFree)
-		if kind == layout.SlotActive {
-			detachWriter(l, layout.EndLost)
+		if active {
+			endStream(l, layout.EndLost)
 		}
+		// Partner: writersAttached in readers, after the End store above.
+		s.State.Store(freeState(st))
+		r.releaseDead(lock)
 		wakeReaders(l)
 		wakeWriters(l)
 	}
@@ -76,9 +57,9 @@ func (r *Ring) reapWriters() {
 func (r *Ring) unblockClaim(i int) {
 	l := r.l
 	s := &l.Writers[i]
-	// Partner: the owner's plain stores before its CAS on Tail.
-	c := atomic.LoadUint64(&s.Claim)
-	n := atomic.LoadUint64(&s.ClaimLen)
+	// Partner: the owner's stores before its CAS on Tail.
+	c := s.Claim.Load()
+	n := s.ClaimLen.Load()
 	if c == 0 || n == 0 || n > l.Capacity {
 		return
 	}
@@ -125,32 +106,38 @@ func (r *Ring) unblockClaim(i int) {
 	}
 	for j := range l.Writers {
 		o := &l.Writers[j]
-		if j != i && layout.SlotStateOf(o.State.Load()) == layout.SlotActive && atomic.LoadUint64(&o.Claim) == c {
+		// Partner: the live writer's Claim store before its CAS on Tail.
+		if j != i && layout.SlotStateOf(o.State.Load()) == layout.SlotActive && o.Claim.Load() == c {
 			return
 		}
 	}
 	for k := 0; k < np; k++ {
 		if pending[k] {
-			publishPad(l, pieces[k][0], pieces[k][1])
+			publishPad(l, pieces[k][0], pieces[k][1], uint64(i))
 		}
 	}
 }
 
-// reapReaders frees the slots of dead readers, as if they had closed, and
-// wakes writers waiting for the space they held.
+// reapReaders frees the slots of dead readers (see takeDead for the
+// proof), as if they had closed, and wakes writers waiting for the space
+// they held.
 func (r *Ring) reapReaders() {
 	defer quietFault(debug.SetPanicOnFault(true))
+	r.reapMu.Lock()
+	defer r.reapMu.Unlock()
 	l := r.l
 	for i := range l.Readers {
 		s := &l.Readers[i]
-		kind, ok := takeDeadSlot(&s.State, &s.Start)
+		lock := layout.ReaderLock(i)
+		st, ok := r.takeDead(&s.State, &s.Start, &s.Owner, lock)
 		if !ok {
 			continue
 		}
-		if kind == layout.SlotActive && l.Policy == uint32(PolicyBlock) {
+		if layout.SlotStateOf(st) != layout.SlotAttaching && l.Policy == uint32(PolicyBlock) {
 			raiseHead(l, s.Cursor.Load())
 		}
-		s.State.Store(layout.SlotFree)
+		s.State.Store(freeState(st))
+		r.releaseDead(lock)
 		wakeWriters(l)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 
 	"github.com/shmbuf/shmbuf/internal/layout"
@@ -33,6 +34,8 @@ type Reader struct {
 	r    *Ring
 	l    *layout.Ring
 	slot *layout.ReaderSlot
+	gen  uint32   // the generation of the slot's State this reader took
+	lf   *os.File // file-backed: the description holding the slot's lock
 	wait WaitStrategy
 
 	pos       uint64 // position of the next record
@@ -69,7 +72,9 @@ func (e *LostError) Error() string {
 func (e *LostError) Unwrap() error { return ErrOverrun }
 
 // NewReader registers a reader in a free slot. When every slot is held by
-// a live reader it fails with ErrReadersFull.
+// a live reader it fails with ErrReadersFull. On a file-backed ring the
+// reader opens the segment file again and holds the slot's lock on that
+// description while it is attached, as writers do.
 func (r *Ring) NewReader(o ReaderOptions) (rd *Reader, err error) {
 	if r.seg == nil {
 		return nil, wrapErr("reader", r.addr, ErrClosed, nil)
@@ -78,18 +83,33 @@ func (r *Ring) NewReader(o ReaderOptions) (rd *Reader, err error) {
 		return nil, wrapErr("reader", r.addr, ErrInvalidArgument, fmt.Errorf("unknown wait strategy %d or start %d", o.Wait, o.From))
 	}
 	defer r.guard("reader", &err, debug.SetPanicOnFault(true))
+	var lf *os.File
+	if r.lf != nil {
+		if lf, err = reopenSegment(r.seg); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if rd == nil {
+				lf.Close()
+			}
+		}()
+	}
 	self := proc.Self()
 	for try := 0; try < 2; try++ {
 		for i := range r.l.Readers {
 			s := &r.l.Readers[i]
-			if layout.SlotStateOf(s.State.Load()) != layout.SlotFree {
+			st, ok, err := takeSlot(lf, &s.State, layout.ReaderLock(i), self.Pid)
+			if err != nil {
+				return nil, wrapErr("reader", r.addr, nil, err)
+			}
+			if !ok {
 				continue
 			}
-			if !s.State.CompareAndSwap(0, layout.SlotState(self.Pid, layout.SlotAttaching)) {
-				continue
-			}
+			gen := layout.SlotGen(st)
 			s.Start.Store(self.Start)
-			rd := &Reader{r: r, l: r.l, slot: s, wait: o.Wait, batch: r.l.Capacity / 8,
+			// Partner: ownerOf's loads (Owner before Start).
+			s.Owner.Store(layout.OwnerWord(self.NS, gen))
+			rd := &Reader{r: r, l: r.l, slot: s, gen: gen, lf: lf, wait: o.Wait, batch: r.l.Capacity / 8,
 				overwrite: r.l.Policy == uint32(PolicyOverwrite)}
 			rd.attach(o.From, self)
 			r.mu.Lock()
@@ -105,13 +125,14 @@ func (r *Ring) NewReader(o ReaderOptions) (rd *Reader, err error) {
 // attach chooses the start position and activates the slot.
 func (rd *Reader) attach(from StartPosition, self proc.Identity) {
 	l, s := rd.l, rd.slot
+	active := layout.SlotState(rd.gen, self.Pid, layout.SlotActive)
 	if rd.overwrite {
 		rd.pos, rd.recs, rd.byts = headTriple(l)
 		if from == FromLatest {
 			rd.skipToTail()
 		}
 		s.Cursor.Store(rd.pos)
-		s.State.Store(layout.SlotState(self.Pid, layout.SlotActive))
+		s.State.Store(active)
 		rd.published = rd.pos
 		return
 	}
@@ -123,7 +144,7 @@ func (rd *Reader) attach(from StartPosition, self proc.Identity) {
 	// why a writer that raised Head meanwhile cannot hand out space this
 	// reader still needs. Partner: the writers' State and Cursor loads.
 	s.Cursor.Store(p)
-	s.State.Store(layout.SlotState(self.Pid, layout.SlotActive))
+	s.State.Store(active)
 	for {
 		h := l.Ctl.Head.Load()
 		if h <= p {
@@ -262,9 +283,14 @@ func (rd *Reader) next(ctx context.Context, block bool) (rec []byte, err error) 
 		if rd.overwrite && l.Ctl.Head.Load() > p {
 			return nil, rd.lapped()
 		}
-		// Partner: the End store of the last writer to detach.
+		// The stream has ended here when End, Tail and p agree and no
+		// writer slot is taken, checked in this order: a writer that
+		// attaches after the scan and claims before the Tail load moves
+		// Tail; one that claims later starts the next stream. Partners:
+		// endStream's CAS, and the Store that frees a writer slot after
+		// it.
 		e := l.Ctl.End.Load()
-		if e != 0 && skipGap(l, e&^layout.EndMask) == p && l.Ctl.Attached.Load() == 0 && skipGap(l, l.Ctl.Tail.Load()) == p {
+		if e != 0 && skipGap(l, e&^layout.EndMask) == p && !writersAttached(l) && skipGap(l, l.Ctl.Tail.Load()) == p {
 			return nil, rd.endErr(e)
 		}
 		if rd.pos != rd.published {
@@ -305,10 +331,15 @@ func skipGap(l *layout.Ring, p uint64) uint64 {
 }
 
 // idle reports whether nothing changed at p since the reader looked: no
-// record, no new end of stream, no lap.
+// record, no new end of stream, no lap, and not the last writer gone from
+// an end recorded at p (a closer stores End before it frees its slot, and
+// wakes readers after).
 func (rd *Reader) idle(p, end uint64) bool {
 	l := rd.l
 	if l.Hdr(p&l.Mask).Stamp.Load() == p+1 || l.Ctl.End.Load() != end {
+		return false
+	}
+	if end != 0 && skipGap(l, end&^layout.EndMask) == p && !writersAttached(l) {
 		return false
 	}
 	return !rd.overwrite || l.Ctl.Head.Load() <= p
@@ -426,6 +457,9 @@ func (rd *Reader) Close() (err error) {
 	rd.r.mu.Lock()
 	delete(rd.r.readers, rd)
 	rd.r.mu.Unlock()
+	if rd.lf != nil {
+		defer rd.lf.Close()
+	}
 	if rd.r.seg == nil {
 		return nil
 	}
@@ -433,7 +467,8 @@ func (rd *Reader) Close() (err error) {
 	if !rd.overwrite {
 		raiseHead(rd.l, rd.pos)
 	}
-	rd.slot.State.Store(layout.SlotFree)
+	// Free the slot, then (deferred above) release its lock.
+	rd.slot.State.Store(freeState(layout.SlotState(rd.gen, 0, 0)))
 	if rd.l.Ctl.WriterWaiters.Load() != 0 {
 		wakeWriters(rd.l)
 	}

@@ -24,15 +24,21 @@ type RingStat struct {
 	// "aborted") at EndPos; "" while a stream is open or before any.
 	Ended  string
 	EndPos uint64
-	// Writers and Readers are the occupied slots.
+	// Writers and Readers are the occupied slots; len(Writers) is the
+	// number of writers attached.
 	Writers []RingPeer
 	Readers []RingPeer
 }
 
 // RingPeer is one occupied slot.
 type RingPeer struct {
-	Slot  int
-	Pid   int
+	Slot int
+	// Pid is the pid the peer recorded, in its own pid namespace.
+	Pid int
+	// Alive is false only on proof that the peer died: its slot lock is
+	// free (file-backed rings), or it is a process of this pid namespace
+	// that is gone (System V; a peer of another namespace counts as
+	// alive). A dead peer's slot is freed by the next waiting peer.
 	Alive bool
 	// Records and Bytes are a writer's counters.
 	Records, Bytes uint64
@@ -66,7 +72,8 @@ func (r *Ring) Stat() (st RingStat, err error) {
 		if layout.SlotStateOf(state) == layout.SlotFree {
 			continue
 		}
-		p := RingPeer{Slot: i, Pid: int(layout.SlotPid(state)), Alive: slotAlive(state, s.Start.Load()),
+		p := RingPeer{Slot: i, Pid: int(layout.SlotPid(state)),
+			Alive:   r.peerAlive(&s.State, &s.Start, &s.Owner, layout.WriterLock(i)),
 			Records: s.Records.Load(), Bytes: s.Bytes.Load()}
 		st.Records += p.Records
 		st.Bytes += p.Bytes
@@ -81,7 +88,8 @@ func (r *Ring) Stat() (st RingStat, err error) {
 		if layout.SlotStateOf(state) == layout.SlotFree {
 			continue
 		}
-		p := RingPeer{Slot: i, Pid: int(layout.SlotPid(state)), Alive: slotAlive(state, s.Start.Load()),
+		p := RingPeer{Slot: i, Pid: int(layout.SlotPid(state)),
+			Alive:  r.peerAlive(&s.State, &s.Start, &s.Owner, layout.ReaderLock(i)),
 			Cursor: s.Cursor.Load()}
 		if p.Cursor < st.Tail {
 			p.Lag = st.Tail - p.Cursor
@@ -91,7 +99,7 @@ func (r *Ring) Stat() (st RingStat, err error) {
 	if floor < st.Tail {
 		st.Fill = st.Tail - floor
 	}
-	if e := ctl.End.Load(); e != 0 && ctl.Attached.Load() == 0 {
+	if e := ctl.End.Load(); e != 0 && len(st.Writers) == 0 {
 		st.EndPos = e &^ layout.EndMask
 		st.Ended = [...]string{"", "eof", "lost", "aborted", "", "", "", ""}[e&layout.EndMask]
 	}

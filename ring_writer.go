@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime/debug"
 	"sync/atomic"
 
@@ -30,6 +31,8 @@ type Writer struct {
 	l    *layout.Ring
 	slot *layout.WriterSlot
 	idx  uint64
+	gen  uint32   // the generation of the slot's State this writer took
+	lf   *os.File // file-backed: the description holding the slot's lock
 	wait WaitStrategy
 	self proc.Identity
 
@@ -48,7 +51,10 @@ type Writer struct {
 	ws             waitState
 }
 
-// NewWriter registers a writer in one of the ring's writer slots.
+// NewWriter registers a writer in one of the ring's writer slots. On a
+// file-backed ring the writer opens the segment file again and holds the
+// slot's lock on that description while it is attached: the proof, for
+// other processes, that it is alive.
 func (r *Ring) NewWriter(o WriterOptions) (w *Writer, err error) {
 	if r.seg == nil {
 		return nil, wrapErr("writer", r.addr, ErrClosed, nil)
@@ -57,26 +63,38 @@ func (r *Ring) NewWriter(o WriterOptions) (w *Writer, err error) {
 		return nil, wrapErr("writer", r.addr, ErrInvalidArgument, fmt.Errorf("unknown wait strategy %d", o.Wait))
 	}
 	defer r.guard("writer", &err, debug.SetPanicOnFault(true))
+	var lf *os.File
+	if r.lf != nil {
+		if lf, err = reopenSegment(r.seg); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if w == nil {
+				lf.Close()
+			}
+		}()
+	}
 	self := proc.Self()
 	for try := 0; try < 2; try++ {
 		for i := range r.l.Writers {
 			s := &r.l.Writers[i]
-			if layout.SlotStateOf(s.State.Load()) != layout.SlotFree {
+			st, ok, err := takeSlot(lf, &s.State, layout.WriterLock(i), self.Pid)
+			if err != nil {
+				return nil, wrapErr("writer", r.addr, nil, err)
+			}
+			if !ok {
 				continue
 			}
-			// Partner: the reaper's load of State; the pid rides in
-			// the same word, so a claimed slot always names its owner.
-			if !s.State.CompareAndSwap(0, layout.SlotState(self.Pid, layout.SlotAttaching)) {
-				continue
-			}
+			gen := layout.SlotGen(st)
 			s.Start.Store(self.Start)
-			atomic.StoreUint64(&s.Claim, 0)
-			atomic.StoreUint64(&s.ClaimLen, 0)
+			// Partner: ownerOf's loads (Owner before Start).
+			s.Owner.Store(layout.OwnerWord(self.NS, gen))
+			s.Claim.Store(0)
+			s.ClaimLen.Store(0)
 			s.Records.Store(0)
 			s.Bytes.Store(0)
-			r.l.Ctl.Attached.Add(1)
-			s.State.Store(layout.SlotState(self.Pid, layout.SlotActive))
-			w := &Writer{r: r, l: r.l, slot: s, idx: uint64(i), wait: o.Wait, self: self}
+			s.State.Store(layout.SlotState(gen, self.Pid, layout.SlotActive))
+			w := &Writer{r: r, l: r.l, slot: s, idx: uint64(i), gen: gen, lf: lf, wait: o.Wait, self: self}
 			r.mu.Lock()
 			r.writers[w] = struct{}{}
 			r.mu.Unlock()
@@ -85,6 +103,39 @@ func (r *Ring) NewWriter(o WriterOptions) (w *Writer, err error) {
 		r.reapWriters()
 	}
 	return nil, wrapErr("writer", r.addr, ErrWritersFull, fmt.Errorf("limit %d writers", len(r.l.Writers)))
+}
+
+// takeSlot moves a free slot to attaching for pid and returns its new
+// State. On a file-backed ring (lf not nil) it takes the slot's lock on
+// lf first, and gives it back if the slot turns out not to be free:
+// lock first, so that a taken slot whose lock is free is a dead
+// owner's. ok is false for a slot that is taken, locked or lost to
+// another attacher.
+func takeSlot(lf *os.File, state *atomic.Uint64, lock int64, pid int32) (st uint64, ok bool, err error) {
+	st = state.Load()
+	if layout.SlotStateOf(st) != layout.SlotFree {
+		return 0, false, nil
+	}
+	if lf != nil {
+		got, err := ofdTryLock(lf, lock, lockExclusive)
+		if err != nil || !got {
+			return 0, false, err
+		}
+		// Under the lock: only a dead owner's State can be here besides
+		// free, and the reaper frees it.
+		st = state.Load()
+	}
+	next := layout.SlotState(layout.NextGen(st), pid, layout.SlotAttaching)
+	// Partner: the reaper's and checkers' loads of State; the pid and
+	// the generation ride in the same word, so a taken slot always names
+	// its owner.
+	if layout.SlotStateOf(st) != layout.SlotFree || !state.CompareAndSwap(st, next) {
+		if lf != nil {
+			ofdUnlock(lf, lock)
+		}
+		return 0, false, nil
+	}
+	return next, true, nil
 }
 
 // Write appends p as one record, waiting for space under policy block.
@@ -179,11 +230,12 @@ func (w *Writer) claim(ctx context.Context, size uint64) (uint64, error) {
 			continue
 		}
 		// Record the claim before making it, so that a reaper finding
-		// this writer dead can skip it. Plain stores: the CAS below
-		// orders them (partner: the reaper's atomic loads).
-		w.slot.Claim = t + 1
+		// this writer dead can skip it. Partner: the reaper's loads in
+		// unblockClaim (the CAS below orders these stores before the
+		// claim becomes visible).
+		w.slot.Claim.Store(t + 1)
 		if end-t != w.lastLen {
-			w.slot.ClaimLen = end - t
+			w.slot.ClaimLen.Store(end - t)
 			w.lastLen = end - t
 		}
 		// Partner: the other writers' CAS and Tail loads.
@@ -195,22 +247,22 @@ func (w *Writer) claim(ctx context.Context, size uint64) (uint64, error) {
 			// only its unblocking frees (found by the crash suite, about
 			// once in a thousand kills). Partner: the reaper's load in
 			// unblockClaim.
-			atomic.StoreUint64(&w.slot.Claim, 0)
+			w.slot.Claim.Store(0)
 			continue
 		}
 		if start != t && start-t >= layout.RecordHdrSize {
-			publishPad(l, t, start-t)
+			publishPad(l, t, start-t, w.idx)
 		}
 		return start, nil
 	}
 }
 
-// publishPad makes [pos, pos+size) a padding record. Partner of the stamp
-// store: the reader's Stamp.Load.
-func publishPad(l *layout.Ring, pos, size uint64) {
+// publishPad makes [pos, pos+size) a padding record filling a claim of
+// writer slot slot. Partner of the stamp store: the reader's Stamp.Load.
+func publishPad(l *layout.Ring, pos, size, slot uint64) {
 	h := l.Hdr(pos & l.Mask)
 	h.Len = uint32(size - layout.RecordHdrSize)
-	h.Flags = layout.FlagPad
+	h.Flags = layout.RecordFlags(slot, true)
 	h.Stamp.Store(pos + 1)
 }
 
@@ -229,7 +281,7 @@ func (w *Writer) publish() {
 	l := w.l
 	h := l.Hdr(w.claimPos & l.Mask)
 	h.Len = uint32(w.claimLen)
-	h.Flags = 0
+	h.Flags = layout.RecordFlags(w.idx, false)
 	// Publish: the stamp is stored last. Partner: the reader's
 	// Stamp.Load before it reads Len and the payload.
 	h.Stamp.Store(w.claimPos + 1)
@@ -267,6 +319,14 @@ func (w *Writer) CloseWithError(err error) error {
 	return w.close(layout.EndAborted)
 }
 
+// close records an end of stream at the current tail, frees the slot,
+// then releases the slot's lock. The End store comes first so that no
+// moment exists where this writer is gone but its end is not recorded:
+// a closer that dies before freeing its slot is reaped like any dead
+// writer (and ends the stream as lost). Readers honour End only when no
+// writer slot is taken, so a store made while other writers remain is
+// overtaken by theirs (End only moves forward), and two closers storing
+// End at once are harmless.
 func (w *Writer) close(kind uint64) (err error) {
 	if w.closed {
 		return nil
@@ -275,39 +335,44 @@ func (w *Writer) close(kind uint64) (err error) {
 	w.r.mu.Lock()
 	delete(w.r.writers, w)
 	w.r.mu.Unlock()
+	if w.lf != nil {
+		// Closing the description releases the slot's lock, after the
+		// slot was freed below (or at once if the ring is closed).
+		defer w.lf.Close()
+	}
 	if w.r.seg == nil {
 		return nil
 	}
 	defer w.r.guard("close", &err, debug.SetPanicOnFault(true))
 	l := w.l
 	if w.pending {
-		publishPad(l, w.claimPos, layout.RecordSize(w.claimLen))
+		publishPad(l, w.claimPos, layout.RecordSize(w.claimLen), w.idx)
 		w.pending = false
 	}
 	w.flushCounters()
-	l.Ctl.ClosedRecords.Add(w.records)
-	l.Ctl.ClosedBytes.Add(w.bytes)
-	w.slot.Records.Store(0)
-	w.slot.Bytes.Store(0)
-	w.slot.State.Store(layout.SlotFree)
-	detachWriter(l, kind)
+	// Swaps, so that a reaper finding this writer dead midway never counts
+	// them twice.
+	l.Ctl.ClosedRecords.Add(w.slot.Records.Swap(0))
+	l.Ctl.ClosedBytes.Add(w.slot.Bytes.Swap(0))
+	endStream(l, kind)
+	// Partner: writersAttached in readers, which honour End only once
+	// every writer slot is free.
+	w.slot.State.Store(freeState(layout.SlotState(w.gen, 0, 0)))
+	if l.Ctl.ReaderWaiters.Load() != 0 {
+		wakeReaders(l)
+	}
 	return nil
 }
 
-// detachWriter drops the attached-writer count and, when it reaches zero,
-// ends the stream at the current tail with kind. Partner of the End
-// store: the reader's End.Load when it finds nothing to read.
-func detachWriter(l *layout.Ring, kind uint64) {
+// endStream records an end of stream of kind at the current tail. It
+// loads End before Tail, and Tail only grows, so End never moves back
+// even when writers that closed at different tails store at once.
+// Partner: the reader's End load when it finds nothing to read.
+func endStream(l *layout.Ring, kind uint64) {
 	for {
-		n := l.Ctl.Attached.Load()
-		if n == 0 {
-			return // a reaper raced us; never wrap below zero
-		}
-		if l.Ctl.Attached.CompareAndSwap(n, n-1) {
-			if n == 1 {
-				l.Ctl.End.Store(l.Ctl.Tail.Load() | kind)
-				wakeReaders(l)
-			}
+		old := l.Ctl.End.Load()
+		t := l.Ctl.Tail.Load()
+		if l.Ctl.End.CompareAndSwap(old, t&^layout.EndMask|kind) {
 			return
 		}
 	}

@@ -3,8 +3,10 @@ package shmbuf
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/shmbuf/shmbuf/internal/layout"
@@ -20,7 +22,12 @@ import (
 // intact. Each slot is a sequence lock: a Load that overlaps a rewrite of
 // its slot sees the sequence change and retries, so it never returns a mix
 // of two values. Writers exclude each other with a lock word that records
-// the holder's pid and start time; a lock whose holder died is taken over.
+// the holder's pid, start time and pid namespace; a lock whose holder died
+// is taken over. On a file-backed snapshot a writer also holds a kernel
+// lock on the segment file while it holds the word, which proves it alive
+// in any pid namespace; on System V a holder in another pid namespace
+// cannot be checked, and a writer waiting for it gives up with
+// ErrLockHeld after LockWait.
 //
 // A Snapshot's methods may be called from several goroutines at once,
 // except Close.
@@ -29,7 +36,19 @@ type Snapshot struct {
 	l    *layout.Snapshot
 	addr string
 	a    Address // kept apart from seg, which Close clears
+	// lf is the segment file's description (nil on System V): it holds
+	// the users' shared lock, and a Publish holds the writer lock on it.
+	// Locks of one description do not exclude each other, so the
+	// goroutines of this Snapshot take turns with mu first.
+	lf *os.File
+	mu sync.Mutex
 }
+
+// LockWait is how long Publish on a System V snapshot waits for a writer
+// lock held by a process whose liveness it cannot check (one of another
+// pid namespace) before it returns ErrLockHeld. A live writer holds the
+// lock only while it copies one value.
+const LockWait = 5 * time.Second
 
 // CreateSnapshot creates a snapshot segment able to hold values of up to
 // opts.Size bytes.
@@ -58,13 +77,14 @@ func CreateSnapshot(addr string, opts CreateOptions) (*Snapshot, error) {
 	h.Capacity = uint64(opts.Size)
 	h.CreatorPid = self.Pid
 	h.CreatorStart = self.Start
+	h.CreatorNS = self.NS
 	h.CreatedNanos = time.Now().UnixNano()
 	h.Publish()
 	// Only now does the snapshot appear at its address, complete.
 	if err := seg.publish("create"); err != nil {
 		return nil, err
 	}
-	return newSnapshot(seg)
+	return newSnapshot(seg, true)
 }
 
 // OpenSnapshot opens an existing snapshot segment. It validates the header
@@ -83,10 +103,12 @@ func OpenSnapshot(addr string) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newSnapshot(seg)
+	return newSnapshot(seg, true)
 }
 
-func newSnapshot(seg *Segment) (s *Snapshot, err error) {
+// newSnapshot validates seg as a snapshot; a user (not an inspection for
+// stale detection) takes the users' shared lock, as newRing does.
+func newSnapshot(seg *Segment, user bool) (s *Snapshot, err error) {
 	addr := seg.addr.String()
 	old := debug.SetPanicOnFault(true)
 	defer func() {
@@ -102,7 +124,11 @@ func newSnapshot(seg *Segment) (s *Snapshot, err error) {
 	if err != nil {
 		return nil, headerErr("open", addr, err)
 	}
-	return &Snapshot{seg: seg, l: l, addr: addr, a: seg.addr}, nil
+	lf, err := userLock(seg, user)
+	if err != nil {
+		return nil, err
+	}
+	return &Snapshot{seg: seg, l: l, addr: addr, a: seg.addr, lf: lf}, nil
 }
 
 // headerErr maps layout's validation errors to the public sentinels.
@@ -145,7 +171,9 @@ func (s *Snapshot) Generation() (gen uint64) {
 // Publish makes p the snapshot's value. It never waits for readers; it
 // waits only for another writer that is in the middle of its own Publish
 // (or, if that writer died, until its death is noticed). p larger than
-// Capacity is refused with ErrTooLarge and nothing changes.
+// Capacity is refused with ErrTooLarge and nothing changes. On a System V
+// snapshot whose lock a process of another pid namespace has held for
+// LockWait, it returns ErrLockHeld and nothing changes.
 func (s *Snapshot) Publish(p []byte) (err error) {
 	if s.seg == nil {
 		return wrapErr("write", s.addr, ErrClosed, nil)
@@ -157,6 +185,8 @@ func (s *Snapshot) Publish(p []byte) (err error) {
 		return wrapErr("write", s.addr, ErrTooLarge,
 			fmt.Errorf("%d bytes, capacity %d", len(p), s.l.Capacity))
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	old := debug.SetPanicOnFault(true)
 	defer func() {
 		debug.SetPanicOnFault(old)
@@ -165,63 +195,107 @@ func (s *Snapshot) Publish(p []byte) (err error) {
 		}
 	}()
 	self := proc.Self()
-	s.lock(self)
+	if s.lf != nil {
+		// The kernel lock first: while we hold it, no live writer holds
+		// the word. Released after the word (deferred calls run last
+		// first).
+		if err := ofdWaitLock(s.lf, layout.LockSnapshotWriter); err != nil {
+			return wrapErr("write", s.addr, nil, err)
+		}
+		defer ofdUnlock(s.lf, layout.LockSnapshotWriter)
+	}
+	gen, err := s.lock(self)
+	if err != nil {
+		return err
+	}
 	// Deferred so that a fault (the segment truncated mid-update) does not
 	// leave the lock held by this live process, which would make every
 	// other writer wait forever. A fault in unlock itself is recovered by
 	// the deferred function above.
-	defer s.unlock(self)
+	defer s.unlock(self, gen)
 	ctl := s.l.Ctl
-	gen := ctl.Gen.Load() + 1
-	i := gen & 1
+	next := ctl.Gen.Load() + 1
+	i := next & 1
 	slot := s.l.Slots[i]
 	// Odd: readers that reach this slot retry. Partner: the reader's
 	// second Seq load in Load.
-	slot.Seq.Store(2*gen - 1)
+	slot.Seq.Store(2*next - 1)
 	copy(s.l.Data[i], p)
 	slot.Len.Store(uint64(len(p)))
 	// Release the slot, then point readers at it. Partners: the reader's
 	// Gen and first Seq loads in Load.
-	slot.Seq.Store(2 * gen)
-	ctl.Gen.Store(gen)
+	slot.Seq.Store(2 * next)
+	ctl.Gen.Store(next)
 	ctl.LastStart.Store(self.Start)
+	ctl.LastNS.Store(uint64(self.NS))
 	ctl.LastPid.Store(uint64(self.Pid))
 	return nil
 }
 
-// lock takes the writer lock, taking it over from a holder that died.
-func (s *Snapshot) lock(self proc.Identity) {
+// lock takes the writer lock word and returns the generation it took it
+// at. On a file-backed snapshot the caller holds the kernel writer lock,
+// so a held word is a dead writer's and is taken over at once. On System V
+// a holder proven dead by its identity is taken over; a live one of this
+// pid namespace is waited for; one that cannot be checked is waited for
+// up to LockWait.
+func (s *Snapshot) lock(self proc.Identity) (uint32, error) {
 	ctl := s.l.Ctl
+	take := func(st uint64) (uint32, bool) {
+		gen := layout.NextGen(st)
+		// Partner: other writers' loads of LockState; ownerOf.
+		if !ctl.LockState.CompareAndSwap(st, layout.SlotState(gen, self.Pid, layout.LockHeld)) {
+			return 0, false
+		}
+		ctl.LockStart.Store(self.Start)
+		ctl.LockOwner.Store(layout.OwnerWord(self.NS, gen))
+		return gen, true
+	}
+	if s.lf != nil {
+		for {
+			if gen, ok := take(ctl.LockState.Load()); ok {
+				return gen, nil
+			}
+		}
+	}
+	var held uint64 // the held word being waited for, and since when
+	var since time.Time
 	for spins := 0; ; spins++ {
-		if ctl.LockPid.CompareAndSwap(0, uint64(self.Pid)) {
-			ctl.LockStart.Store(self.Start)
-			return
+		st := ctl.LockState.Load()
+		if layout.SlotStateOf(st) == layout.LockFree {
+			if gen, ok := take(st); ok {
+				return gen, nil
+			}
+			continue
 		}
 		if spins < 100 {
 			runtime.Gosched()
 			continue
 		}
-		holder := ctl.LockPid.Load()
-		start := ctl.LockStart.Load()
-		if holder != 0 && !proc.Alive(proc.Identity{Pid: int32(holder), Start: start}) {
-			// Clear the dead holder's start time before taking its pid's
-			// place: a third writer that read our pid next to that stale
-			// start time would judge us dead and take the lock from us.
-			// With 0 there, it checks our pid alone and waits.
-			ctl.LockStart.CompareAndSwap(start, 0)
-			if ctl.LockPid.CompareAndSwap(holder, uint64(self.Pid)) {
-				ctl.LockStart.Store(self.Start)
-				return
+		spins = 0
+		id, st, known := ownerOf(&ctl.LockState, &ctl.LockStart, &ctl.LockOwner)
+		if known && !proc.Alive(id) {
+			if gen, ok := take(st); ok {
+				return gen, nil
+			}
+			continue
+		}
+		if !known || !proc.Judgeable(id) {
+			now := time.Now()
+			if st != held {
+				held, since = st, now
+			} else if now.Sub(since) >= LockWait {
+				return 0, wrapErr("write", s.addr, ErrLockHeld, fmt.Errorf(
+					"pid %d there, held for %v: it may have died holding it", layout.SlotPid(st), LockWait))
 			}
 		}
 		time.Sleep(50 * time.Microsecond)
-		spins = 0
 	}
 }
 
-func (s *Snapshot) unlock(self proc.Identity) {
-	s.l.Ctl.LockStart.Store(0)
-	s.l.Ctl.LockPid.CompareAndSwap(uint64(self.Pid), 0)
+// unlock frees the writer lock word if this writer still holds it.
+func (s *Snapshot) unlock(self proc.Identity, gen uint32) {
+	ctl := s.l.Ctl
+	ctl.LockState.CompareAndSwap(layout.SlotState(gen, self.Pid, layout.LockHeld), layout.SlotState(gen, 0, layout.LockFree))
 }
 
 // Load appends the newest complete value to dst[:0] and returns it; with a
@@ -275,9 +349,11 @@ func (s *Snapshot) Load(dst []byte) (v []byte, err error) {
 	}
 }
 
-// Creator returns the pid of the process that created the snapshot,
-// whether that same process (pid and start time, so a reused pid does not
-// count) is still running, and when the segment was created. The header
+// Creator returns the pid of the process that created the snapshot (in
+// its own pid namespace), whether that same process (pid and start time,
+// so a reused pid does not count) may still be running, and when the
+// segment was created. A creator of another pid namespace cannot be
+// checked and counts as alive. The header
 // holding them was validated when the snapshot was opened and is never
 // written again. A closed or truncated snapshot returns zero values.
 func (s *Snapshot) Creator() (pid int, alive bool, created time.Time) {
@@ -296,7 +372,7 @@ func (s *Snapshot) Creator() (pid int, alive bool, created time.Time) {
 	if err != nil {
 		return 0, false, time.Time{}
 	}
-	id := proc.Identity{Pid: h.CreatorPid, Start: h.CreatorStart}
+	id := proc.Identity{Pid: h.CreatorPid, Start: h.CreatorStart, NS: h.CreatorNS}
 	return int(id.Pid), proc.Alive(id), time.Unix(0, h.CreatedNanos)
 }
 
@@ -311,7 +387,8 @@ func (s *Snapshot) Close() error {
 }
 
 // LastWriter returns the pid of the process that published the newest
-// value and whether it is still running; pid 0 before any Publish.
+// value and whether it may still be running (as Creator judges it); pid 0
+// before any Publish.
 func (s *Snapshot) LastWriter() (pid int, alive bool) {
 	if s.seg == nil {
 		return 0, false
@@ -328,5 +405,9 @@ func (s *Snapshot) LastWriter() (pid int, alive bool) {
 	if p == 0 || p > 1<<31 {
 		return 0, false
 	}
-	return int(p), proc.Alive(proc.Identity{Pid: int32(p), Start: s.l.Ctl.LastStart.Load()})
+	ns := s.l.Ctl.LastNS.Load()
+	if ns > 1<<32-1 {
+		ns = 0 // not a namespace: cannot tell
+	}
+	return int(p), proc.Alive(proc.Identity{Pid: int32(p), Start: s.l.Ctl.LastStart.Load(), NS: uint32(ns)})
 }

@@ -17,11 +17,12 @@ import (
 	"github.com/shmbuf/shmbuf"
 	"github.com/shmbuf/shmbuf/internal/layout"
 	"github.com/shmbuf/shmbuf/internal/proc"
+	"golang.org/x/sys/unix"
 )
 
 // Offsets into a snapshot segment, from internal/layout: the 128-byte
-// header, the control line (Gen, LockPid, LockStart), then two slots of a
-// 64-byte slot header (Seq, Len) and the value area.
+// header, the control line (Gen, LockState, LockStart, …), then two slots
+// of a 64-byte slot header (Seq, Len) and the value area.
 const (
 	offVersion     = 8
 	offKind        = 12
@@ -31,8 +32,9 @@ const (
 	offReserved    = 80
 	offChecksum    = 120
 	offGen         = 128
-	offLockPid     = 136
+	offLockState   = 136
 	offLockStart   = 144
+	offLockOwner   = 168
 	offSlots       = 192
 )
 
@@ -260,7 +262,8 @@ func TestSnapshot_HeaderDamage(t *testing.T) {
 	}{
 		{"magic", flip(0), shmbuf.ErrNotShmbuf},
 		{"magic last byte", flip(7), shmbuf.ErrNotShmbuf},
-		{"version 2", put32(offVersion, 2), shmbuf.ErrVersion},
+		{"version 1", put32(offVersion, 1), shmbuf.ErrVersion},
+		{"version 1 with checksum", resummed(put32(offVersion, 1)), shmbuf.ErrVersion},
 		{"version 0", put32(offVersion, 0), shmbuf.ErrVersion},
 		{"version flipped bit", flip(offVersion), shmbuf.ErrVersion},
 		{"version with checksum", resummed(put32(offVersion, 99)), shmbuf.ErrVersion},
@@ -384,8 +387,8 @@ func TestSnapshot_Truncated(t *testing.T) {
 					// The control line survived: the failed Publish must
 					// not have left the writer lock held.
 					b, _ := os.ReadFile(filePath(t, addr))
-					if pid := binary.LittleEndian.Uint64(b[offLockPid:]); pid != 0 {
-						t.Fatalf("writer lock left held by pid %d after a fault", pid)
+					if st := binary.LittleEndian.Uint64(b[offLockState:]); layout.SlotStateOf(st) != layout.LockFree {
+						t.Fatalf("writer lock left held by pid %d after a fault", layout.SlotPid(st))
 					}
 				}
 				done := make(chan error, 1)
@@ -443,13 +446,27 @@ func TestSnapshot_Closed(t *testing.T) {
 
 func init() {
 	// snapshot-lock-holder takes the writer lock of the snapshot at
-	// SHMBUF_TEST_ADDR the way a writer does, reports "locked", then waits
-	// to be killed: a writer that died holding the lock.
+	// SHMBUF_TEST_ADDR the way a writer does (on a file-backed segment the
+	// kernel lock, then the lock word), reports "locked", then waits to be
+	// killed: a writer that died holding the lock.
 	childRoles["snapshot-lock-holder"] = func() int {
 		a, err := shmbuf.ParseAddress(os.Getenv("SHMBUF_TEST_ADDR"))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
+		}
+		if a.Backend != shmbuf.SysV {
+			f, err := os.OpenFile(a.Path, os.O_RDWR, 0)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			defer f.Close()
+			lk := unix.Flock_t{Type: unix.F_WRLCK, Start: layout.LockSnapshotWriter, Len: 1}
+			if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
 		}
 		s, err := shmbuf.OpenSegment(a, false)
 		if err != nil {
@@ -458,8 +475,9 @@ func init() {
 		}
 		self := proc.Self()
 		b := s.Bytes()
-		binary.LittleEndian.PutUint64(b[offLockPid:], uint64(self.Pid))
+		binary.LittleEndian.PutUint64(b[offLockState:], layout.SlotState(1, self.Pid, layout.LockHeld))
 		binary.LittleEndian.PutUint64(b[offLockStart:], self.Start)
+		binary.LittleEndian.PutUint64(b[offLockOwner:], layout.OwnerWord(self.NS, 1))
 		fmt.Println("locked")
 		io.Copy(io.Discard, os.Stdin) // until killed
 		return 0
@@ -515,11 +533,13 @@ func TestSnapshot_DeadWriterLock(t *testing.T) {
 		t.Fatalf("Load = %q", v)
 	}
 
-	// A lock recorded by a live pid with another start time belongs to a
-	// dead process whose pid was reused: it is taken over too.
+	// A lock word recorded by a live pid whose holder does not hold the
+	// kernel lock belongs to a process that died (its pid since reused):
+	// it is taken over too.
 	patchSegment(t, addr, func(b []byte) {
-		binary.LittleEndian.PutUint64(b[offLockPid:], uint64(os.Getppid()))
+		binary.LittleEndian.PutUint64(b[offLockState:], layout.SlotState(7, int32(os.Getppid()), layout.LockHeld))
 		binary.LittleEndian.PutUint64(b[offLockStart:], 1)
+		binary.LittleEndian.PutUint64(b[offLockOwner:], layout.OwnerWord(proc.Self().NS, 7))
 	})
 	go func() { done <- w.Publish([]byte("reused pid")) }()
 	select {

@@ -21,8 +21,13 @@ type Usage struct {
 	// Recorded are the processes the segment itself records: the creator,
 	// a snapshot's last writer, a ring's writers and readers.
 	Recorded []RecordedProcess
+	// Locked is true when a process, in any pid namespace, holds one of a
+	// file-backed segment's liveness locks: it has the ring or snapshot
+	// open, holds a ring slot or the snapshot writer lock.
+	Locked bool
 	// Users are live processes other than this one that have the segment
-	// mapped or open (posix and file backends, from /proc).
+	// mapped or open (posix and file backends, from this pid namespace's
+	// /proc).
 	Users []int
 	// Attached is a System V segment's attach count, not counting this
 	// process's own attachments; -1 for files.
@@ -31,21 +36,24 @@ type Usage struct {
 
 // RecordedProcess is a process a segment records, with its role.
 type RecordedProcess struct {
-	Role  string // "creator", "writer", "reader"
-	Pid   int
+	Role string // "creator", "writer", "reader"
+	Pid  int    // in the process's own pid namespace
+	// Alive is false only on proof of death: a ring slot whose lock is
+	// free (file-backed), or a process of this pid namespace that is
+	// gone. A process of another pid namespace counts as alive.
 	Alive bool
 }
 
 // Stale reports whether the segment is stale: a formatted shmbuf segment
-// (snapshot or ring) whose recorded processes are all dead and that no
-// live process has mapped, open or attached. Raw segments record no
-// process, and segments shmbuf did not format are someone else's: neither
-// is ever stale.
+// (snapshot or ring) whose recorded processes are all proven dead, whose
+// liveness locks nobody holds, and that no live process has mapped, open
+// or attached. Raw segments record no process, and segments shmbuf did
+// not format are someone else's: neither is ever stale.
 func (u *Usage) Stale() bool {
 	if u.Kind != "snapshot" && u.Kind != "ring" {
 		return false
 	}
-	if len(u.Users) > 0 || u.Attached > 0 {
+	if u.Locked || len(u.Users) > 0 || u.Attached > 0 {
 		return false
 	}
 	for _, p := range u.Recorded {
@@ -58,7 +66,7 @@ func (u *Usage) Stale() bool {
 
 // SegmentUsage inspects the segment at a: its kind, recorded processes
 // and live users. It maps the segment only briefly, read-only where it
-// can, and does not count itself as a user.
+// can, takes none of its locks, and does not count itself as a user.
 func SegmentUsage(a Address) (*Usage, error) {
 	info, err := StatSegment(a)
 	if err != nil {
@@ -67,7 +75,11 @@ func SegmentUsage(a Address) (*Usage, error) {
 	u := &Usage{Kind: info.Kind, Attached: -1}
 	switch info.Kind {
 	case "snapshot":
-		s, err := openSnapshotAddr(a)
+		seg, err := OpenSegment(a, true)
+		if err != nil {
+			return nil, err
+		}
+		s, err := newSnapshot(seg, false)
 		if err != nil {
 			return nil, err
 		}
@@ -76,14 +88,20 @@ func SegmentUsage(a Address) (*Usage, error) {
 		if pid, alive := s.LastWriter(); pid != 0 {
 			u.Recorded = append(u.Recorded, RecordedProcess{"writer", pid, alive})
 		}
+		u.Locked = lockHeld(s.lf, layout.LockUsers) || lockHeld(s.lf, layout.LockSnapshotWriter)
 		s.Close()
 	case "ring":
-		r, err := OpenRing(a.String())
+		seg, err := OpenSegment(a, false)
+		if err != nil {
+			return nil, err
+		}
+		r, err := newRing(seg, false)
 		if err != nil {
 			return nil, err
 		}
 		pid, alive := headerCreator(r.seg.data)
 		u.Recorded = append(u.Recorded, RecordedProcess{"creator", pid, alive})
+		u.Locked = lockHeld(r.lf, layout.LockUsers)
 		st, err := r.Stat()
 		r.Close()
 		if err != nil {
@@ -112,6 +130,17 @@ func SegmentUsage(a Address) (*Usage, error) {
 	return u, nil
 }
 
+// lockHeld reports whether another description than f's holds a lock on
+// byte off of a file-backed segment, or the kernel cannot say (then the
+// segment counts as in use). It is false on System V (f nil).
+func lockHeld(f *os.File, off int64) bool {
+	if f == nil {
+		return false
+	}
+	held, ok := ofdHeld(f, off)
+	return held || !ok
+}
+
 // headerCreator reads the creator recorded in a validated header.
 func headerCreator(data []byte) (pid int, alive bool) {
 	old := debug.SetPanicOnFault(true)
@@ -126,16 +155,8 @@ func headerCreator(data []byte) (pid int, alive bool) {
 	if err != nil {
 		return 0, false
 	}
-	id := proc.Identity{Pid: h.CreatorPid, Start: h.CreatorStart}
+	id := proc.Identity{Pid: h.CreatorPid, Start: h.CreatorStart, NS: h.CreatorNS}
 	return int(id.Pid), proc.Alive(id)
-}
-
-func openSnapshotAddr(a Address) (*Snapshot, error) {
-	seg, err := OpenSegment(a, true)
-	if err != nil {
-		return nil, err
-	}
-	return newSnapshot(seg)
 }
 
 // fileUsers scans /proc for live processes other than this one that map

@@ -2,13 +2,15 @@
 # reliability.sh runs the long form of the reliability suites (README,
 # "Reliability") and prints each suite's outcome lines.
 #
-#   scripts/reliability.sh             crash (1000 trials a case), soak (60 s
-#                                      a case), permissions, resource faults,
-#                                      stale segments, then every fuzz target
-#                                      for FUZZTIME (default 2m)
+#   scripts/reliability.sh             crash (1000 trials a case, one of them
+#                                      a writer killed in another pid
+#                                      namespace), soak (60 s a case),
+#                                      permissions, resource faults, stale
+#                                      segments, then every fuzz target for
+#                                      FUZZTIME (default 2m)
 #
-# It runs as root (permissions and the private tmpfs need it) and takes
-# about 20 minutes plus 7 x FUZZTIME on 2 cores.
+# It runs as root (permissions, the private tmpfs and the pid namespaces
+# need it) and takes about 35 minutes plus 7 x FUZZTIME on 2 cores.
 set -eu
 cd "$(dirname "$0")/.."
 fuzztime=${FUZZTIME:-2m}
@@ -16,7 +18,7 @@ fuzztime=${FUZZTIME:-2m}
 echo "== suites (SHMBUF_LONG=1)"
 SHMBUF_LONG=1 go test -count=1 -v -timeout 90m \
 	-run 'TestCrash|TestSoak|TestPermissions|TestResource|TestStale' . |
-	grep -E '^(--- |ok|FAIL|PASS)|(crash|soak|stale|permissions|resource)_test\.go'
+	grep -E '^(--- |ok|FAIL|PASS)|(crash|crash_ns|soak|stale|permissions|resource)_test\.go'
 
 echo "== fuzz (${fuzztime} each)"
 for target in FuzzParseAddress FuzzParseSize FuzzOpenSnapshot FuzzOpenRing FuzzRingData; do

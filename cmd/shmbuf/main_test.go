@@ -177,12 +177,23 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 }
 
 // scriptCondition answers [defaultbusy]: /dev/shm/shared_buffer exists
-// (and is not this test's: claimdefault ran before).
+// (and is not this test's: claimdefault ran before); and [unshare]: the
+// script may run commands in a new pid namespace (root and unshare(1)),
+// which SHMBUF_REQUIRE=1 makes an error when it may not.
 func scriptCondition(cond string) (bool, error) {
 	switch cond {
 	case "defaultbusy":
 		_, err := os.Lstat(filepath.Join(shmbuf.ShmDir, shmbuf.DefaultName))
 		return err == nil, nil
+	case "unshare":
+		_, err := exec.LookPath("unshare")
+		if os.Geteuid() == 0 && err == nil {
+			return true, nil
+		}
+		if os.Getenv("SHMBUF_REQUIRE") == "1" {
+			return false, errors.New("[unshare]: needs root and unshare(1) (SHMBUF_REQUIRE=1)")
+		}
+		return false, nil
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
 }

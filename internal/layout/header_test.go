@@ -50,6 +50,7 @@ func TestHeader_Layout(t *testing.T) {
 		{"CreatorPid", unsafe.Offsetof(h.CreatorPid), 56},
 		{"CreatorStart", unsafe.Offsetof(h.CreatorStart), 64},
 		{"CreatedNanos", unsafe.Offsetof(h.CreatedNanos), 72},
+		{"CreatorNS", unsafe.Offsetof(h.CreatorNS), 80},
 		{"Checksum", unsafe.Offsetof(h.Checksum), 120},
 	} {
 		if f.off != f.want {
@@ -245,5 +246,33 @@ func TestSizes(t *testing.T) {
 	}
 	if _, ok := SnapshotSize(^uint64(0)); ok {
 		t.Error("SnapshotSize(max) accepted")
+	}
+}
+
+func TestSlotWords(t *testing.T) {
+	s := SlotState(genMask, -2, SlotActive)
+	if SlotGen(s) != genMask || SlotPid(s) != -2 || SlotStateOf(s) != SlotActive {
+		t.Fatalf("SlotState round trip: gen %d pid %d state %d", SlotGen(s), SlotPid(s), SlotStateOf(s))
+	}
+	if NextGen(s) != 0 {
+		t.Fatalf("NextGen wraps to %d, want 0", NextGen(s))
+	}
+	if g := NextGen(SlotState(7, 1, SlotFree)); g != 8 {
+		t.Fatalf("NextGen = %d, want 8", g)
+	}
+	o := OwnerWord(0xF0000123, 9)
+	if OwnerNS(o) != 0xF0000123 || OwnerGen(o) != 9 {
+		t.Fatalf("OwnerWord round trip: %x %d", OwnerNS(o), OwnerGen(o))
+	}
+	for _, slot := range []uint64{0, 1, MaxSlots - 1} {
+		for _, pad := range []bool{false, true} {
+			f := RecordFlags(slot, pad)
+			if RecordWriter(f) != int(slot) || (f&FlagPad != 0) != pad {
+				t.Fatalf("RecordFlags(%d, %v) = %#x", slot, pad, f)
+			}
+		}
+	}
+	if WriterLock(MaxSlots-1) >= ReaderLock(0) || ReaderLock(0) <= LockSnapshotWriter || LockUsers < 1<<56 {
+		t.Fatal("lock offsets overlap or sit inside a segment")
 	}
 }

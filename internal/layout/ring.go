@@ -31,20 +31,40 @@ const (
 	MaxSlots    = 4096
 )
 
-// Record flags.
+// Record flags, in the low 16 bits of RecordHdr.Flags. The high 16 bits
+// hold the writer slot whose claim the record (or pad) fills: see
+// RecordFlags and RecordWriter.
 const (
 	// FlagPad marks a record that readers skip: the tail of a lap too short
 	// for the next record, or the claim of a writer that died before
 	// publishing.
 	FlagPad = 1
+
+	recordWriterShift = 16
 )
 
+// RecordFlags is the Flags word of a record (or, with pad, a padding
+// record) filling a claim of writer slot slot.
+func RecordFlags(slot uint64, pad bool) uint32 {
+	f := uint32(slot) << recordWriterShift
+	if pad {
+		f |= FlagPad
+	}
+	return f
+}
+
+// RecordWriter is the writer slot recorded in a record's Flags: the
+// writer that wrote it, or whose claim a pad fills. It is as trustworthy
+// as the rest of the header: a hostile peer may write any slot number.
+func RecordWriter(flags uint32) int { return int(flags >> recordWriterShift) }
+
 // End kinds, stored in the low bits of RingCtl.End (positions are 8-byte
-// aligned, so those bits are free).
+// aligned, so those bits are free). The kind of the latest store counts:
+// the last writer to leave decides how the stream ended.
 const (
-	EndEOF     = 1 // the last writer closed
-	EndLost    = 2 // the last writer died without closing
-	EndAborted = 3 // the last writer closed with an error
+	EndEOF     = 1 // a writer closed
+	EndLost    = 2 // a writer died without closing
+	EndAborted = 3 // a writer closed with an error
 	EndMask    = 7
 )
 
@@ -75,11 +95,18 @@ type RingCtl struct {
 	HeadGen  atomic.Uint64
 	HeadCopy [2]HeadTriple
 
-	// Attached counts writers with a live slot. Partner: the reaper's and
-	// Close's decrement, which sets End when it reaches zero.
-	Attached atomic.Uint64
-	// End is pos|kind of the last end of stream, 0 before any. Release:
-	// the last writer's Store after it decrements Attached. Acquire:
+	// Reserved (was the attached-writer count of version 1; writers
+	// attached are now the writer slots that are not free).
+	_ uint64
+	// End is pos|kind of the latest end of stream, 0 before any. Every
+	// writer that closes, and every reaper of a dead active writer, stores
+	// Tail|kind here with a CAS that loads End then Tail, before it frees
+	// its slot, so End's position never moves back. It ends the stream
+	// only once no writer slot is taken: a reader at position p that
+	// finds no record there ends when End's position, every writer slot
+	// free, and Tail, loaded in this order, all say p (a position fewer
+	// than RecordHdrSize bytes before the end of a lap counts as the start
+	// of the next lap, which readers skip to). Release: that CAS. Acquire:
 	// readers that found nothing to read.
 	End atomic.Uint64
 	// DataWake is the futex word readers sleep on; writers bump it and wake
@@ -107,53 +134,64 @@ type HeadTriple struct {
 var _ [ringCtlSize - unsafe.Sizeof(RingCtl{})]byte
 var _ [unsafe.Sizeof(RingCtl{}) - ringCtlSize]byte
 
-// Slot states, in the low byte of a slot's State word; the owner's pid is
-// in the bits above, so claiming a slot records its owner atomically.
+// Slot states, in the low byte of a slot's State word (see SlotState for
+// the rest of the word: pid and generation).
 const (
 	SlotFree      = 0
 	SlotAttaching = 1
 	SlotActive    = 2
-	SlotReaping   = 3
+	// SlotReaping is held by a System V reaper while it reclaims a dead
+	// owner's slot; file-backed slots are reaped under their lock and never
+	// take this state.
+	SlotReaping = 3
 )
-
-// SlotState packs a pid and a state.
-func SlotState(pid int32, state uint64) uint64 { return uint64(uint32(pid))<<8 | state }
-
-// SlotPid and SlotStateOf unpack a State word.
-func SlotPid(s uint64) int32      { return int32(uint32(s >> 8)) }
-func SlotStateOf(s uint64) uint64 { return s & 0xff }
 
 // WriterSlot registers a writer: its identity for liveness, its pending
 // claim so that a claim left by a dead writer can be skipped, and its
 // counters.
 type WriterSlot struct {
+	// State is SlotState(gen, pid, state). Taken by the attaching owner's
+	// CAS from free (after it took WriterLock on file-backed segments);
+	// freed by the owner's or the reaper's Store.
 	State atomic.Uint64
+	// Start is the owner's process start time.
 	Start atomic.Uint64
 	// Claim is 1+the position of the writer's latest claim and ClaimLen
-	// its length. The owner writes them with plain stores before the CAS
-	// on Tail that makes the claim (the CAS orders them); reapers read
-	// them with atomic loads after that writer is dead.
-	Claim    uint64
-	ClaimLen uint64
+	// its length. The owner stores them before the CAS on Tail that makes
+	// the claim; reapers load them, for the dead writer they reap and for
+	// the live ones they compare it with. Partners: those loads.
+	Claim    atomic.Uint64
+	ClaimLen atomic.Uint64
 	Records  atomic.Uint64
 	Bytes    atomic.Uint64
-	_        [CacheLine - 48]byte
+	// Owner is OwnerWord(owner's pid namespace, State's generation),
+	// stored after Start (release; partner: a checker's load before
+	// Start).
+	Owner atomic.Uint64
+	_     [CacheLine - 56]byte
 }
 
 // ReaderSlot registers a reader and its cursor, published in batches.
 // Release: the reader's Cursor.Store. Acquire: writers computing how much
-// space they may reuse.
+// space they may reuse. State, Start and Owner are as in WriterSlot.
 type ReaderSlot struct {
 	State  atomic.Uint64
 	Start  atomic.Uint64
 	Cursor atomic.Uint64
-	_      [CacheLine - 24]byte
+	Owner  atomic.Uint64
+	_      [CacheLine - 32]byte
 }
+
+var _ [slotSize - unsafe.Sizeof(WriterSlot{})]byte
+var _ [unsafe.Sizeof(WriterSlot{}) - slotSize]byte
+var _ [slotSize - unsafe.Sizeof(ReaderSlot{})]byte
+var _ [unsafe.Sizeof(ReaderSlot{}) - slotSize]byte
 
 // RecordHdr starts every record. Stamp is 1+the record's position, stored
 // last with release ordering (partner: the reader's Stamp.Load), so a
 // header from an older lap, or zero memory, never matches. Len is the
-// payload length (pads: the bytes after the header).
+// payload length (pads: the bytes after the header); Flags is
+// RecordFlags(writer slot, pad).
 type RecordHdr struct {
 	Stamp atomic.Uint64
 	Len   uint32

@@ -23,18 +23,33 @@ type SnapshotCtl struct {
 	// Gen&1. Release: the writer's Gen.Store after the slot's Seq is made
 	// even. Acquire: the reader's Gen.Load before it reads that slot.
 	Gen atomic.Uint64
-	// LockPid and LockStart identify the writer holding the writer lock
-	// (LockPid 0: free). A lock whose holder is dead is taken over.
-	LockPid   atomic.Uint64
+	// LockState is the writer lock: SlotState(gen, holder's pid, 1) while
+	// held, SlotState(gen, 0, 0) while free (see locks.go for the
+	// generation). LockStart and LockOwner identify the holder as in a
+	// ring slot. On file-backed segments a writer holds the
+	// LockSnapshotWriter OFD lock while it holds this word, so a held word
+	// whose OFD lock another writer obtained belongs to a dead holder; on
+	// System V a holder proven dead by pid, start time and namespace is
+	// taken over. Partners: the holder's CAS and Store, and every other
+	// writer's loads.
+	LockState atomic.Uint64
 	LockStart atomic.Uint64
-	// LastPid and LastStart identify the writer of the newest value, so
-	// `shmbuf ls` can tell whether any process that used the segment is
-	// still alive. Written under the writer lock; read without it, they
-	// are a hint, never trusted for anything but liveness.
+	// LastPid, LastStart and LastNS identify the writer of the newest
+	// value, so `shmbuf ls` can tell whether any process that used the
+	// segment is still alive. Written under the writer lock; read without
+	// it, they are a hint, never trusted for anything but liveness.
 	LastPid   atomic.Uint64
 	LastStart atomic.Uint64
-	_         [CacheLine - 40]byte
+	LockOwner atomic.Uint64
+	LastNS    atomic.Uint64
+	_         [CacheLine - 56]byte
 }
+
+// Snapshot lock states, in the low byte of LockState.
+const (
+	LockFree = 0
+	LockHeld = 1
+)
 
 // SlotHdr precedes each value slot.
 type SlotHdr struct {
