@@ -193,6 +193,16 @@ func shmbufCmd(args ...string) *exec.Cmd {
 	return &exec.Cmd{Path: os.Args[0], Args: append([]string{"shmbuf"}, args...)}
 }
 
+// requireTool skips the test for want of what (a tool, root), or fails
+// it when SHMBUF_REQUIRE=1 says that everything must run.
+func requireTool(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("SHMBUF_REQUIRE") == "1" {
+		t.Fatalf("%s is required (SHMBUF_REQUIRE=1) but missing", what)
+	}
+	t.Skipf("%s is missing", what)
+}
+
 var nameCounter atomic.Int64
 
 // uniqueName returns a segment name no other test or run uses; the
