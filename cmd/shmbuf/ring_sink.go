@@ -45,7 +45,8 @@ func newRingSink(ctx context.Context, r *shmbuf.Ring, stderr io.Writer, o ringSi
 		r.Close()
 		return nil, err
 	}
-	s := &ringSink{ring: r, w: w, addr: r.Addr().String(), stderr: stderr, strict: o.strict}
+	// The stall watch writes to stderr from its own goroutine.
+	s := &ringSink{ring: r, w: w, addr: r.Addr().String(), stderr: &lockedWriter{w: stderr}, strict: o.strict}
 	s.ctx, s.watch = startStallWatch(ctx, s, o.timeout)
 	return s, nil
 }
@@ -171,6 +172,18 @@ func (s *ringSink) close() error {
 	s.watch.stop()
 	err := s.w.Close()
 	return errors.Join(err, s.ring.Close())
+}
+
+// lockedWriter serialises the writes of several goroutines to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // timedOut is the cause of a write given up after --timeout.
