@@ -49,7 +49,7 @@ closed or unreadable standard input is an error, and nothing changes.
 
 From a terminal, write is interactive: each line you enter (with its
 newline) replaces the content, so a reader in another terminal sees the
-latest line. Ctrl-D ends.
+latest line (into a ring, each line is one record). Ctrl-D ends.
 
 A ring is different: the input is a stream of records, written as it
 arrives, one per line, so that 'shmbuf read' prints back exactly the bytes
