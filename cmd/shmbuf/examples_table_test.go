@@ -183,7 +183,6 @@ var exampleRuns = map[string]exampleRun{
 		check: `"$GOBIN/shmbuf" version | grep -q '^shmbuf version '`,
 		long:  true},
 	`go test -c -o /tmp/shmbuf.test . && /tmp/shmbuf.test -test.run '^$'     -test.bench 'Ring_(Throughput|Latency)' -test.benchtime 1000000x`: {
-		setup:      `cp -r "$EXAMPLE_ROOT"/. src; cd src`,
 		bounded:    `go test -c -o /tmp/shmbuf.test . && /tmp/shmbuf.test -test.run '^$' -test.bench 'Ring_(Throughput|Latency)' -test.benchtime 1000x`,
 		why:        "a measurement: 1000 records instead of a million",
 		privateTmp: true,

@@ -105,9 +105,9 @@ type exampleRun struct {
 	code int
 	long bool   // a build or a benchmark: skipped with -short
 	skip string // not run here, and why
-	// privateTmp gives the example a /tmp of its own. The test binary,
-	// under /tmp, is then out of reach: such an example cannot use
-	// shmbuf.
+	// privateTmp gives the example a /tmp of its own, and runs it in a
+	// copy of the module there, /tmp/src. The test binary, under /tmp,
+	// is then out of reach: such an example cannot use shmbuf.
 	privateTmp bool
 	// goProgram runs the example as a Go program of this module.
 	goProgram bool
@@ -144,9 +144,11 @@ func runExample(t *testing.T, ex example, r exampleRun, bin, root string) {
 	var script strings.Builder
 	script.WriteString(sandboxPrelude)
 	if r.privateTmp {
-		// The same directory, in the new /tmp (its files are then out
-		// of the test's sight).
-		script.WriteString(`mount -t tmpfs -o mode=1777 tmpfs /tmp; mkdir -p "$EXAMPLE_DIR"; cd "$EXAMPLE_DIR"` + "\n")
+		// A new tmpfs gets a copy of the module before it moves over
+		// /tmp, which may hold the module itself (a clone in /tmp).
+		script.WriteString(`mkdir newtmp; mount -t tmpfs -o mode=1777 tmpfs newtmp; cp -r "$EXAMPLE_ROOT"/. newtmp/src
+mount --move newtmp /tmp; cd /tmp/src
+`)
 	}
 	script.WriteString(r.setup + "\n")
 	if r.bg {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 
 	"github.com/shmbuf/shmbuf"
@@ -26,15 +27,34 @@ type rawSink struct {
 	addr string
 	mode os.FileMode
 	r    *shmbuf.Raw
+	// reopen, set when write takes any kind, opens the segment as the
+	// kind it has; won is that sink once another process created a
+	// snapshot or ring at the address first.
+	reopen func() (sink, error)
+	won    sink
 }
 
 func (s *rawSink) put(p []byte) error {
+	if s.won != nil {
+		return s.won.put(p)
+	}
 	if s.r != nil {
 		return s.r.Store(p)
 	}
 	// StoreRaw creates a resizable raw segment (or, if another process
 	// created one meanwhile, stores into that).
-	if err := shmbuf.StoreRaw(s.addr, p, s.mode); err != nil {
+	err := shmbuf.StoreRaw(s.addr, p, s.mode)
+	if errors.Is(err, shmbuf.ErrWrongKind) && s.reopen != nil {
+		// A snapshot or ring appeared since write looked: the value goes
+		// into it as that kind takes it (a ring gets it as records).
+		w, err := s.reopen()
+		if err != nil {
+			return err
+		}
+		s.won = w
+		return w.put(p)
+	}
+	if err != nil {
 		return err
 	}
 	r, err := shmbuf.OpenRaw(s.addr)
@@ -47,6 +67,8 @@ func (s *rawSink) put(p []byte) error {
 
 func (s *rawSink) banner() string {
 	switch {
+	case s.won != nil:
+		return s.won.banner()
 	case s.r == nil:
 		return quoteName(s.addr) + ", which does not exist yet: the first line you enter creates it as a raw segment and each line replaces its content"
 	case s.r.Fixed():
@@ -56,6 +78,9 @@ func (s *rawSink) banner() string {
 }
 
 func (s *rawSink) close() error {
+	if s.won != nil {
+		return s.won.close()
+	}
 	if s.r == nil {
 		return nil
 	}

@@ -278,7 +278,14 @@ func (o *writeOptions) create(ctx context.Context) (sink, error) {
 	addr := o.addr.String()
 	switch {
 	case spec.kind == shmbuf.KindRaw && spec.size == 0 && o.addr.Backend != shmbuf.SysV:
-		return &rawSink{addr: addr, mode: o.mode}, nil
+		s := &rawSink{addr: addr, mode: o.mode}
+		if o.kind == shmbuf.KindUnknown {
+			s.reopen = func() (sink, error) {
+				o.raced = true
+				return o.open(ctx)
+			}
+		}
+		return s, nil
 	case spec.kind == shmbuf.KindRaw && spec.size == 0 && o.addr.ByID:
 		return nil, shmbuf.ErrNotExist // an id names a segment that exists
 	case spec.kind == shmbuf.KindRaw && spec.size == 0:
