@@ -77,6 +77,7 @@ func (a Address) String() string {
 
 // ParseAddress parses NAME, posix:NAME, file:PATH, sysv:KEY (decimal or 0x
 // hex, a 32-bit value) or sysv-id:ID. An empty string means DefaultName.
+// posix:/NAME is posix:NAME, the form shm_open takes: one leading slash.
 func ParseAddress(s string) (Address, error) {
 	if s == "" {
 		s = DefaultName
@@ -90,6 +91,9 @@ func ParseAddress(s string) (Address, error) {
 	}
 	switch scheme {
 	case "posix":
+		if found {
+			rest = strings.TrimPrefix(rest, "/") // shm_open("/NAME")
+		}
 		if err := ValidateName(rest); err != nil {
 			return bad(ErrInvalidName, err.Error())
 		}

@@ -8,43 +8,54 @@ import (
 
 // RingStat describes a ring at one moment. Counters are published by
 // writers every 256 records and when they wait or close, so they may lag
-// the stream slightly.
+// the stream slightly. Its JSON form is the "ring" object of
+// docs/JSON.md.
 type RingStat struct {
-	Capacity  int
-	MaxRecord int
-	Policy    Policy
+	Capacity  int    `json:"capacity"`
+	MaxRecord int    `json:"max_record"`
+	Policy    Policy `json:"policy"`
 	// Head is the oldest position still in the ring, Tail the end of the
 	// last claimed record; Fill is Tail minus the slowest live reader's
 	// cursor (or Head when no reader is attached).
-	Head, Tail, Fill uint64
+	Head uint64 `json:"head"`
+	Tail uint64 `json:"tail"`
+	Fill uint64 `json:"fill"`
 	// Records and Bytes count the records and payload bytes written;
 	// Overruns counts how often readers were lapped (policy overwrite).
-	Records, Bytes, Overruns uint64
+	Records  uint64 `json:"records"`
+	Bytes    uint64 `json:"bytes"`
+	Overruns uint64 `json:"overruns"`
 	// Ended reports that the last stream ended ("eof", "lost",
 	// "aborted") at EndPos; "" while a stream is open or before any.
-	Ended  string
-	EndPos uint64
+	Ended  string `json:"ended,omitempty"`
+	EndPos uint64 `json:"end_pos,omitempty"`
+	// WriterSlots and ReaderSlots are how many writers and readers may
+	// be attached at once.
+	WriterSlots int `json:"writer_slots"`
+	ReaderSlots int `json:"reader_slots"`
 	// Writers and Readers are the occupied slots; len(Writers) is the
 	// number of writers attached.
-	Writers []RingPeer
-	Readers []RingPeer
+	Writers []RingPeer `json:"writers"`
+	Readers []RingPeer `json:"readers"`
 }
 
 // RingPeer is one occupied slot.
 type RingPeer struct {
-	Slot int
+	Slot int `json:"slot"`
 	// Pid is the pid the peer recorded, in its own pid namespace.
-	Pid int
+	Pid int `json:"pid"`
 	// Alive is false only on proof that the peer died: its slot lock is
 	// free (file-backed rings), or it is a process of this pid namespace
 	// that is gone (System V; a peer of another namespace counts as
 	// alive). A dead peer's slot is freed by the next waiting peer.
-	Alive bool
+	Alive bool `json:"alive"`
 	// Records and Bytes are a writer's counters.
-	Records, Bytes uint64
+	Records uint64 `json:"records,omitempty"`
+	Bytes   uint64 `json:"bytes,omitempty"`
 	// Cursor is a reader's published position and Lag how far it is
 	// behind Tail, in bytes.
-	Cursor, Lag uint64
+	Cursor uint64 `json:"cursor,omitempty"`
+	Lag    uint64 `json:"lag,omitempty"`
 }
 
 // Stat reads the ring's positions, counters and slots.
@@ -64,6 +75,11 @@ func (r *Ring) Stat() (st RingStat, err error) {
 		Records:   ctl.ClosedRecords.Load(),
 		Bytes:     ctl.ClosedBytes.Load(),
 		Overruns:  ctl.Overruns.Load(),
+
+		WriterSlots: len(l.Writers),
+		ReaderSlots: len(l.Readers),
+		Writers:     []RingPeer{}, // JSON [], not null
+		Readers:     []RingPeer{},
 	}
 	floor := st.Head
 	for i := range l.Writers {

@@ -186,6 +186,19 @@ type SegmentInfo struct {
 	// Lockable is true when raw access is serialised with flock; System V
 	// segments have no file to lock.
 	Lockable bool
+	// Owner and Group name UID and GID, or are their numbers when the
+	// system has no name for them.
+	Owner, Group string
+	// Type is what the path of a posix or file segment holds: "file". List
+	// also describes the other entries of ShmDir, which are not segments:
+	// "symlink", "dir", "fifo", "socket", "device" or "other". Empty for
+	// System V.
+	Type string
+	// Target is a symbolic link's target (Type "symlink", from List).
+	Target string
+	// Removed is true for a System V segment marked for removal, which
+	// lives on until its last process detaches (ipcs shows "dest").
+	Removed bool
 }
 
 // Stat describes the segment at addr without mapping it for writing.
@@ -210,6 +223,10 @@ func StatSegment(a Address) (*SegmentInfo, error) {
 		return nil, err
 	}
 	info.Kind = kindOfSegment(a, info)
+	info.Owner, info.Group = userName(info.UID), groupName(info.GID)
+	if a.Backend != SysV {
+		info.Type = "file" // statFile refuses anything else
+	}
 	return info, nil
 }
 

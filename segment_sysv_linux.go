@@ -137,5 +137,6 @@ func statSysV(a Address) (*SegmentInfo, error) {
 		Key:        d.Perm.Key,
 		CreatorPid: int(d.Cpid),
 		LastPid:    int(d.Lpid),
+		Removed:    d.Perm.Mode&shmDest != 0,
 	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/spf13/pflag"
 )
 
 // raceRun is one process of a race: its command and, once it ended, its
@@ -102,7 +104,7 @@ func TestCreate_RacesWrite(t *testing.T) {
 					if value != "value\n" && !released {
 						fail("the %s holds %q, want the value write put into it", kind, value)
 					}
-				case create.code == 2 && strings.Contains(create.stderr.String(), "already exists") && k == shmbuf.KindRaw:
+				case create.code == 1 && strings.Contains(create.stderr.String(), "already exists") && k == shmbuf.KindRaw:
 					won["raw"]++
 					if got, err := os.ReadFile(filepath.Join(shmbuf.ShmDir, name)); err != nil || string(got) != "value\n" {
 						fail("the raw segment holds %q (%v), want exactly the value", got, err)
@@ -149,15 +151,11 @@ func TestCreate_WriteLosesToCreate(t *testing.T) {
 	for _, kind := range []string{"ring", "snapshot"} {
 		t.Run(kind, func(t *testing.T) {
 			name := uniqueName(t)
-			a, err := shmbuf.ParseAddress(name)
+			s, err := openWriteSink(name, kindAuto)
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := openSink(context.Background(), a, shmbuf.KindUnknown, 0, sinkOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			strict, err := openSink(context.Background(), a, shmbuf.KindRaw, 0, sinkOptions{})
+			strict, err := openWriteSink(name, "raw")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -193,4 +191,19 @@ func TestCreate_WriteLosesToCreate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openWriteSink opens the sink `shmbuf write --kind KIND NAME` would
+// write into, through write's own validate and open steps.
+func openWriteSink(name, kind string) (sink, error) {
+	o := &writeOptions{
+		io:       &streams{in: strings.NewReader(""), out: io.Discard, err: io.Discard},
+		flags:    pflag.NewFlagSet("write", pflag.ContinueOnError),
+		target:   target{op: "write"},
+		kindText: kind, modeText: "0600", waitText: "adaptive",
+	}
+	if err := o.validate([]string{name}); err != nil {
+		return nil, err
+	}
+	return o.open(context.Background())
 }

@@ -3,43 +3,124 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/shmbuf/shmbuf/internal/bench"
 	"strings"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/bench"
 )
 
 // Exit codes. A command stopped by a signal exits 128 + its number
 // instead (see interrupted).
 const (
 	exitOK      = 0
-	exitFailure = 1 // the command was fine but the operation failed
-	exitUsage   = 2 // bad usage or bad input: nothing was created or changed
+	exitFailure = 1 // the command line was fine but the operation failed
+	exitUsage   = 2 // the command line is wrong: nothing was created or changed
 )
 
-// badInput are the library's sentinels that mean the caller asked for
-// something impossible rather than that the system failed: they exit with
-// exitUsage.
-var badInput = []error{
+// badUsage are the library's sentinels that say the command line itself
+// is wrong (an address, a size or another value that cannot be valid
+// whatever the system's state): they exit with exitUsage. Everything
+// else that fails (no such segment, one that already exists, no space, a
+// value too large, a segment of another kind) is a runtime failure.
+var badUsage = []error{
 	shmbuf.ErrInvalidAddress, shmbuf.ErrInvalidName, shmbuf.ErrInvalidSize,
-	shmbuf.ErrInvalidArgument, shmbuf.ErrExist, shmbuf.ErrNoSpace,
-	shmbuf.ErrTooLarge, shmbuf.ErrSymlink, shmbuf.ErrNotRegular,
-	shmbuf.ErrNotShmbuf, shmbuf.ErrVersion, shmbuf.ErrWrongKind,
+	shmbuf.ErrInvalidArgument,
 }
 
-// usageError is a mistake in how a command was called that the command
-// itself found (a bad --mode, a flag that does not apply to this kind).
-type usageError struct{ msg string }
+// cmdError is a command's failure as it is printed, one line on stderr:
+// "shmbuf: OP ADDR: CAUSE", OP being the command and ADDR the address it
+// worked on (left out when there is none). The cause of a library error
+// about that same address is shown without the library's own "shmbuf:
+// OP ADDR:" prefix, so that every error of a command reads the same.
+type cmdError struct {
+	op    string
+	addr  string // canonical, or the argument as given when it did not parse
+	err   error
+	usage bool   // the command line is wrong: exit 2
+	hint  string // a command path: " (see 'PATH --help')" follows
+	// quoted is true when addr is an argument that did not parse,
+	// already quoted as a Go string.
+	quoted bool
+}
 
-func (e *usageError) Error() string { return e.msg }
+func (e *cmdError) Error() string {
+	var b strings.Builder
+	b.WriteString("shmbuf: ")
+	if e.op != "" {
+		b.WriteString(e.op)
+		switch {
+		case e.quoted:
+			b.WriteString(" " + e.addr)
+		case e.addr != "":
+			b.WriteString(" " + quoteName(e.addr))
+		}
+		b.WriteString(": ")
+	}
+	b.WriteString(oneLine(causeOf(e.err, e.addr)))
+	if e.hint != "" {
+		b.WriteString(" (see '" + e.hint + " --help')")
+	}
+	return b.String()
+}
 
-func usagef(format string, args ...any) error {
-	return &usageError{fmt.Sprintf(format, args...)}
+func (e *cmdError) Unwrap() error { return e.err }
+
+// causeOf is the text of err after "shmbuf: OP ADDR: ".
+func causeOf(err error, addr string) string {
+	var lost *shmbuf.LostError
+	if errors.As(err, &lost) {
+		return fmt.Sprintf("%v: lost %d records (%d bytes)", shmbuf.ErrOverrun, lost.Records, lost.Bytes)
+	}
+	msg := err.Error()
+	var le *shmbuf.Error
+	if errors.As(err, &le) {
+		// The library's error, perhaps wrapped: its own "shmbuf: OP
+		// ADDR:" goes, or becomes "OP ADDR:" for another address.
+		cause := le.Err.Error()
+		if le.Addr != addr && le.Addr != "" {
+			cause = le.Op + " " + quoteName(le.Addr) + ": " + cause
+		}
+		msg = strings.Replace(msg, le.Error(), cause, 1)
+	}
+	return msg
+}
+
+// oneLine joins the lines of a message (an error from elsewhere may span
+// several) so that every error is one line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// target is the command and the address it works on: every error it
+// reports names them.
+type target struct {
+	op   string
+	addr string
+}
+
+// fail makes err the command's error; nil stays nil, and a bare
+// interruption (which prints nothing) or an error already made by fail
+// stays as it is.
+func (t *target) fail(err error) error {
+	var ce *cmdError
+	if err == nil || silent(err) || errors.As(err, &ce) {
+		return err
+	}
+	return &cmdError{op: t.op, addr: t.addr, err: err}
+}
+
+// usagef is a mistake in the command line that the command found (a flag
+// that does not apply to this segment): exit 2.
+func (t *target) usagef(format string, args ...any) error {
+	return &cmdError{op: t.op, addr: t.addr, err: fmt.Errorf(format, args...), usage: true}
+}
+
+// failf is a runtime failure the command describes itself: exit 1.
+func (t *target) failf(format string, args ...any) error {
+	return &cmdError{op: t.op, addr: t.addr, err: fmt.Errorf(format, args...)}
 }
 
 // ranError marks an error returned from a command's RunE. Errors without
-// it come from cobra's own parsing (unknown flag or command, wrong number
-// of arguments, a required flag missing), which are all usage errors.
+// it come from cobra's own parsing (an unknown flag or command, a flag
+// without its value), which are all usage errors.
 type ranError struct{ err error }
 
 func (e *ranError) Error() string { return e.err.Error() }
@@ -68,8 +149,8 @@ func exitCode(err error) int {
 	if errors.As(err, &st) {
 		return st.code
 	}
-	var u *usageError
-	if errors.As(err, &u) {
+	var ce *cmdError
+	if errors.As(err, &ce) && ce.usage {
 		return exitUsage
 	}
 	var bu *bench.UsageError
@@ -80,25 +161,10 @@ func exitCode(err error) int {
 	if !errors.As(err, &ran) {
 		return exitUsage
 	}
-	for _, s := range badInput {
+	for _, s := range badUsage {
 		if errors.Is(err, s) {
 			return exitUsage
 		}
 	}
 	return exitFailure
-}
-
-// errorLine renders err as the one line printed on stderr. Library errors
-// already read "shmbuf: OP ADDR: CAUSE"; the rest get the command's name
-// in front, and cobra's parse errors a pointer to --help.
-func errorLine(cmdPath string, err error) string {
-	msg := strings.Join(strings.Fields(err.Error()), " ")
-	if !strings.HasPrefix(msg, "shmbuf:") && !strings.HasPrefix(msg, "shmbuf ") {
-		msg = cmdPath + ": " + msg
-	}
-	var ran *ranError
-	if !errors.As(err, &ran) {
-		msg += " (see '" + cmdPath + " --help')"
-	}
-	return msg
 }

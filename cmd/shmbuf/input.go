@@ -2,7 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
 )
 
 // inputChunk is the size of one read of standard input.
@@ -118,4 +123,40 @@ func (r *input) discard() int {
 func (r *input) Close() error {
 	close(r.quit)
 	return nil
+}
+
+// checkInput refuses a standard input that write cannot read, before
+// anything is created or changed: one that was closed (`shmbuf write
+// NAME <&-`) or that cannot be read (a directory, a descriptor open only
+// for writing). Input that is not a file (a test's reader) is taken as
+// it is.
+func checkInput(in io.Reader) error {
+	f, ok := in.(*os.File)
+	if !ok {
+		return nil
+	}
+	fd := int(f.Fd())
+	if closedInput(fd) {
+		return errors.New("standard input is closed")
+	}
+	// A read of zero bytes checks that the descriptor is open for
+	// reading something readable, and consumes nothing.
+	if _, err := unix.Read(fd, nil); err != nil {
+		return fmt.Errorf("standard input cannot be read: %w", err)
+	}
+	return nil
+}
+
+// closedInput reports whether fd, standard input, was closed when the
+// process started. The Go runtime then opens /dev/null in its place, for
+// reading and writing (runtime.checkfds); a shell's `< /dev/null`, an
+// empty input that write stores as an empty value, opens it for reading
+// only.
+func closedInput(fd int) bool {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(1, 3) {
+		return false
+	}
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	return err == nil && fl&unix.O_ACCMODE == unix.O_RDWR
 }

@@ -226,7 +226,7 @@ func TestWrite_InteractiveTerminal(t *testing.T) {
 	s.stop()
 
 	out := s.output()
-	if !strings.Contains(out, "writing to posix:"+name+" (new raw segment). Each line you enter replaces its content; Ctrl-D ends.") {
+	if !strings.Contains(out, "writing to posix:"+name+", which does not exist yet: the first line you enter creates it as a raw segment and each line replaces its content; Ctrl-D ends.") {
 		t.Errorf("no interactive hint on the terminal; it showed:\n%s", out)
 	}
 	if !strings.Contains(out, "> ") {
@@ -240,7 +240,7 @@ func TestWrite_InteractiveTerminal(t *testing.T) {
 
 // TestWrite_InteractiveTooLarge types a line too large for a snapshot's
 // capacity: it is reported on the terminal, the previous value stays, the
-// session goes on, and the exit code (2, bad input) reports the failure.
+// session goes on, and the exit code (1, a failure) reports it.
 func TestWrite_InteractiveTooLarge(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	name := uniqueName(t)
@@ -279,8 +279,8 @@ func TestWrite_InteractiveTooLarge(t *testing.T) {
 	s.typeText("last\n")
 	waitValue(s, 2, "last\n")
 	s.typeText("\x04")
-	if code := s.wait(); code != exitUsage {
-		t.Fatalf("shmbuf write exited %d, want %d; terminal showed:\n%s", code, exitUsage, s.output())
+	if code := s.wait(); code != exitFailure {
+		t.Fatalf("shmbuf write exited %d, want %d; terminal showed:\n%s", code, exitFailure, s.output())
 	}
 	s.stop()
 	if !strings.Contains(s.output(), "(snapshot)") {

@@ -25,6 +25,13 @@ func TestMain(m *testing.M) {
 	// A bench run started by a script re-executes this test binary as its
 	// peers.
 	bench.RunPeerIfRequested()
+	// Under -race every process this binary starts as shmbuf would sleep
+	// a second at exit (the race runtime's atexit_sleep_ms) for late race
+	// reports: hundreds of commands would take minutes. Races are still
+	// reported; a user's own GORACE stays.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
 	testscript.Main(m, map[string]func(){
 		"shmbuf": func() { os.Exit(Main()) },
 	})
@@ -57,6 +64,7 @@ func setupScript(env *testscript.Env) error {
 	base := 0x5b000000 | uint32(os.Getpid()&0xffff)<<8 | uint32(n&0x7f)<<1
 	keys := []string{fmt.Sprintf("0x%08x", base), fmt.Sprintf("0x%08x", base+1)}
 	env.Setenv("N", prefix)
+	env.Setenv("GORACE", os.Getenv("GORACE"))
 	env.Setenv("KEY", keys[0])
 	env.Setenv("KEY2", keys[1])
 	env.Defer(func() {
@@ -202,6 +210,16 @@ func scriptCondition(cond string) (bool, error) {
 // dispatches on the base name of argv[0]).
 func shmbufCmd(args ...string) *exec.Cmd {
 	return &exec.Cmd{Path: os.Args[0], Args: append([]string{"shmbuf"}, args...)}
+}
+
+// requireTool skips the test for want of what (a tool, root), or fails
+// it when SHMBUF_REQUIRE=1 says that everything must run.
+func requireTool(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("SHMBUF_REQUIRE") == "1" {
+		t.Fatalf("%s is required (SHMBUF_REQUIRE=1) but missing", what)
+	}
+	t.Skipf("%s is missing", what)
 }
 
 var nameCounter atomic.Int64

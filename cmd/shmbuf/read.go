@@ -9,22 +9,34 @@ import (
 
 	"github.com/shmbuf/shmbuf"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-// followPoll is how often `read -f` looks for a new snapshot generation.
-// A snapshot has no wake-up word: its writers never make a system call.
+// followPoll is how often `read -f` looks for a new snapshot generation,
+// or for the next stream of a ring whose last stream ended. Neither has a
+// wake-up word to sleep on: a snapshot's writers never make a system
+// call, and a ring wakes its readers for records, not for a writer that
+// attaches.
 const followPoll = 10 * time.Millisecond
 
+// readOptions is `shmbuf read`.
 type readOptions struct {
-	follow bool
-	count  int
-	wait   shmbuf.WaitStrategy // ring only
-	from   shmbuf.StartPosition
+	io    *streams
+	flags *pflag.FlagSet
+	target
+
+	kindText, waitText, fromText, countText string
+	follow, untilEnd                        bool
+
+	addr  shmbuf.Address
+	kind  shmbuf.Kind
+	count int                 // with -f or --until-end: stop after this many (0: no limit)
+	wait  shmbuf.WaitStrategy // ring only
+	from  shmbuf.StartPosition
 }
 
-func newReadCmd() *cobra.Command {
-	var kindFlag, waitFlag, fromFlag string
-	var o readOptions
+func newReadCmd(s *streams) *cobra.Command {
+	o := &readOptions{io: s, target: target{op: "read"}}
 	cmd := &cobra.Command{
 		Use:   "read [ADDR]",
 		Short: "Print a segment's content on standard output",
@@ -38,18 +50,23 @@ standard output, as the kind it has:
   ring      the records there now, from the oldest (--from latest: none
             of them, only new ones), each exactly as written, then exit
 
--f (--follow) keeps reading until --count values or records were printed
-or until stopped by SIGINT (Ctrl-C, exit code 130) or SIGTERM (143), after
-printing what it has read:
+-f (--follow) keeps printing, like tail -f, until --count values or
+records were printed or until stopped by SIGINT (Ctrl-C, exit code 130)
+or SIGTERM (143), after printing what it has read:
   snapshot  the current value, then each newer value it sees. It polls
             every 10ms, so values published faster than that are skipped:
             a snapshot keeps only the latest.
   ring      every record, waiting for new ones (--wait: spin burns a core
             for the lowest latency, block sleeps at once, adaptive spins
-            briefly then sleeps), until the last writer closes the stream.
-            A stream that already ended (its last writer exited) and has
-            nothing new ends at once: start the reader first.
+            briefly then sleeps), across writers coming and going: when
+            the last writer closes, it waits for the next one.
 A raw segment has no change notification and cannot be followed.
+
+--until-end reads a ring like -f but stops at the end of the stream, when
+its last writer closes: for pipelines that must end, as in
+'shmbuf read --until-end logs | consumer'. A stream that already ended
+(its last writer exited) and has nothing new ends at once: start the
+reader first. A stream whose writers died ends with an error (exit 1).
 
 A ring reader takes a reader slot while it runs. On a ring with policy
 block, the records it read are released when it exits, so the next reader
@@ -61,69 +78,83 @@ from the oldest record still there, and exits with 1.
   shmbuf read sysv-id:5 | xxd
   shmbuf read -f status           # a snapshot: print each new value
   shmbuf read -f --count 1 status # wait for a value, print it, exit
-  shmbuf read -f frames | consumer  # a ring: every record until the stream ends
+  shmbuf read -f logs             # a ring: every record, like tail -f
+  shmbuf read --until-end frames | consumer  # until the stream ends
   shmbuf read -f --from latest --wait spin ticks`,
-		Args: cobra.MaximumNArgs(1),
-		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			a, err := parseAddr(addrArg(args))
-			if err != nil {
-				return err
-			}
-			want, err := parseKindFlag(kindFlag)
-			if err != nil {
-				return err
-			}
-			if o.count < 0 {
-				return usagef("--count %d: must be zero (no limit) or more", o.count)
-			}
-			if o.count > 0 && !o.follow {
-				return usagef("--count applies only with -f (--follow)")
-			}
-			if o.wait, err = shmbuf.ParseWait(waitFlag); err != nil {
-				return err
-			}
-			if o.from, err = shmbuf.ParseFrom(fromFlag); err != nil {
-				return err
-			}
-			k := want
-			if k == shmbuf.KindUnknown {
-				if k, err = detectKind("read", a); err != nil {
-					return err
-				}
-			}
-			if k != shmbuf.KindRing {
-				for _, name := range []string{"wait", "from"} {
-					if cmd.Flags().Changed(name) {
-						return usagef("shmbuf: read %s: --%s applies only to a ring, not %v", a, name, kindName(k.String()))
-					}
-				}
-			}
-			out := cmd.OutOrStdout()
-			switch k {
-			case shmbuf.KindUnknown, shmbuf.KindRaw:
-				if o.follow {
-					return usagef("shmbuf: read %s: -f follows a snapshot or a ring; this raw segment has no change notification", a)
-				}
-				return readRaw(a, out)
-			case shmbuf.KindSnapshot:
-				return readSnapshot(cmd.Context(), a, out, o)
-			case shmbuf.KindRing:
-				return readRing(cmd, a, o)
-			}
-			return usagef("shmbuf: read %s: unsupported kind %v", a, k)
-		}),
+		Args: maxOneAddr,
+		RunE: runE(o),
 	}
 	f := cmd.Flags()
-	f.BoolVarP(&o.follow, "follow", "f", false, "keep printing new values (snapshot, ring)")
-	f.IntVar(&o.count, "count", 0, "with -f: exit after printing this many values (0: until interrupted)")
-	f.StringVar(&waitFlag, "wait", "adaptive", "ring: how to wait for records: spin, adaptive or block")
-	f.StringVar(&fromFlag, "from", "oldest", "ring: start at the oldest record still there or after the latest")
-	f.StringVar(&kindFlag, "kind", kindAuto, "refuse unless the segment is this kind: raw, snapshot or ring (auto: any)")
+	o.flags = f
+	f.BoolVarP(&o.follow, "follow", "f", false, "keep printing new values or records until interrupted, like tail -f")
+	f.BoolVar(&o.untilEnd, "until-end", false, "ring: print every record until the stream ends, then exit")
+	textVar(f, &o.countText, "count", "int", "0", "with -f or --until-end: exit after printing this many values or records (0: no limit)")
+	f.StringVar(&o.waitText, "wait", "adaptive", "ring: how to wait for records: spin, adaptive or block")
+	f.StringVar(&o.fromText, "from", "oldest", "ring: start at the oldest record still there or after the latest")
+	f.StringVar(&o.kindText, "kind", kindAuto, "the kind the segment must have: raw, snapshot or ring (auto: any)")
+	autoKindChoice.complete(cmd)
+	waitChoice.complete(cmd)
+	fromChoice.complete(cmd)
 	return cmd
 }
 
-func readRaw(a shmbuf.Address, out io.Writer) error {
-	r, err := shmbuf.OpenRawReadOnly(a.String())
+// ringReadFlags are read's flags that only a ring takes.
+var ringReadFlags = []string{"until-end", "wait", "from"}
+
+func (o *readOptions) validate(args []string) error {
+	a, err := parseAddr(o.op, addrArg(args))
+	if err != nil {
+		return err
+	}
+	o.addr, o.target.addr = a, a.String()
+	if o.kind, err = parseKind(autoKindChoice, o.kindText); err != nil {
+		return o.fail(err)
+	}
+	if o.count, err = parseCount("count", o.countText, "no limit"); err != nil {
+		return o.fail(err)
+	}
+	if o.count > 0 && !o.follow && !o.untilEnd {
+		return o.usagef("--count applies only with -f (--follow) or --until-end")
+	}
+	if o.wait, err = parseWait(o.waitText); err != nil {
+		return o.fail(err)
+	}
+	if o.from, err = parseFrom(o.fromText); err != nil {
+		return o.fail(err)
+	}
+	return nil
+}
+
+func (o *readOptions) run(ctx context.Context) error {
+	k := o.kind
+	if k == shmbuf.KindUnknown {
+		info, err := shmbuf.StatSegment(o.addr)
+		if err != nil {
+			return o.fail(err)
+		}
+		k, _ = shmbuf.ParseKind(info.Kind)
+	}
+	if k != shmbuf.KindRing {
+		for _, name := range ringReadFlags {
+			if o.flags.Changed(name) {
+				return o.usagef("--%s applies only to a ring, not %v", name, kindText(k))
+			}
+		}
+	}
+	switch k {
+	case shmbuf.KindUnknown, shmbuf.KindRaw:
+		if o.follow {
+			return o.usagef("-f follows a snapshot or a ring; this raw segment has no change notification")
+		}
+		return o.fail(o.readRaw())
+	case shmbuf.KindSnapshot:
+		return o.fail(o.readSnapshot(ctx))
+	}
+	return o.fail(o.readRing(ctx))
+}
+
+func (o *readOptions) readRaw() error {
+	r, err := shmbuf.OpenRawReadOnly(o.addr.String())
 	if err != nil {
 		return err
 	}
@@ -132,11 +163,11 @@ func readRaw(a shmbuf.Address, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return writeOut(a, out, v)
+	return writeOut(o.io.out, v)
 }
 
-func readSnapshot(ctx context.Context, a shmbuf.Address, out io.Writer, o readOptions) error {
-	s, err := shmbuf.OpenSnapshot(a.String())
+func (o *readOptions) readSnapshot(ctx context.Context) error {
+	s, err := shmbuf.OpenSnapshot(o.addr.String())
 	if err != nil {
 		return err
 	}
@@ -146,7 +177,7 @@ func readSnapshot(ctx context.Context, a shmbuf.Address, out io.Writer, o readOp
 		if err != nil {
 			return err
 		}
-		return writeOut(a, out, v)
+		return writeOut(o.io.out, v)
 	}
 	var buf []byte
 	var last uint64
@@ -160,7 +191,7 @@ func readSnapshot(ctx context.Context, a shmbuf.Address, out io.Writer, o readOp
 			}
 			buf = v
 			last = at
-			if err := writeOut(a, out, v); err != nil {
+			if err := writeOut(o.io.out, v); err != nil {
 				return err
 			}
 			printed++
@@ -196,14 +227,20 @@ func loadStable(s *shmbuf.Snapshot, buf []byte, gen uint64) ([]byte, uint64, err
 	return v, s.Generation(), err
 }
 
-// writeOut writes a value to standard output, naming the address when
-// that fails.
-func writeOut(a shmbuf.Address, out io.Writer, v []byte) error {
-	if _, err := out.Write(v); err != nil {
-		if errors.Is(err, syscall.EPIPE) {
-			return nil // the consumer went away; nothing left to do
-		}
-		return &shmbuf.Error{Op: "read", Addr: a.String(), Err: err}
+// writeOut writes a value to standard output. A consumer that went away
+// (EPIPE) leaves nothing to do: not an error.
+func writeOut(out io.Writer, v []byte) error {
+	if _, err := out.Write(v); err != nil && !errors.Is(err, syscall.EPIPE) {
+		return err
 	}
 	return nil
+}
+
+// kindText names a kind in messages: "unknown" for a segment shmbuf did
+// not mark, as ls, stat and their JSON say.
+func kindText(k shmbuf.Kind) string {
+	if k == shmbuf.KindUnknown {
+		return kindUnknown
+	}
+	return k.String()
 }

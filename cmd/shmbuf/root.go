@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/shmbuf/shmbuf/internal/bench"
 	"io"
 	"strings"
 
-	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/bench"
 	"github.com/spf13/cobra"
 )
 
@@ -16,8 +15,9 @@ import (
 // address.
 const addressHelp = `
 Addresses (default: shared_buffer, the file /dev/shm/shared_buffer):
-  NAME, posix:NAME    file /dev/shm/NAME, what shm_open(NAME) opens; shared with
-                      C shm_open, Python multiprocessing.shared_memory, cat, rm
+  NAME, posix:NAME    file /dev/shm/NAME, what shm_open(NAME) opens (posix:/NAME
+                      too); shared with C shm_open, Python's
+                      multiprocessing.shared_memory, cat and rm
   file:PATH           a regular file anywhere, memory-mapped
   sysv:KEY            System V segment by key (decimal or 0x hex); ipcmk, ipcs
   sysv-id:ID          System V segment by id, as ipcs -m and ipcmk print it
@@ -26,12 +26,43 @@ Names: not empty, not . or .., no '/' or NUL, at most 255 bytes.`
 // sizeHelp documents what --size accepts.
 const sizeHelp = `Sizes: 4096, 64KiB, 4MiB, 1GiB (K, M, G are binary too; KB, MB, GB decimal).`
 
+// streams are a command's standard input, output and error.
+type streams struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// command is the shape of every shmbuf command, as in gh: an options
+// struct that the flags fill, a validate step that checks the arguments
+// and flags before anything is touched (its errors are usage errors,
+// exit 2), and a run step that carries the command out.
+type command interface {
+	validate(args []string) error
+	run(ctx context.Context) error
+}
+
+// runE returns the RunE of a command: validate, then run, with the
+// errors marked as the command's own, not cobra's parse errors (see
+// ranError).
+func runE(c command) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		err := c.validate(args)
+		if err == nil {
+			err = c.run(cmd.Context())
+		}
+		if err != nil {
+			return &ranError{err}
+		}
+		return nil
+	}
+}
+
 // run executes the command line args and returns the exit code. Errors are
 // printed here, once, as one line on stderr; cobra's own printing and its
 // usage dump on errors are silenced. SIGINT and SIGTERM cancel the
 // context every command runs with (see interrupted).
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRootCmd()
+	root := newRootCmd(&streams{stdin, stdout, stderr})
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -42,18 +73,29 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	var st *statusError
-	if !errors.As(err, &st) && !silent(err) {
-		path := "shmbuf"
+	var ran *ranError
+	if !errors.As(err, &ran) {
+		// cobra's parse errors: an unknown flag or command, a wrong
+		// number of arguments.
+		path := root.Name()
 		if cmd != nil {
 			path = cmd.CommandPath()
 		}
-		fmt.Fprintln(stderr, errorLine(path, err))
+		err = &cmdError{op: opName(path), err: err, usage: true, hint: path}
+	}
+	var st *statusError
+	if !errors.As(err, &st) && !silent(err) {
+		fmt.Fprintln(stderr, err)
 	}
 	return exitCode(err)
 }
 
-func newRootCmd() *cobra.Command {
+// opName is the OP of a command's errors: its path without "shmbuf".
+func opName(path string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(path, "shmbuf"), " ")
+}
+
+func newRootCmd(s *streams) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "shmbuf",
 		Short: "Shared-memory buffers between processes, from the shell",
@@ -66,30 +108,45 @@ Kinds of segment:
   snapshot  the latest value; readers never block the writer (sequence lock).
   ring      a stream of records for several writers and readers.
 
-Exit codes: 0 success, 1 runtime failure (including "no such segment"),
-2 bad usage or bad input (nothing was created or changed), 130 stopped by
-SIGINT (Ctrl-C), 143 stopped by SIGTERM. A stopped command cleans up first:
-a ring writer writes the input it has read and closes, so followers reach
-end of stream. A second signal ends it at once, without cleaning up.
+Exit codes, for every command:
+  0    success
+  1    the operation failed: no such segment, one that already exists, no
+       space, a value too large, a segment of another kind, a lost record
+  2    bad usage: an unknown command or flag, a wrong number of arguments,
+       an invalid address or flag value, a flag that does not apply to the
+       segment's kind; nothing was created or changed
+  130  stopped by SIGINT (Ctrl-C); 143: stopped by SIGTERM. A stopped
+       command cleans up first: a ring writer writes the input it has read
+       and closes, so followers reach end of stream. A second signal ends
+       it at once, without cleaning up.
+Errors are one line on standard error: shmbuf: COMMAND ADDR: CAUSE.
 ` + addressHelp,
 		Example: `  echo hello | shmbuf write        # creates /dev/shm/shared_buffer
   cat /dev/shm/shared_buffer       # hello
   shmbuf read                      # hello
   shmbuf rm shared_buffer`,
+		Version:       version(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	root.CompletionOptions.HiddenDefaultCmd = true
+	root.SetVersionTemplate(versionLine)
+	root.SetUsageFunc(usage)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
 	root.AddCommand(
-		newWriteCmd(),
-		newReadCmd(),
-		newCreateCmd(),
-		newStatCmd(),
-		newLsCmd(),
-		newRmCmd(),
+		newWriteCmd(s),
+		newReadCmd(s),
+		newCreateCmd(s),
+		newStatCmd(s),
+		newLsCmd(s),
+		newRmCmd(s),
 		newBenchCmd(),
+		newVersionCmd(s),
 	)
+	completeSegments(root)
+	// cobra's completion command, made now rather than when it runs,
+	// so that its help can be wrapped like the rest.
+	root.InitDefaultCompletionCmd()
+	wrapLong(root)
 	return root
 }
 
@@ -100,58 +157,16 @@ end of stream. A second signal ends it at once, without cleaning up.
 func newBenchCmd() *cobra.Command {
 	b := bench.NewCommand()
 	body := b.RunE
-	b.RunE = runE(func(cmd *cobra.Command, args []string) error {
+	b.RunE = func(cmd *cobra.Command, args []string) error {
 		err := body(cmd, args)
 		if in := interruptCause(cmd.Context()); in != nil && errors.Is(err, context.Canceled) {
-			return in
+			err = in
 		}
-		return err
-	})
-	return b
-}
-
-// runE adapts a command body so that its errors are told apart from
-// cobra's parse errors (see ranError).
-func runE(f func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		if err := f(cmd, args); err != nil {
-			return &ranError{err}
+		if err != nil {
+			t := &target{op: "bench"}
+			return &ranError{t.fail(err)}
 		}
 		return nil
 	}
-}
-
-// addrArg returns the first argument or, without one, the default
-// address.
-func addrArg(args []string) string {
-	if len(args) == 0 {
-		return shmbuf.DefaultName
-	}
-	return args[0]
-}
-
-// parseAddr parses an address given on the command line. Unlike
-// ParseAddress, an empty argument is an invalid name, not the default: the
-// default is for an argument left out, not for "". A path where a name was
-// expected gets a hint.
-func parseAddr(s string) (shmbuf.Address, error) {
-	if s == "" {
-		return shmbuf.Address{}, &shmbuf.Error{Op: "parse address", Addr: `""`, Err: fmt.Errorf("%w (name is empty)", shmbuf.ErrInvalidName)}
-	}
-	a, err := shmbuf.ParseAddress(s)
-	if err != nil && errors.Is(err, shmbuf.ErrInvalidName) && strings.Contains(s, "/") {
-		return a, fmt.Errorf("%w; for /dev/shm/NAME give NAME, for another path file:PATH", err)
-	}
-	return a, err
-}
-
-// detectKind is shmbuf.DetectKind with errors naming the command's
-// operation rather than the stat it does underneath.
-func detectKind(op string, a shmbuf.Address) (shmbuf.Kind, error) {
-	k, err := shmbuf.DetectKind(a.String())
-	var e *shmbuf.Error
-	if errors.As(err, &e) && e.Op == "stat" {
-		e.Op = op
-	}
-	return k, err
+	return b
 }

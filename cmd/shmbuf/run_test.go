@@ -54,9 +54,10 @@ func TestRun_ErrorsAreOneLine(t *testing.T) {
 		want string
 	}{
 		{[]string{"read", name}, exitFailure, "shmbuf: read posix:" + name + ": no such segment\n"},
-		{[]string{"rm", name}, exitFailure, "shmbuf: remove posix:" + name + ": no such segment\n"},
-		{[]string{"read", "--nope"}, exitUsage, "shmbuf read: unknown flag: --nope (see 'shmbuf read --help')\n"},
-		{[]string{"create", name, "--kind", "raw", "--size", "12XB"}, exitUsage, "shmbuf: create posix:" + name + `: --size: invalid size: "12XB" is not a size (try 4096, 64KiB, 4MiB, 1GiB)` + "\n"},
+		{[]string{"rm", name}, exitFailure, "shmbuf: rm posix:" + name + ": no such segment\n"},
+		{[]string{"read", "--nope"}, exitUsage, "shmbuf: read: unknown flag: --nope (see 'shmbuf read --help')\n"},
+		{[]string{"create", name, "--kind", "raw", "--size", "12XB"}, exitUsage, "shmbuf: create posix:" + name + `: --size "12XB": invalid size (want a size such as 4096, 64KiB, 4MiB or 1GiB)` + "\n"},
+		{[]string{"read", name + "\nx"}, exitFailure, "shmbuf: read 'posix:" + name + "'$'\\n''x': no such segment\n"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(tc.args, strings.NewReader(""), &stdout, &stderr)

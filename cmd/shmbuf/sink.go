@@ -1,100 +1,33 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"os"
 
 	"github.com/shmbuf/shmbuf"
 )
 
-// sink is where `shmbuf write` puts each value: the segment opened as the
+// sink is where `shmbuf write` puts its input: the segment opened as the
 // kind it has.
 type sink interface {
-	// put replaces the segment's value with p.
+	// put stores p: as the segment's value (raw, snapshot) or as records
+	// (ring).
 	put(p []byte) error
-	// kind names the segment's kind for the interactive hint.
-	kind() string
+	// banner says, for the interactive writer, what the segment is and
+	// what each line entered does to it: "writing to " comes before.
+	banner() string
 	close() error
 }
 
-// streamSink is a sink that takes piped input as it arrives rather than
-// as one value: a ring.
-type streamSink interface {
-	sink
-	stream(in *input) error
-}
-
-// sinkOptions are write's flags that only some kinds take.
-type sinkOptions struct {
-	wait    shmbuf.WaitStrategy // ring
-	waitSet bool                // --wait was given
-}
-
-// openSink opens the segment at a as want, or, when want is KindUnknown,
-// as whatever kind it has; ctx ends a ring writer's wait for space. A
-// missing posix or file segment becomes a resizable raw segment on the
-// first put, so that bad input or an empty terminal session creates
-// nothing before the first value.
-func openSink(ctx context.Context, a shmbuf.Address, want shmbuf.Kind, mode os.FileMode, o sinkOptions) (sink, error) {
-	addr := a.String()
-	k := want
-	if k == shmbuf.KindUnknown {
-		got, err := detectKind("write", a)
-		switch {
-		case errors.Is(err, shmbuf.ErrNotExist) && a.Backend != shmbuf.SysV:
-			if o.waitSet {
-				return nil, usagef("shmbuf: write %s: --wait applies only to a ring; write creates a raw segment", addr)
-			}
-			return &rawSink{addr: addr, mode: mode, reopen: func() (sink, error) {
-				return openSink(ctx, a, want, mode, o)
-			}}, nil
-		case err != nil:
-			return nil, err
-		}
-		// A segment shmbuf did not mark (Python's, a C program's, one
-		// ipcmk made) is raw bytes.
-		k = got
-		if k == shmbuf.KindUnknown {
-			k = shmbuf.KindRaw
-		}
-	}
-	if o.waitSet && k != shmbuf.KindRing {
-		return nil, usagef("shmbuf: write %s: --wait applies only to a ring, not %v", addr, k)
-	}
-	switch k {
-	case shmbuf.KindRaw:
-		r, err := shmbuf.OpenRaw(addr)
-		if errors.Is(err, shmbuf.ErrNotExist) && a.Backend != shmbuf.SysV {
-			// Removed since write looked: created again on the first put.
-			s := &rawSink{addr: addr, mode: mode}
-			if want == shmbuf.KindUnknown {
-				s.reopen = func() (sink, error) { return openSink(ctx, a, want, mode, o) }
-			}
-			return s, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		return &rawSink{addr: addr, mode: mode, r: r}, nil
-	case shmbuf.KindSnapshot:
-		s, err := shmbuf.OpenSnapshot(addr)
-		if err != nil {
-			return nil, err
-		}
-		return snapshotSink{s}, nil
-	case shmbuf.KindRing:
-		return openRingSink(ctx, a, o.wait)
-	}
-	return nil, usagef("shmbuf: write %s: unsupported kind %v", addr, k)
-}
-
-// rawSink stores into a raw segment. r is nil until the segment exists.
+// rawSink stores into a raw segment. r is nil until the segment exists:
+// a missing posix or file segment is created by the first put, as a
+// resizable raw segment whose size is its value's, so that bad input or
+// an empty terminal session creates nothing.
 type rawSink struct {
 	addr string
 	mode os.FileMode
 	r    *shmbuf.Raw
-	// reopen, set when write would take any kind, opens the segment as the
+	// reopen, set when write takes any kind, opens the segment as the
 	// kind it has; won is that sink once another process created a
 	// snapshot or ring at the address first.
 	reopen func() (sink, error)
@@ -132,16 +65,16 @@ func (s *rawSink) put(p []byte) error {
 	return nil
 }
 
-func (s *rawSink) kind() string {
+func (s *rawSink) banner() string {
 	switch {
 	case s.won != nil:
-		return s.won.kind()
+		return s.won.banner()
 	case s.r == nil:
-		return "new raw segment"
+		return quoteName(s.addr) + ", which does not exist yet: the first line you enter creates it as a raw segment and each line replaces its content"
 	case s.r.Fixed():
-		return "raw, fixed size"
+		return quoteName(s.addr) + " (raw, a fixed-size region): each line you enter replaces its content, zero-padded"
 	}
-	return "raw"
+	return quoteName(s.addr) + " (raw): each line you enter replaces its content"
 }
 
 func (s *rawSink) close() error {
@@ -155,8 +88,14 @@ func (s *rawSink) close() error {
 }
 
 // snapshotSink publishes into a snapshot segment.
-type snapshotSink struct{ s *shmbuf.Snapshot }
+type snapshotSink struct {
+	addr string
+	s    *shmbuf.Snapshot
+}
 
-func (s snapshotSink) put(p []byte) error { return s.s.Publish(p) }
-func (s snapshotSink) kind() string       { return "snapshot" }
-func (s snapshotSink) close() error       { return s.s.Close() }
+func (s *snapshotSink) put(p []byte) error { return s.s.Publish(p) }
+func (s *snapshotSink) close() error       { return s.s.Close() }
+
+func (s *snapshotSink) banner() string {
+	return quoteName(s.addr) + " (snapshot): each line you enter is published as its new value"
+}

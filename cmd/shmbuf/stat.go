@@ -1,11 +1,11 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"io"
-	"os/user"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -13,44 +13,92 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// kindUnknown is the kind ls, stat and their JSON show for a segment
+// shmbuf did not mark (shmbuf.KindUnknown): read and written as raw
+// bytes.
+const kindUnknown = "unknown"
+
 // lockingNone is what stat says about a System V raw segment.
 const lockingNone = "none: System V has no file to lock"
 
-// statOutput is `shmbuf stat --json`; the text form shows the same fields.
-type statOutput struct {
-	Address string `json:"address"`
-	Backend string `json:"backend"`
-	Path    string `json:"path,omitempty"`
-	// Kind is raw, snapshot or ring; empty for a segment shmbuf did not
-	// mark, which read and write treat as raw bytes.
-	Kind     string     `json:"kind"`
-	Size     int64      `json:"size"`
-	Mode     string     `json:"mode"`
-	UID      int        `json:"uid"`
-	User     string     `json:"user"`
-	GID      int        `json:"gid"`
-	Group    string     `json:"group"`
-	Modified *time.Time `json:"modified,omitempty"`
-	Accessed *time.Time `json:"accessed,omitempty"`
-	Changed  time.Time  `json:"changed"`
+// statOptions is `shmbuf stat`.
+type statOptions struct {
+	io *streams
+	target
+	asJSON, exact bool
 
-	SysV     *sysvStat     `json:"sysv,omitempty"`
-	Raw      *rawStat      `json:"raw,omitempty"`
-	Snapshot *snapshotStat `json:"snapshot,omitempty"`
-	Ring     *ringStat     `json:"ring,omitempty"`
+	addr shmbuf.Address
+}
+
+func newStatCmd(s *streams) *cobra.Command {
+	o := &statOptions{io: s, target: target{op: "stat"}}
+	cmd := &cobra.Command{
+		Use:   "stat ADDR",
+		Short: "Describe a segment: size, owner, mode, times, kind and its state",
+		Long: `Describe the segment at ADDR, one field per line, named as in --json (see
+docs/JSON.md): its address, size, mode, owner and times; for System V
+its id, key, attach count and the creator's and last attacher's pids; its
+kind (raw, snapshot, ring, or unknown for a segment shmbuf did not make,
+which read and write treat as raw bytes); whether it is stale (see ls);
+and then
+
+  raw       whether it is fixed-size or resizable, and how access is
+            serialised (flock, or none on System V, which has no file)
+  snapshot  capacity, generation (values published so far), creator pid
+            and whether the creator is still running
+  ring      capacity, largest record, policy, head and tail positions,
+            fill, records and bytes written, overruns, whether the stream
+            ended, and each writer and reader with its slot (attached of
+            all slots), pid, whether it is alive, a reader's cursor and
+            lag behind the tail
+
+Sizes are shown for people (64KiB, 1.5MiB); --bytes shows them exact.
+--json prints the same fields as one JSON object, sizes in bytes.
+` + addressHelp,
+		Example: `  shmbuf stat shared_buffer
+  shmbuf stat --json status | jq .snapshot.generation
+  shmbuf stat --bytes sysv-id:5`,
+		Args: oneAddr,
+		RunE: runE(o),
+	}
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print one JSON object (docs/JSON.md)")
+	cmd.Flags().BoolVar(&o.exact, "bytes", false, "show sizes in bytes, not 64KiB or 1.5MiB")
+	return cmd
+}
+
+func (o *statOptions) validate(args []string) error {
+	a, err := parseAddr(o.op, args[0])
+	if err != nil {
+		return err
+	}
+	o.addr, o.target.addr = a, a.String()
+	return nil
+}
+
+func (o *statOptions) run(context.Context) error {
+	info, err := shmbuf.StatSegment(o.addr)
+	if err != nil {
+		return o.fail(err)
+	}
+	d := describe(o.addr, info)
+	if o.asJSON {
+		return o.fail(writeJSON(o.io.out, info, d))
+	}
+	return o.fail(printStat(o.io.out, info, d, sizeFormat(o.exact)))
+}
+
+// details is what stat adds to a segment's SegmentInfo: its JSON members
+// follow the SegmentInfo's in the one object stat --json prints.
+type details struct {
+	// Stale is true for a snapshot or ring that ls marks stale.
+	Stale    bool             `json:"stale"`
+	Raw      *rawStat         `json:"raw,omitempty"`
+	Snapshot *snapshotStat    `json:"snapshot,omitempty"`
+	Ring     *shmbuf.RingStat `json:"ring,omitempty"`
 	// Problem is why the segment could not be opened as its kind (a
 	// header of an unsupported version, say); the fields above are still
 	// valid.
 	Problem string `json:"problem,omitempty"`
-}
-
-type sysvStat struct {
-	ID         int       `json:"id"`
-	Key        string    `json:"key"`
-	Attached   int       `json:"attached"`
-	CreatorPid int       `json:"creator_pid"`
-	LastPid    int       `json:"last_pid"`
-	LastAttach time.Time `json:"last_attach"`
 }
 
 type rawStat struct {
@@ -66,103 +114,30 @@ type snapshotStat struct {
 	Created      time.Time `json:"created"`
 }
 
-func newStatCmd() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "stat ADDR",
-		Short: "Describe a segment: size, owner, mode, times, kind and its state",
-		Long: `Describe the segment at ADDR: its size, owner, permissions and times; for
-System V its id, key, attach count and the creator's and last attacher's
-pids; its kind, and then
-
-  raw       whether it is fixed-size or resizable, and how access is
-            serialised (flock, or none on System V, which has no file)
-  snapshot  capacity, generation (values published so far), creator pid
-            and whether the creator is still running
-  ring      capacity, largest record, policy, head and tail positions,
-            fill, records and bytes written, overruns, whether the stream
-            ended, and each writer and reader (pid, running or dead, a
-            reader's cursor and lag behind the tail)
-
-A segment shmbuf did not create (Python's, ipcmk's) shows kind "-": read
-and write treat it as raw bytes. --json prints the same as one JSON object.
-` + addressHelp,
-		Example: `  shmbuf stat shared_buffer
-  shmbuf stat --json status | jq .snapshot.generation
-  shmbuf stat sysv-id:5`,
-		Args: cobra.ExactArgs(1),
-		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			a, err := parseAddr(args[0])
-			if err != nil {
-				return err
-			}
-			st, err := statSegment(a)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
-			}
-			return printStat(out, st)
-		}),
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
-	return cmd
-}
-
-func statSegment(a shmbuf.Address) (*statOutput, error) {
-	info, err := shmbuf.StatSegment(a)
-	if err != nil {
-		return nil, err
-	}
-	st := &statOutput{
-		Address: a.String(),
-		Backend: a.Backend.String(),
-		Path:    a.Path,
-		Kind:    info.Kind,
-		Size:    info.Size,
-		Mode:    fmt.Sprintf("%04o", uint32(info.Mode.Perm())),
-		UID:     info.UID,
-		User:    userName(info.UID),
-		GID:     info.GID,
-		Group:   groupName(info.GID),
-		Changed: info.ChangeTime,
-	}
-	if a.Backend == shmbuf.SysV {
-		st.SysV = &sysvStat{
-			ID:         info.ID,
-			Key:        fmt.Sprintf("0x%08x", uint32(info.Key)),
-			Attached:   info.Attached,
-			CreatorPid: info.CreatorPid,
-			LastPid:    info.LastPid,
-			LastAttach: info.AccessTime,
-		}
-	} else {
-		st.Modified, st.Accessed = &info.ModTime, &info.AccessTime
-	}
+// describe opens the segment as its kind for the details.
+func describe(a shmbuf.Address, info *shmbuf.SegmentInfo) *details {
+	d := &details{Stale: isStale(a, info.Kind)}
+	problem := func(err error) { d.Problem = causeOf(err, a.String()) }
 	switch info.Kind {
 	case "", "raw":
 		r, err := shmbuf.OpenRawReadOnly(a.String())
 		if err != nil {
-			st.Problem = err.Error()
+			problem(err)
 			break
 		}
-		st.Raw = &rawStat{Fixed: r.Fixed(), Locking: "flock"}
+		d.Raw = &rawStat{Fixed: r.Fixed(), Locking: "flock"}
 		if !info.Lockable {
-			st.Raw.Locking = lockingNone
+			d.Raw.Locking = lockingNone
 		}
 		r.Close()
 	case "snapshot":
 		s, err := shmbuf.OpenSnapshot(a.String())
 		if err != nil {
-			st.Problem = err.Error()
+			problem(err)
 			break
 		}
 		pid, alive, created := s.Creator()
-		st.Snapshot = &snapshotStat{
+		d.Snapshot = &snapshotStat{
 			Capacity:     s.Capacity(),
 			Generation:   s.Generation(),
 			CreatorPid:   pid,
@@ -171,97 +146,147 @@ func statSegment(a shmbuf.Address) (*statOutput, error) {
 		}
 		s.Close()
 	case "ring":
-		d, err := ringDetails(a)
+		st, err := ringStat(a)
 		if err != nil {
-			st.Problem = err.Error()
+			problem(err)
+			break
 		}
-		st.Ring = d
+		d.Ring = st
 	}
-	return st, nil
+	return d
 }
 
-func printStat(out io.Writer, st *statOutput) error {
+// ringStat opens the ring at a for its Stat.
+func ringStat(a shmbuf.Address) (*shmbuf.RingStat, error) {
+	r, err := shmbuf.OpenRing(a.String())
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	st, err := r.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// isStale reports whether a formatted segment is stale; a segment that
+// cannot be inspected is not.
+func isStale(a shmbuf.Address, kind string) bool {
+	if kind != "snapshot" && kind != "ring" {
+		return false
+	}
+	u, err := shmbuf.SegmentUsage(a)
+	return err == nil && u.Stale()
+}
+
+// kindOf names a SegmentInfo's kind for text output, as its JSON does.
+func kindOf(info *shmbuf.SegmentInfo) string {
+	if info.Kind == "" {
+		return kindUnknown
+	}
+	return info.Kind
+}
+
+// printStat prints stat's text form: one "name value" row per field of
+// the JSON form, with the same names.
+func printStat(out io.Writer, info *shmbuf.SegmentInfo, d *details, f sizeFormat) error {
 	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	row := func(k, format string, args ...any) {
 		fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...)
 	}
-	when := func(t time.Time) string {
-		if t.Unix() == 0 {
-			return "never"
-		}
-		return t.Format(time.RFC3339Nano)
+	a := info.Addr
+	row("address", "%s", quoteName(a.String()))
+	row("backend", "%s", a.Backend)
+	if a.Backend == shmbuf.POSIX {
+		row("name", "%s", quoteName(a.Name))
 	}
-	row("address", "%s", st.Address)
-	if st.Path != "" {
-		row("path", "%s", st.Path)
+	if a.Path != "" {
+		row("path", "%s", quoteName(a.Path))
+		row("type", "%s", info.Type)
 	}
-	if st.Kind == "" {
-		row("kind", "- (not created by shmbuf: read and written as raw bytes)")
-	} else {
-		row("kind", "%s", st.Kind)
+	row("kind", "%s", kindOf(info))
+	row("size", "%s", f.size(info.Size))
+	row("mode", "%04o", uint32(info.Mode.Perm()))
+	row("uid", "%d", info.UID)
+	row("owner", "%s", info.Owner)
+	row("gid", "%d", info.GID)
+	row("group", "%s", info.Group)
+	if a.Backend != shmbuf.SysV {
+		row("modified", "%s", when(info.ModTime))
 	}
-	row("size", "%s", sizeText(int64(st.Size)))
-	row("mode", "%s", st.Mode)
-	row("owner", "%s (uid %d), group %s (gid %d)", st.User, st.UID, st.Group, st.GID)
-	if st.Modified != nil {
-		row("modified", "%s", when(*st.Modified))
-		row("accessed", "%s", when(*st.Accessed))
+	row("accessed", "%s", when(info.AccessTime))
+	row("changed", "%s", when(info.ChangeTime))
+	if a.Backend == shmbuf.SysV {
+		row("id", "%d", info.ID)
+		row("key", "0x%08x", uint32(info.Key))
+		row("attached", "%d", info.Attached)
+		row("creator_pid", "%d", info.CreatorPid)
+		row("last_pid", "%d", info.LastPid)
+		row("removed", "%t", info.Removed)
 	}
-	row("changed", "%s", when(st.Changed))
-	if v := st.SysV; v != nil {
-		row("sysv id", "%d", v.ID)
-		row("sysv key", "%s", v.Key)
-		row("attached", "%d", v.Attached)
-		row("creator pid", "%d", v.CreatorPid)
-		row("last pid", "%d", v.LastPid)
-		row("last attach", "%s", when(v.LastAttach))
-	}
-	if r := st.Raw; r != nil {
+	row("stale", "%t", d.Stale)
+	if r := d.Raw; r != nil {
 		if r.Fixed {
-			row("raw", "fixed size: writes are zero-padded, larger ones refused")
+			row("fixed", "true (writes are zero-padded, larger ones refused)")
 		} else {
-			row("raw", "resizable: the size is the content's size")
+			row("fixed", "false (resizable: the size is the content's size)")
 		}
 		row("locking", "%s", r.Locking)
 	}
-	if s := st.Snapshot; s != nil {
-		row("capacity", "%s", sizeText(int64(s.Capacity)))
+	if s := d.Snapshot; s != nil {
+		row("capacity", "%s", f.size(int64(s.Capacity)))
 		row("generation", "%d", s.Generation)
-		alive := "exited"
-		if s.CreatorAlive {
-			alive = "running"
-		}
-		row("creator", "pid %d (%s)", s.CreatorPid, alive)
+		row("creator_pid", "%d", s.CreatorPid)
+		row("creator_alive", "%t", s.CreatorAlive)
 		row("created", "%s", when(s.Created))
 	}
-	if r := st.Ring; r != nil {
-		printRingStat(row, r)
+	if r := d.Ring; r != nil {
+		printRingStat(row, r, f)
 	}
-	if st.Problem != "" {
-		row("problem", "%s", st.Problem)
+	if d.Problem != "" {
+		row("problem", "%s", d.Problem)
 	}
 	return tw.Flush()
 }
 
-func userName(uid int) string {
-	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
-		return u.Username
+// printRingStat adds the ring's rows to stat's text output.
+func printRingStat(row func(k, format string, args ...any), r *shmbuf.RingStat, f sizeFormat) {
+	row("capacity", "%s", f.size(int64(r.Capacity)))
+	row("max_record", "%s", f.size(int64(r.MaxRecord)))
+	row("policy", "%s", r.Policy)
+	row("head", "%d", r.Head)
+	row("tail", "%d", r.Tail)
+	row("fill", "%d", r.Fill)
+	row("records", "%d", r.Records)
+	row("bytes", "%d", r.Bytes)
+	row("overruns", "%d", r.Overruns)
+	if r.Ended != "" { // as in the JSON: no row while the stream is open
+		row("ended", "%s", r.Ended)
+		row("end_pos", "%d", r.EndPos)
 	}
-	return strconv.Itoa(uid)
+	row("writers", "%s", slots(len(r.Writers), r.WriterSlots))
+	for _, p := range r.Writers {
+		row("", "slot=%d pid=%d alive=%t records=%d bytes=%d", p.Slot, p.Pid, p.Alive, p.Records, p.Bytes)
+	}
+	row("readers", "%s", slots(len(r.Readers), r.ReaderSlots))
+	for _, p := range r.Readers {
+		row("", "slot=%d pid=%d alive=%t cursor=%d lag=%d", p.Slot, p.Pid, p.Alive, p.Cursor, p.Lag)
+	}
 }
 
-func groupName(gid int) string {
-	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
-		return g.Name
-	}
-	return strconv.Itoa(gid)
+// slots renders n of total slots taken: "1/16".
+func slots(n, total int) string {
+	return strconv.Itoa(n) + "/" + strconv.Itoa(total)
 }
 
-// sizeText renders a byte count, with its binary unit when it has one:
-// "65536 (64KiB)".
-func sizeText(n int64) string {
-	if f := shmbuf.FormatSize(n); f != strconv.FormatInt(n, 10) {
-		return strconv.FormatInt(n, 10) + " (" + f + ")"
+// trimTable removes the padding tabwriter leaves after an empty last
+// column.
+func trimTable(out io.Writer, table string) error {
+	for line := range strings.Lines(table) {
+		if _, err := io.WriteString(out, strings.TrimRight(line, " \n")+"\n"); err != nil {
+			return err
+		}
 	}
-	return strconv.FormatInt(n, 10)
+	return nil
 }

@@ -24,7 +24,7 @@ func NewCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "bench [flags]",
-		Short: "Measure shmbuf against pipes, FIFOs, sockets and message queues on this machine",
+		Short: "Measure shmbuf against pipes, sockets and queues on this machine",
 		Long: `bench moves fixed-size records from a writer process to a reader process
 over each transport and prints a comparison table.
 

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"syscall"
+	"time"
+
+	"github.com/shmbuf/shmbuf"
+)
+
+// readRing prints a ring's records, each as the bytes written: the ones
+// there now (plain read), every one until the stream ends (--until-end),
+// or every one of this stream and the next ones until interrupted (-f).
+// A reader lapped under policy overwrite reports its loss on stderr, goes
+// on, and makes the exit code 1.
+func (o *readOptions) readRing(ctx context.Context) error {
+	r, err := shmbuf.OpenRing(o.addr.String())
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	rd, err := r.NewReader(shmbuf.ReaderOptions{Wait: o.wait, From: o.from})
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	p := &ringPrinter{o: o, rd: rd, bw: bufio.NewWriterSize(o.io.out, 64<<10)}
+	return errors.Join(p.loop(ctx), p.flush(), p.lostStatus())
+}
+
+// ringPrinter copies records from a reader to standard output. Records
+// are buffered and flushed before the reader waits or stops, so a busy
+// stream costs few writes and an idle one shows everything.
+type ringPrinter struct {
+	o    *readOptions
+	rd   *shmbuf.Reader
+	bw   *bufio.Writer
+	lost bool // records were lost (policy overwrite), said on stderr
+}
+
+func (p *ringPrinter) loop(ctx context.Context) error {
+	following := p.o.follow || p.o.untilEnd
+	for printed := 0; p.o.count == 0 || printed < p.o.count; {
+		select {
+		case <-ctx.Done(): // a busy stream never waits in Next
+			return context.Cause(ctx)
+		default:
+		}
+		rec, err := p.rd.TryNext()
+		if errors.Is(err, shmbuf.ErrEmpty) {
+			if !following {
+				return nil // all there was
+			}
+			if err := p.flush(); err != nil {
+				return err
+			}
+			rec, err = p.rd.Next(ctx)
+		}
+		if p.o.follow && ctx.Err() == nil && endOfStream(err) {
+			rec, err = p.nextStream(ctx, err)
+			if errors.Is(err, shmbuf.ErrEmpty) {
+				continue // a writer attached: wait for its records
+			}
+		}
+		var le *shmbuf.LostError
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return context.Cause(ctx) // interrupted: the normal end of following
+		case errors.As(err, &le):
+			if err := p.flush(); err != nil {
+				return err
+			}
+			fmt.Fprintln(p.o.io.err, p.o.fail(err))
+			p.lost = true
+			continue
+		case errors.Is(err, io.EOF):
+			return nil
+		default:
+			return err
+		}
+		if _, err := p.bw.Write(rec); err != nil {
+			return p.writeErr(err)
+		}
+		printed++
+	}
+	return nil
+}
+
+// endOfStream reports whether err ends a stream: io.EOF after the last
+// writer closed, ErrWriterLost when the writers died.
+func endOfStream(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, shmbuf.ErrWriterLost)
+}
+
+// nextStream waits, for -f, past the end of a stream (err: EOF, or the
+// writers lost, which it says on stderr) for the next one, like tail -f
+// past the end of a file, and returns the reader's first news: a record,
+// ErrEmpty when a writer attached, a loss or a failure. The reader keeps
+// its slot meanwhile, so a new writer's records wait for it.
+func (p *ringPrinter) nextStream(ctx context.Context, err error) ([]byte, error) {
+	if err := p.flush(); err != nil {
+		return nil, err
+	}
+	if errors.Is(err, shmbuf.ErrWriterLost) {
+		fmt.Fprintln(p.o.io.err, p.o.fail(fmt.Errorf("%w; waiting for the next stream", err)))
+	}
+	tick := time.NewTicker(followPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		case <-tick.C:
+		}
+		if rec, err := p.rd.TryNext(); !endOfStream(err) {
+			return rec, err
+		}
+	}
+}
+
+// flush writes out the buffered records. A consumer that went away
+// (EPIPE) leaves nothing to do: not an error.
+func (p *ringPrinter) flush() error {
+	if err := p.bw.Flush(); err != nil && !errors.Is(err, syscall.EPIPE) {
+		return err
+	}
+	return nil
+}
+
+func (p *ringPrinter) writeErr(err error) error {
+	if errors.Is(err, syscall.EPIPE) {
+		return nil
+	}
+	return err
+}
+
+// lostStatus is the exit status of a read that lost records: they were
+// reported on stderr as they were lost.
+func (p *ringPrinter) lostStatus() error {
+	if p.lost {
+		return &statusError{exitFailure}
+	}
+	return nil
+}
