@@ -33,9 +33,19 @@ import (
 //
 // Fixed ones (System V segments, raw segments made by CreateRaw, and files
 // another program created, such as Python's multiprocessing.shared_memory)
-// keep their size: values are written in place and padded with zeros, a
-// value larger than the region is refused with ErrTooLarge, and Load trims
-// trailing NUL padding.
+// keep their size: values are written in place and padded with zeros, and
+// a value larger than the region is refused with ErrTooLarge. Load returns
+// a value exactly as stored, trailing NUL bytes included, from a
+// resizable segment and from a fixed region made by CreateRaw (its length
+// is recorded beside the file, see Exact); from a region another program
+// made, or a System V one, it trims trailing NUL bytes, which it cannot
+// tell from padding.
+//
+// On posix and file segments, an open Raw holds a shared lock on the
+// file that `shmbuf ls` and `shmbuf rm --stale`, in any pid namespace,
+// see as a user (locks are held on the file the Raw last used: a Store
+// in another process that replaces the file moves this Raw's lock to
+// the new one at its next call).
 //
 // A Raw's methods may be called from several goroutines at once.
 type Raw struct {
@@ -47,12 +57,16 @@ type Raw struct {
 	f     *os.File // posix and file: the file last found at the path
 	seg   *Segment // sysv
 	fixed bool
+	// marked is set for a fixed region made by CreateRaw, which keeps a
+	// length mark (see raw_length.go).
+	marked bool
 	// readOnly is set by OpenRawReadOnly on posix and file segments (the
 	// sysv mapping records it itself), so Store refuses before it locks.
 	readOnly bool
 }
 
-// CreateRaw creates a fixed-size raw region of opts.Size zero bytes.
+// CreateRaw creates a fixed-size raw region of opts.Size zero bytes,
+// holding an empty value.
 func CreateRaw(addr string, opts CreateOptions) (*Raw, error) {
 	a, err := ParseAddress(addr)
 	if err != nil {
@@ -63,9 +77,12 @@ func CreateRaw(addr string, opts CreateOptions) (*Raw, error) {
 		return nil, err
 	}
 	if a.Backend != SysV {
-		// The mark goes on before the file has a name, so that no opener
+		// The marks go on before the file has a name, so that no opener
 		// takes it for another program's region.
-		unix.Fsetxattr(int(seg.f.Fd()), rawKindXattr, []byte(rawFixed), 0)
+		fd := int(seg.f.Fd())
+		if unix.Fsetxattr(fd, rawKindXattr, []byte(rawFixed), 0) == nil {
+			setLengthMark(fd, nil)
+		}
 	}
 	if err := seg.publish("create"); err != nil {
 		return nil, err
@@ -77,7 +94,13 @@ func CreateRaw(addr string, opts CreateOptions) (*Raw, error) {
 	f := seg.f
 	seg.f = nil
 	seg.Close()
-	return &Raw{addr: a, f: f, fixed: true}, nil
+	r := &Raw{addr: a, f: f}
+	if err := r.classify(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	r.fixed = true // even where the file system refused the marks
+	return r, nil
 }
 
 // OpenRaw opens an existing segment as raw bytes. A shmbuf snapshot or ring
@@ -131,6 +154,8 @@ func openRaw(a Address, readOnly bool) (*Raw, error) {
 
 // classify refuses formatted segments and decides whether the file r.f
 // is fixed-size, from the mark shmbuf leaves on the raw files it creates.
+// It then takes the users' shared lock on r.f, which tells stale
+// detection in any pid namespace that the segment is in use.
 func (r *Raw) classify() error {
 	fd := int(r.f.Fd())
 	var head [layout.HeaderSize]byte
@@ -144,16 +169,20 @@ func (r *Raw) classify() error {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return wrapErr("open", r.addr.String(), nil, err)
 	}
+	r.marked = false
 	switch mark, xerr := rawMark(fd); {
 	case mark == rawResizable:
 		r.fixed = false
 	case mark == rawFixed:
-		r.fixed = true
+		r.fixed, r.marked = true, true
 	default:
 		// Another program's region: keep its size unless it is empty, or
 		// the file system cannot hold marks at all (then it is an ordinary
 		// file, resizable like any).
 		r.fixed = st.Size > 0 && !errors.Is(xerr, unix.EOPNOTSUPP)
+	}
+	if _, err := ofdTryLock(r.f, layout.LockUsers, lockShared); err != nil {
+		return fileErr("open", r.addr, err)
 	}
 	return nil
 }
@@ -321,11 +350,22 @@ func (r *Raw) writeInPlace(p []byte, size int64) error {
 			return fileErr("write", r.addr, err)
 		}
 	}
+	if r.marked {
+		// Gone before the content changes: a mark that failed to follow
+		// it must not describe a prefix of the new value.
+		if err := clearLengthMark(fd); err != nil {
+			return wrapErr("write", r.addr.String(), nil, err)
+		}
+	}
 	if err := pwriteAll(fd, p, 0); err != nil {
 		return fileErr("write", r.addr, err)
 	}
 	if err := r.zero(fd, n, size); err != nil {
 		return err
+	}
+	if r.marked {
+		// Without it (an attribute the file system refused), Load trims.
+		setLengthMark(fd, p)
 	}
 	if marked {
 		if err := unix.Fremovexattr(fd, rawDirtyXattr); err != nil {
@@ -369,10 +409,12 @@ func (r *Raw) storeMapped(p []byte) (err error) {
 	return nil
 }
 
-// Load returns a copy of the segment's content; for a fixed region,
-// trailing NUL padding is trimmed. It reads the file at the segment's path
-// now, which a Store in another process may have replaced since the last
-// Load; a path that holds nothing any more gives ErrNotExist.
+// Load returns a copy of the segment's value: exactly the bytes stored,
+// or, from a region of another program or a System V one, its content
+// with trailing NUL bytes trimmed (see Raw and Exact). It reads the file
+// at the segment's path now, which a Store in another process may have
+// replaced since the last Load; a path that holds nothing any more gives
+// ErrNotExist.
 func (r *Raw) Load() (v []byte, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -410,15 +452,61 @@ func (r *Raw) Load() (v []byte, err error) {
 			fmt.Errorf("%s raw segment, Load reads at most %s", FormatSize(st.Size), FormatSize(MaxRawLoad)))
 	}
 	buf := make([]byte, st.Size)
-	n, err := preadFull(fd, buf)
+	n, err := preadFull(fd, buf, 0)
 	if err != nil {
 		return nil, fileErr("read", r.addr, err)
 	}
 	buf = buf[:n]
-	if r.fixed {
-		buf = bytes.TrimRight(buf, "\x00")
+	if !r.fixed {
+		return buf, nil
 	}
-	return buf, nil
+	if r.marked {
+		if n, sum, ok := readLengthMark(fd); ok {
+			if v, ok := markedValue(buf, n, sum); ok {
+				return v, nil
+			}
+		}
+	}
+	return bytes.TrimRight(buf, "\x00"), nil
+}
+
+// Exact reports whether Load returns the value exactly as it was stored,
+// trailing NUL bytes included: true for a resizable segment, whose size
+// is its value's, and for a fixed region made by CreateRaw whose content
+// is still what its last Store wrote (the length mark matches); false
+// when Load trims trailing NUL bytes, which it cannot tell from padding:
+// a fixed region another program made (Python's shared_memory, ipcmk), a
+// System V region, or a region of shmbuf's that another program has
+// written since. It reads the segment under the same lock as Load.
+func (r *Raw) Exact() (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seg != nil {
+		return false, nil
+	}
+	if r.f == nil {
+		return false, wrapErr("stat", r.addr.String(), ErrClosed, nil)
+	}
+	if err := r.lockCurrent("stat", unix.LOCK_SH); err != nil {
+		return false, err
+	}
+	defer lockFile(r.f, unix.LOCK_UN)
+	if !r.fixed {
+		return true, nil
+	}
+	if !r.marked {
+		return false, nil
+	}
+	fd := int(r.f.Fd())
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, wrapErr("stat", r.addr.String(), nil, err)
+	}
+	ok, err := matchesMark(fd, st.Size)
+	if err != nil {
+		return false, fileErr("stat", r.addr, err)
+	}
+	return ok, nil
 }
 
 // Close releases the segment.
@@ -452,10 +540,12 @@ func pwriteAll(fd int, p []byte, off int64) error {
 	return nil
 }
 
-func preadFull(fd int, p []byte) (int, error) {
+// preadFull reads len(p) bytes at off, fewer only at the end of the
+// file.
+func preadFull(fd int, p []byte, off int64) (int, error) {
 	total := 0
 	for total < len(p) {
-		n, err := unix.Pread(fd, p[total:], int64(total))
+		n, err := unix.Pread(fd, p[total:], off+int64(total))
 		if err == unix.EINTR {
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 
+	"github.com/shmbuf/shmbuf/internal/layout"
 	"golang.org/x/sys/unix"
 )
 
@@ -100,6 +101,12 @@ func (r *Raw) replace(p []byte, st *unix.Stat_t) (*os.File, error) {
 		u.discard()
 		u.f.Close()
 		return nil, err
+	}
+	// The users' lock moves to the new file with this Raw (see Raw).
+	if _, err := ofdTryLock(u.f, layout.LockUsers, lockShared); err != nil {
+		u.discard()
+		u.f.Close()
+		return nil, fileErr("write", r.addr, err)
 	}
 	if err := u.renameOver(r.addr.Path); err != nil {
 		u.f.Close()

@@ -180,8 +180,14 @@ func TestRaw_Fixed(t *testing.T) {
 		if !o.Fixed() {
 			t.Fatal("reopened region is not fixed")
 		}
-		if got := mustLoadRaw(t, o); string(got) != "via StoreRaw" {
-			t.Fatalf("Load = %q: NUL padding not trimmed", got)
+		// A region shmbuf made records the value's length, so its
+		// trailing NULs come back; System V has nowhere to record it.
+		want := "via StoreRaw\x00\x00"
+		if strings.HasPrefix(addr, "sysv:") {
+			want = "via StoreRaw"
+		}
+		if got := mustLoadRaw(t, o); string(got) != want {
+			t.Fatalf("Load = %q, want %q", got, want)
 		}
 		if got := segmentContent(t, addr); len(got) != size {
 			t.Fatalf("region resized to %d", len(got))
