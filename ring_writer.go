@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync/atomic"
+	"time"
 
 	"github.com/shmbuf/shmbuf/internal/layout"
 	"github.com/shmbuf/shmbuf/internal/proc"
@@ -288,7 +289,7 @@ func (w *Writer) publish() {
 	w.pending = false
 	w.records++
 	w.bytes += w.claimLen
-	if w.records&255 == 0 {
+	if w.records&255 == 0 || w.records == 1 {
 		w.flushCounters()
 	}
 	// A reader that found nothing incremented ReaderWaiters before
@@ -299,9 +300,15 @@ func (w *Writer) publish() {
 	}
 }
 
+// flushCounters publishes the writer's counters and records the time of
+// its activity, for stale detection (stores through the mapping do not
+// reliably update the file's modification time). It runs at the first
+// record, every 256 records after and at Close: the clock is read too
+// rarely to cost anything per record.
 func (w *Writer) flushCounters() {
 	w.slot.Records.Store(w.records)
 	w.slot.Bytes.Store(w.bytes)
+	w.l.Ctl.LastWrite.Store(time.Now().UnixNano())
 }
 
 // Close ends the writer. When it is the last writer attached, the stream

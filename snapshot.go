@@ -229,6 +229,9 @@ func (s *Snapshot) Publish(p []byte) (err error) {
 	ctl.LastStart.Store(self.Start)
 	ctl.LastNS.Store(uint64(self.NS))
 	ctl.LastPid.Store(uint64(self.Pid))
+	// The time of this value, for stale detection: stores through the
+	// mapping do not reliably update the file's modification time.
+	ctl.LastWrite.Store(time.Now().UnixNano())
 	return nil
 }
 

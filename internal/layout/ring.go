@@ -122,7 +122,12 @@ type RingCtl struct {
 	// whose slots were freed.
 	ClosedRecords atomic.Uint64
 	ClosedBytes   atomic.Uint64
-	_             [CacheLine - 56]byte
+	// LastWrite is when a writer last recorded its activity, in Unix
+	// nanoseconds (0: never): at its first record, every 256 records
+	// after, and when it closes. It is the ring's last activity for stale
+	// detection, since stores through a mapping do not reliably update
+	// the file's modification time. A hint, trusted for nothing else.
+	LastWrite atomic.Int64
 }
 
 // HeadTriple is Head with the number of records and payload bytes that

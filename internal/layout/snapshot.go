@@ -42,8 +42,17 @@ type SnapshotCtl struct {
 	LastStart atomic.Uint64
 	LockOwner atomic.Uint64
 	LastNS    atomic.Uint64
-	_         [CacheLine - 56]byte
+	// LastWrite is when the newest value was published, in Unix
+	// nanoseconds (0: never, or by a writer that does not record it):
+	// the segment's last activity for stale detection, since stores
+	// through a mapping do not reliably update the file's modification
+	// time. Written under the writer lock; a hint, like LastPid, trusted
+	// for nothing else.
+	LastWrite atomic.Int64
 }
+
+var _ [CacheLine - unsafe.Sizeof(SnapshotCtl{})]byte // one line exactly
+var _ [unsafe.Sizeof(SnapshotCtl{}) - CacheLine]byte
 
 // Snapshot lock states, in the low byte of LockState.
 const (
