@@ -18,7 +18,9 @@
 //
 //   - Raw: plain bytes without a header; `cat /dev/shm/NAME` shows them.
 //     Store replaces the content under an exclusive flock, Load reads it
-//     under a shared one. See Raw.
+//     under a shared one and returns the value exactly, except from
+//     fixed-size regions of other programs and System V regions, whose
+//     trailing NUL bytes it cannot tell from padding. See Raw.
 //   - Snapshot: a latest-value blackboard; Publish never waits for readers
 //     and Load always returns one whole value. See Snapshot.
 //   - Ring: a stream of records with any number of writers and readers,
@@ -35,7 +37,10 @@
 // # Caveats
 //
 //   - Shared memory outlives processes. Segments stay until removed (Remove,
-//     `shmbuf rm`, `rm /dev/shm/NAME`, `ipcrm`) or until reboot.
+//     `shmbuf rm`, `rm /dev/shm/NAME`, `ipcrm`) or until reboot. A segment
+//     whose writers exited still holds their data: SegmentUsage and
+//     Usage.Stale call one abandoned only when nobody uses it and nobody
+//     has written it for a given time.
 //   - Everything read from a segment is untrusted: formatted kinds validate
 //     their header on open (ErrNotShmbuf, ErrVersion, ErrWrongKind,
 //     ErrCorrupt) and bounds-check every length they read. A segment that

@@ -195,7 +195,7 @@ func nsUsageChild() int {
 		return childFail("%v", err)
 	}
 	verdict := "in use"
-	if u.Stale() {
+	if u.Stale(time.Hour) {
 		verdict = "stale"
 	}
 	fmt.Printf("%s %+v\n", verdict, *u)
@@ -490,7 +490,7 @@ func TestNamespace_StaleFromInside(t *testing.T) {
 	// The control: here, where the dead creators can be judged, both are
 	// now stale, so the verdicts above came from the host's use.
 	for _, addr := range []string{ring, snap} {
-		if u := usage(t, addr); !u.Stale() {
+		if u := usage(t, addr); !u.Stale(0) {
 			t.Errorf("%s unused, creator dead: not stale here: %+v", addr, u)
 		}
 	}

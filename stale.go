@@ -1,29 +1,33 @@
 package shmbuf
 
 import (
-	"bufio"
-	"bytes"
 	"os"
-	"path/filepath"
 	"runtime/debug"
-	"slices"
-	"strconv"
+	"sync/atomic"
+	"time"
 
 	"github.com/shmbuf/shmbuf/internal/layout"
 	"github.com/shmbuf/shmbuf/internal/proc"
 	"golang.org/x/sys/unix"
 )
 
-// Usage tells who uses a segment, for `shmbuf ls` and `shmbuf rm --stale`.
+// A segment that holds a value or records is data, like a file: it is
+// stale (abandoned, `shmbuf rm --stale` removes it) only when shmbuf made
+// it, nobody uses it, and nobody has written it for a while. Processes
+// that exited after writing leave data, not garbage.
+
+// Usage tells who uses a segment and when it was last written, for
+// `shmbuf ls` and `shmbuf rm --stale`.
 type Usage struct {
-	// Kind is the segment's kind ("" for a segment shmbuf did not format).
+	// Kind is the segment's kind ("" for a segment shmbuf did not make).
 	Kind string
 	// Recorded are the processes the segment itself records: the creator,
 	// a snapshot's last writer, a ring's writers and readers.
 	Recorded []RecordedProcess
 	// Locked is true when a process, in any pid namespace, holds one of a
-	// file-backed segment's liveness locks: it has the ring or snapshot
-	// open, holds a ring slot or the snapshot writer lock.
+	// file-backed segment's liveness locks (it has the raw segment, ring
+	// or snapshot open, holds a ring slot or the snapshot writer lock),
+	// or when the kernel cannot say.
 	Locked bool
 	// Users are live processes other than this one that have the segment
 	// mapped or open (posix and file backends, from this pid namespace's
@@ -32,6 +36,22 @@ type Usage struct {
 	// Attached is a System V segment's attach count, not counting this
 	// process's own attachments; -1 for files.
 	Attached int
+	// LastWrite is when the segment was last written, as far as it tells:
+	//
+	//   - a raw segment, or a file shmbuf did not make: the file's
+	//     modification time, which write(2) and shmbuf's stores update
+	//     (a program that stores through its own mapping updates it only
+	//     at its first store to each page);
+	//   - a snapshot or ring: the time its writers record in the segment
+	//     (a snapshot at every Publish; a ring at a writer's first
+	//     record, every 256 records after, and when the writer closes),
+	//     or, when newer, the file's modification time (the creation,
+	//     for a segment never written); on System V, which keeps no
+	//     write time, the creation time recorded in the header until the
+	//     first write.
+	//
+	// It is zero for a System V segment shmbuf did not format.
+	LastWrite time.Time
 }
 
 // RecordedProcess is a process a segment records, with its role.
@@ -44,36 +64,88 @@ type RecordedProcess struct {
 	Alive bool
 }
 
-// Stale reports whether the segment is stale: a formatted shmbuf segment
-// (snapshot or ring) whose recorded processes are all proven dead, whose
-// liveness locks nobody holds, and that no live process has mapped, open
-// or attached. Raw segments record no process, and segments shmbuf did
-// not format are someone else's: neither is ever stale.
-func (u *Usage) Stale() bool {
-	if u.Kind != "snapshot" && u.Kind != "ring" {
-		return false
-	}
+// InUse reports whether anyone may be using the segment: a process it
+// records is alive, a liveness lock is held (in any pid namespace), a
+// live process of this pid namespace maps it or holds it open, or a
+// process has a System V segment attached.
+func (u *Usage) InUse() bool {
 	if u.Locked || len(u.Users) > 0 || u.Attached > 0 {
-		return false
+		return true
 	}
 	for _, p := range u.Recorded {
 		if p.Alive {
-			return false
+			return true
 		}
 	}
-	return true
+	return false
 }
 
-// SegmentUsage inspects the segment at a: its kind, recorded processes
-// and live users. It maps the segment only briefly, read-only where it
-// can, takes none of its locks, and does not count itself as a user.
+// Stale reports whether the segment is abandoned: shmbuf made it (a raw
+// segment, a snapshot or a ring; never a segment of another program,
+// which only its own program can judge), nobody uses it (InUse), and it
+// was last written at least olderThan ago (LastWrite; a write time in the
+// future counts as now).
+func (u *Usage) Stale(olderThan time.Duration) bool {
+	if u.Kind == "" || u.InUse() || u.LastWrite.IsZero() {
+		return false
+	}
+	return time.Since(u.LastWrite) >= olderThan
+}
+
+// SegmentUsage inspects the segment at a: its kind, recorded processes,
+// live users and last write. It maps the segment only briefly, read-only
+// where it can, takes none of its locks, and does not count itself as a
+// user.
 func SegmentUsage(a Address) (*Usage, error) {
 	info, err := StatSegment(a)
 	if err != nil {
 		return nil, err
 	}
-	u := &Usage{Kind: info.Kind, Attached: -1}
-	switch info.Kind {
+	var files *procFiles
+	if a.Backend != SysV {
+		var st unix.Stat_t
+		if err := unix.Lstat(a.Path, &st); err != nil {
+			return nil, fileErr("stat", a, err)
+		}
+		files = scanProc(func(ino uint64) bool { return ino == st.Ino })
+	}
+	return usageOf(a, info.Kind, files)
+}
+
+// Usages returns the Usage of each segment of list (as List returns
+// it), as SegmentUsage would, reading /proc once for all of them. An
+// entry is nil where list's is not a segment (Type other than "file") or
+// could not be inspected (removed meanwhile, unreadable, of another
+// format version).
+func Usages(list []SegmentInfo) []*Usage {
+	inos := map[uint64]bool{}
+	for _, info := range list {
+		if info.Addr.Backend != SysV && info.Type == "file" {
+			var st unix.Stat_t
+			if unix.Lstat(info.Addr.Path, &st) == nil {
+				inos[st.Ino] = true
+			}
+		}
+	}
+	files := scanProc(func(ino uint64) bool { return inos[ino] })
+	out := make([]*Usage, len(list))
+	for i, info := range list {
+		if info.Addr.Backend != SysV && info.Type != "file" {
+			continue
+		}
+		if u, err := usageOf(info.Addr, info.Kind, files); err == nil {
+			out[i] = u
+		}
+	}
+	return out
+}
+
+// usageOf inspects the segment at a, of kind, with files the processes
+// that map or hold open files (nil for System V).
+func usageOf(a Address, kind string, files *procFiles) (*Usage, error) {
+	u := &Usage{Kind: kind, Attached: -1}
+	var recorded, created time.Time
+	switch kind {
 	case "snapshot":
 		seg, err := OpenSegment(a, true)
 		if err != nil {
@@ -83,12 +155,16 @@ func SegmentUsage(a Address) (*Usage, error) {
 		if err != nil {
 			return nil, err
 		}
-		pid, alive, _ := s.Creator()
+		pid, alive, at := s.Creator()
+		if at.UnixNano() > 0 {
+			created = at
+		}
 		u.Recorded = append(u.Recorded, RecordedProcess{"creator", pid, alive})
 		if pid, alive := s.LastWriter(); pid != 0 {
 			u.Recorded = append(u.Recorded, RecordedProcess{"writer", pid, alive})
 		}
 		u.Locked = lockHeld(s.lf, layout.LockUsers) || lockHeld(s.lf, layout.LockSnapshotWriter)
+		recorded = recordedWrite(&s.l.Ctl.LastWrite)
 		s.Close()
 	case "ring":
 		seg, err := OpenSegment(a, false)
@@ -99,9 +175,11 @@ func SegmentUsage(a Address) (*Usage, error) {
 		if err != nil {
 			return nil, err
 		}
-		pid, alive := headerCreator(r.seg.data)
+		pid, alive, at := headerCreator(r.seg.data)
+		created = at
 		u.Recorded = append(u.Recorded, RecordedProcess{"creator", pid, alive})
 		u.Locked = lockHeld(r.lf, layout.LockUsers)
+		recorded = recordedWrite(&r.l.Ctl.LastWrite)
 		st, err := r.Stat()
 		r.Close()
 		if err != nil {
@@ -116,18 +194,48 @@ func SegmentUsage(a Address) (*Usage, error) {
 	}
 	if a.Backend == SysV {
 		// Stat again: the kind checks above attached and detached.
-		if info, err = StatSegment(a); err != nil {
+		info, err := StatSegment(a)
+		if err != nil {
 			return nil, err
 		}
 		u.Attached = info.Attached
+		u.LastWrite = recorded
+		if recorded.IsZero() {
+			u.LastWrite = created // never written, or by a writer that does not record
+		}
 		return u, nil
 	}
 	var st unix.Stat_t
 	if err := unix.Lstat(a.Path, &st); err != nil {
 		return nil, fileErr("stat", a, err)
 	}
-	u.Users = fileUsers(a.Path, st.Dev, st.Ino)
+	u.LastWrite = newest(recorded, time.Unix(st.Mtim.Unix()))
+	u.Users = files.users(a.Path, st.Dev, st.Ino)
+	if kind == "raw" {
+		u.Locked = rawLocked(a)
+	}
 	return u, nil
+}
+
+// newest is the later of two times.
+func newest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// rawLocked reports whether a process holds the users' lock of the raw
+// file at a (an open Raw, in any pid namespace), or the kernel cannot say
+// (then it counts as in use).
+func rawLocked(a Address) bool {
+	fd, err := unix.Open(a.Path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return true
+	}
+	f := os.NewFile(uintptr(fd), a.Path)
+	defer f.Close()
+	return lockHeld(f, layout.LockUsers)
 }
 
 // lockHeld reports whether another description than f's holds a lock on
@@ -141,76 +249,41 @@ func lockHeld(f *os.File, off int64) bool {
 	return held || !ok
 }
 
-// headerCreator reads the creator recorded in a validated header.
-func headerCreator(data []byte) (pid int, alive bool) {
+// recordedWrite reads a last-write word of a mapped segment: the zero
+// time when none is recorded or the mapping is gone.
+func recordedWrite(w *atomic.Int64) (t time.Time) {
 	old := debug.SetPanicOnFault(true)
 	defer func() {
 		debug.SetPanicOnFault(old)
 		if r := recover(); r != nil {
 			faultErr(r, "stat", "")
-			pid, alive = 0, false
+			t = time.Time{}
+		}
+	}()
+	if ns := w.Load(); ns > 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// headerCreator reads the creator recorded in a validated header, and the
+// creation time.
+func headerCreator(data []byte) (pid int, alive bool, created time.Time) {
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			faultErr(r, "stat", "")
+			pid, alive, created = 0, false, time.Time{}
 		}
 	}()
 	h, err := layout.HeaderOf(data)
 	if err != nil {
-		return 0, false
+		return 0, false, time.Time{}
 	}
 	id := proc.Identity{Pid: h.CreatorPid, Start: h.CreatorStart, NS: h.CreatorNS}
-	return int(id.Pid), proc.Alive(id)
-}
-
-// fileUsers scans /proc for live processes other than this one that map
-// or hold open the file (dev, ino). Processes whose /proc entries this
-// process may not read are missed, which only makes Stale more cautious
-// for root (who reads them all) than for others.
-func fileUsers(path string, dev, ino uint64) []int {
-	self := os.Getpid()
-	ents, _ := os.ReadDir("/proc")
-	var users []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		if mapsFile(pid, path, ino) || holdsFile(pid, dev, ino) {
-			users = append(users, pid)
-		}
+	if h.CreatedNanos > 0 {
+		created = time.Unix(0, h.CreatedNanos)
 	}
-	slices.Sort(users)
-	return users
-}
-
-// mapsFile reports whether /proc/PID/maps has a mapping of the file.
-func mapsFile(pid int, path string, ino uint64) bool {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/maps")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	inoStr := []byte(strconv.FormatUint(ino, 10))
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// address perms offset dev inode path
-		fields := bytes.Fields(sc.Bytes())
-		if len(fields) >= 6 && bytes.Equal(fields[4], inoStr) && bytes.HasPrefix(fields[5], []byte(path)) {
-			return true
-		}
-	}
-	return false
-}
-
-// holdsFile reports whether PID has a descriptor open on (dev, ino).
-func holdsFile(pid int, dev, ino uint64) bool {
-	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
-	fds, err := os.ReadDir(dir)
-	if err != nil {
-		return false
-	}
-	for _, fd := range fds {
-		var st unix.Stat_t
-		if unix.Stat(filepath.Join(dir, fd.Name()), &st) == nil && st.Dev == dev && st.Ino == ino {
-			return true
-		}
-	}
-	return false
+	return int(id.Pid), proc.Alive(id), created
 }
