@@ -135,10 +135,17 @@ var exampleRuns = map[string]exampleRun{
 	`shmbuf rm -f maybe-there`: {
 		check: `[ ! -s example.err ]`},
 	`shmbuf rm --stale`: {
-		setup: `shmbuf create status --kind snapshot --size 64; echo v | shmbuf write notes`,
-		check: `[ ! -e /dev/shm/status ] && [ -e /dev/shm/notes ]`},
+		setup: `shmbuf create status --kind snapshot --size 64; echo v | shmbuf write notes
+			echo v | shmbuf write old; touch -d '2 hours ago' /dev/shm/old /dev/shm/status`,
+		check: `[ ! -e /dev/shm/status ] && [ ! -e /dev/shm/old ] && [ -e /dev/shm/notes ]
+			grep -q '^removed posix:old (raw, stale, written 120m ago)$' example.out`},
+	`shmbuf rm --stale --dry-run --older-than 10m`: {
+		setup: `echo v | shmbuf write notes; echo v | shmbuf write old; touch -d '1 hour ago' /dev/shm/old`,
+		check: `[ -e /dev/shm/old ] && [ -e /dev/shm/notes ]
+			[ "$(cat example.out)" = 'would remove posix:old (raw, stale, written 60m ago)' ]`},
 	`shmbuf rm --stale --match 'frames-*'`: {
-		setup: `shmbuf create frames-1 --kind ring --size 4KiB; shmbuf create status --kind snapshot --size 64`,
+		setup: `shmbuf create frames-1 --kind ring --size 4KiB; shmbuf create status --kind snapshot --size 64
+			touch -d '2 hours ago' /dev/shm/frames-1 /dev/shm/status`,
 		check: `[ ! -e /dev/shm/frames-1 ] && [ -e /dev/shm/status ]`},
 
 	// bench --help: measurements take minutes as written; each runs with

@@ -162,6 +162,15 @@ func parseDuration(flag, s string) (time.Duration, error) {
 	return d, nil
 }
 
+// parseAge parses a duration of at least zero, such as 30m, 2h or 0s.
+func parseAge(flag, s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, badArg(flag, s, "a duration such as 30m, 2h or 0s")
+	}
+	return d, nil
+}
+
 // parseMode parses a --mode value: octal permission bits such as 0600,
 // 644 or 0o640, of which the owner keeps read and write.
 func parseMode(s string) (os.FileMode, error) {

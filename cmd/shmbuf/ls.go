@@ -34,21 +34,24 @@ stat shows under the same names (see docs/JSON.md):
   System V  KEY, ID, KIND, SIZE, MODE, OWNER, ATTACHED, as ipcs -m shows
             them
 
-KIND is raw, snapshot or ring for segments shmbuf made, unknown for others
-(read and written as raw bytes). READERS and WRITERS show a ring's
-attached readers and writers out of its slots, 1/16. Names with spaces,
-quotes or control characters are quoted as GNU ls quotes them. Sizes are
-shown for people (64KiB, 1.5MiB); --bytes shows them exact.
+then WRITTEN, how long ago the segment was last written (45s, 3m12s, 2h,
+3d4h), and IN_USE, whether anyone uses it (yes or no; - where it could not
+be inspected). KIND is raw, snapshot or ring for segments shmbuf made,
+unknown for others (read and written as raw bytes). READERS and WRITERS
+show a ring's attached readers and writers out of its slots, 1/16. Names
+with spaces, quotes or control characters are quoted as GNU ls quotes
+them. Sizes are shown for people (64KiB, 1.5MiB); --bytes shows them
+exact.
 
-STATUS "stale" marks a snapshot or ring whose recorded processes (creator,
-last writer, ring writers and readers, by pid and start time) are all dead
-and that no live process maps, holds open or attaches: shmbuf rm --stale
-removes exactly those. Raw segments record no process and are never
-marked stale. STATUS "removed" marks a System V segment removed while
-still attached (ipcs's "dest"), freed when its last process detaches.
+STATUS "stale" marks what shmbuf rm --stale removes (see below), and
+"removed" a System V segment removed while still attached (ipcs's
+"dest"), freed when its last process detaches.
+
+` + staleHelp + `
 
 --json prints {"segments": [...]}, one object per entry, with the fields
-of stat --json (a ring's with its "ring" object), sizes in bytes.
+of stat --json (a ring's with its "ring" object), sizes in bytes, and
+"written" as a time.
 
 Finding a System V segment's kind attaches it read-only for a moment,
 which updates its last-attach time and pid.`,
@@ -66,8 +69,8 @@ func (o *lsOptions) validate([]string) error { return nil }
 
 // lsEntry is what ls adds to a SegmentInfo, as stat does (see details).
 type lsEntry struct {
-	Stale bool             `json:"stale"`
-	Ring  *shmbuf.RingStat `json:"ring,omitempty"`
+	usageFields
+	Ring *shmbuf.RingStat `json:"ring,omitempty"`
 }
 
 func (o *lsOptions) run(context.Context) error {
@@ -76,12 +79,13 @@ func (o *lsOptions) run(context.Context) error {
 		return o.fail(err)
 	}
 	extra := make([]lsEntry, len(list))
+	usages := shmbuf.Usages(list)
 	for i := range list {
 		info := &list[i]
 		if info.Type != "file" && info.Addr.Backend != shmbuf.SysV {
 			continue // not a segment
 		}
-		extra[i].Stale = isStale(info.Addr, info.Kind)
+		extra[i].usageFields = usageOf(usages[i])
 		if info.Kind == "ring" {
 			extra[i].Ring, _ = ringStat(info.Addr)
 		}
@@ -112,7 +116,7 @@ func printLs(out io.Writer, list []shmbuf.SegmentInfo, extra []lsEntry, f sizeFo
 	var buf bytes.Buffer
 	tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
 	fmt.Fprintf(tw, "%s\n", shmbuf.ShmDir)
-	fmt.Fprintf(tw, "NAME\tTYPE\tKIND\tSIZE\tMODE\tOWNER\tREADERS\tWRITERS\tSTATUS\n")
+	fmt.Fprintf(tw, "NAME\tTYPE\tKIND\tSIZE\tMODE\tOWNER\tWRITTEN\tIN_USE\tREADERS\tWRITERS\tSTATUS\n")
 	for i, info := range list {
 		if info.Addr.Backend == shmbuf.SysV {
 			continue
@@ -121,19 +125,23 @@ func printLs(out io.Writer, list []shmbuf.SegmentInfo, extra []lsEntry, f sizeFo
 		if info.Type == "symlink" {
 			name += " -> " + quoteName(info.Target)
 		}
-		readers, writers := ringSlots(extra[i].Ring)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%04o\t%s\t%s\t%s\t%s\n", name, info.Type, kindOf(&info),
-			f.size(info.Size), uint32(info.Mode.Perm()), info.Owner, readers, writers, status(&info, extra[i]))
+		e := extra[i]
+		readers, writers := ringSlots(e.Ring)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%04o\t%s\t%s\t%s\t%s\t%s\t%s\n", name, info.Type, kindOf(&info),
+			f.size(info.Size), uint32(info.Mode.Perm()), info.Owner, ago(e.Written), yesNo(e.InUse),
+			readers, writers, status(&info, e))
 	}
 	fmt.Fprintf(tw, "\nSystem V\n")
-	fmt.Fprintf(tw, "KEY\tID\tKIND\tSIZE\tMODE\tOWNER\tATTACHED\tREADERS\tWRITERS\tSTATUS\n")
+	fmt.Fprintf(tw, "KEY\tID\tKIND\tSIZE\tMODE\tOWNER\tATTACHED\tWRITTEN\tIN_USE\tREADERS\tWRITERS\tSTATUS\n")
 	for i, info := range list {
 		if info.Addr.Backend != shmbuf.SysV {
 			continue
 		}
-		readers, writers := ringSlots(extra[i].Ring)
-		fmt.Fprintf(tw, "0x%08x\t%d\t%s\t%s\t%04o\t%s\t%d\t%s\t%s\t%s\n", uint32(info.Key), info.ID, kindOf(&info),
-			f.size(info.Size), uint32(info.Mode.Perm()), info.Owner, info.Attached, readers, writers, status(&info, extra[i]))
+		e := extra[i]
+		readers, writers := ringSlots(e.Ring)
+		fmt.Fprintf(tw, "0x%08x\t%d\t%s\t%s\t%04o\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", uint32(info.Key), info.ID, kindOf(&info),
+			f.size(info.Size), uint32(info.Mode.Perm()), info.Owner, info.Attached, ago(e.Written), yesNo(e.InUse),
+			readers, writers, status(&info, e))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

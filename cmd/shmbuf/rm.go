@@ -5,25 +5,32 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"time"
 
 	"github.com/shmbuf/shmbuf"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // rmOptions is `shmbuf rm`.
 type rmOptions struct {
 	io *streams
 	target
-	force, stale bool
-	match        string
+	flags                *pflag.FlagSet
+	force, stale, dryRun bool
+	match, olderThanText string
 
-	addrs []shmbuf.Address
+	addrs     []shmbuf.Address
+	olderThan time.Duration
 }
+
+// staleOnlyFlags are rm's flags that only --stale takes.
+var staleOnlyFlags = []string{"match", "older-than", "dry-run"}
 
 func newRmCmd(s *streams) *cobra.Command {
 	o := &rmOptions{io: s, target: target{op: "rm"}}
 	cmd := &cobra.Command{
-		Use:   "rm [-f] ADDR... | --stale [--match GLOB]",
+		Use:   "rm [-f] ADDR... | --stale [--older-than AGE] [--dry-run]",
 		Short: "Remove segments",
 		Long: `Remove each segment named. For a posix segment this is the same as
 rm /dev/shm/NAME: processes that have it mapped keep their mapping. A
@@ -36,23 +43,31 @@ removes nothing. A segment that cannot be removed is reported and the rest
 are still removed; the exit code is then the worst failure's. -f (--force)
 ignores segments that do not exist, as rm -f does.
 
---stale removes every stale segment instead (see shmbuf ls): snapshots and
-rings whose recorded processes are all dead and that no live process maps,
-holds open or attaches. Each is checked again just before its removal, and
-each removal is printed. --match GLOB limits it to /dev/shm names (or
-System V keys written 0x%08x) that match the shell pattern GLOB.
+--stale removes every stale segment of /dev/shm and System V instead:
+every segment shmbuf made that nobody uses and nobody has written for
+--older-than (default 1h; a duration such as 30m, 2h or 0s, which takes
+any age). Each is checked again just before its removal, and each
+removal is printed. --match GLOB limits it to /dev/shm names (or System V
+keys written 0x%08x) that match the shell pattern GLOB. --dry-run prints
+what --stale would remove ("would remove ...") and removes nothing.
+
+` + staleHelp + `
 ` + addressHelp,
 		Example: `  shmbuf rm shared_buffer
   shmbuf rm frames status sysv-id:5
   shmbuf rm -f maybe-there
   shmbuf rm --stale
+  shmbuf rm --stale --dry-run --older-than 10m
   shmbuf rm --stale --match 'frames-*'`,
 		RunE: runE(o),
 	}
 	f := cmd.Flags()
+	o.flags = f
 	f.BoolVarP(&o.force, "force", "f", false, "ignore segments that do not exist")
-	f.BoolVar(&o.stale, "stale", false, "remove every stale snapshot and ring instead of named segments")
+	f.BoolVar(&o.stale, "stale", false, "remove every stale segment instead of named ones")
+	textVar(f, &o.olderThanText, "older-than", "duration", "1h", "with --stale: only segments last written at least this long ago")
 	f.StringVar(&o.match, "match", "*", "with --stale: only names (or System V keys) matching this shell pattern")
+	f.BoolVar(&o.dryRun, "dry-run", false, "with --stale: print what would be removed, remove nothing")
 	return cmd
 }
 
@@ -61,10 +76,20 @@ func (o *rmOptions) validate(args []string) error {
 		if len(args) > 0 {
 			return o.usagef("--stale removes every stale segment and takes no addresses")
 		}
+		d, err := parseAge("older-than", o.olderThanText)
+		if err != nil {
+			return o.fail(err)
+		}
+		o.olderThan = d
 		if _, err := path.Match(o.match, ""); err != nil {
 			return o.fail(badArg("match", o.match, "a shell pattern such as 'frames-*'"))
 		}
 		return nil
+	}
+	for _, name := range staleOnlyFlags {
+		if o.flags.Changed(name) {
+			return o.usagef("--%s goes with --stale", name)
+		}
 	}
 	if len(args) == 0 && !o.force {
 		return o.usagef("ADDR is missing")
@@ -105,16 +130,17 @@ func (o *rmOptions) run(context.Context) error {
 	return &statusError{worst}
 }
 
-// removeStale removes the segments ls marks stale, re-checking each one
-// just before removing it so that a segment that came back into use
-// meanwhile is kept.
+// removeStale removes the stale segments, re-checking each one just
+// before removing it so that a segment that came back into use or was
+// written meanwhile is kept; with --dry-run it only says which.
 func (o *rmOptions) removeStale() error {
 	list, err := shmbuf.List()
 	if err != nil {
 		return o.fail(err)
 	}
+	usages := shmbuf.Usages(list)
 	var errs []error
-	for _, info := range list {
+	for i, info := range list {
 		a := info.Addr
 		name := a.Name
 		if a.Backend == shmbuf.SysV {
@@ -128,8 +154,16 @@ func (o *rmOptions) removeStale() error {
 		if ok, _ := path.Match(o.match, name); !ok {
 			continue
 		}
-		now, err := shmbuf.StatSegment(a)
-		if err != nil || !isStale(a, now.Kind) {
+		if u := usages[i]; u == nil || !u.Stale(o.olderThan) {
+			continue
+		}
+		u, err := shmbuf.SegmentUsage(a)
+		if err != nil || !u.Stale(o.olderThan) {
+			continue
+		}
+		what := fmt.Sprintf("%s (%s, stale, written %s ago)", quoteName(a.String()), u.Kind, ago(&u.LastWrite))
+		if o.dryRun {
+			fmt.Fprintf(o.io.out, "would remove %s\n", what)
 			continue
 		}
 		if err := shmbuf.RemoveSegment(a); err != nil {
@@ -137,7 +171,7 @@ func (o *rmOptions) removeStale() error {
 			errs = append(errs, t.fail(err))
 			continue
 		}
-		fmt.Fprintf(o.io.out, "removed %s (%s, stale)\n", quoteName(a.String()), now.Kind)
+		fmt.Fprintf(o.io.out, "removed %s\n", what)
 	}
 	return errors.Join(errs...)
 }

@@ -39,11 +39,16 @@ func newStatCmd(s *streams) *cobra.Command {
 docs/JSON.md): its address, size, mode, owner and times; for System V
 its id, key, attach count and the creator's and last attacher's pids; its
 kind (raw, snapshot, ring, or unknown for a segment shmbuf did not make,
-which read and write treat as raw bytes); whether it is stale (see ls);
-and then
+which read and write treat as raw bytes); when it was last written and
+whether anyone uses it, and so whether it is stale (see ls); and then
 
-  raw       whether it is fixed-size or resizable, and how access is
-            serialised (flock, or none on System V, which has no file)
+  raw       whether it is fixed-size or resizable; whether read returns
+            the value exactly as written (value exact: a segment sized
+            to its value, or a fixed region shmbuf made, which records
+            the value's length) or with trailing NUL bytes trimmed
+            (value trimmed: another program's region, or System V); and
+            how access is serialised (flock, or none on System V, which
+            has no file)
   snapshot  capacity, generation (values published so far), creator pid
             and whether the creator is still running
   ring      capacity, largest record, policy, head and tail positions,
@@ -90,8 +95,7 @@ func (o *statOptions) run(context.Context) error {
 // details is what stat adds to a segment's SegmentInfo: its JSON members
 // follow the SegmentInfo's in the one object stat --json prints.
 type details struct {
-	// Stale is true for a snapshot or ring that ls marks stale.
-	Stale    bool             `json:"stale"`
+	usageFields
 	Raw      *rawStat         `json:"raw,omitempty"`
 	Snapshot *snapshotStat    `json:"snapshot,omitempty"`
 	Ring     *shmbuf.RingStat `json:"ring,omitempty"`
@@ -103,8 +107,15 @@ type details struct {
 
 type rawStat struct {
 	Fixed   bool   `json:"fixed"`
+	Value   string `json:"value"` // valueExact or valueTrimmed
 	Locking string `json:"locking"`
 }
+
+// The rules by which read finds a raw segment's value (rawStat.Value).
+const (
+	valueExact   = "exact"
+	valueTrimmed = "trimmed"
+)
 
 type snapshotStat struct {
 	Capacity     int       `json:"capacity"`
@@ -116,7 +127,10 @@ type snapshotStat struct {
 
 // describe opens the segment as its kind for the details.
 func describe(a shmbuf.Address, info *shmbuf.SegmentInfo) *details {
-	d := &details{Stale: isStale(a, info.Kind)}
+	d := &details{}
+	if u, err := shmbuf.SegmentUsage(a); err == nil {
+		d.usageFields = usageOf(u)
+	}
 	problem := func(err error) { d.Problem = causeOf(err, a.String()) }
 	switch info.Kind {
 	case "", "raw":
@@ -125,11 +139,20 @@ func describe(a shmbuf.Address, info *shmbuf.SegmentInfo) *details {
 			problem(err)
 			break
 		}
-		d.Raw = &rawStat{Fixed: r.Fixed(), Locking: "flock"}
+		fixed := r.Fixed()
+		exact, err := r.Exact()
+		r.Close()
+		if err != nil {
+			problem(err)
+			break
+		}
+		d.Raw = &rawStat{Fixed: fixed, Value: valueTrimmed, Locking: "flock"}
+		if exact {
+			d.Raw.Value = valueExact
+		}
 		if !info.Lockable {
 			d.Raw.Locking = lockingNone
 		}
-		r.Close()
 	case "snapshot":
 		s, err := shmbuf.OpenSnapshot(a.String())
 		if err != nil {
@@ -168,16 +191,6 @@ func ringStat(a shmbuf.Address) (*shmbuf.RingStat, error) {
 		return nil, err
 	}
 	return &st, nil
-}
-
-// isStale reports whether a formatted segment is stale; a segment that
-// cannot be inspected is not.
-func isStale(a shmbuf.Address, kind string) bool {
-	if kind != "snapshot" && kind != "ring" {
-		return false
-	}
-	u, err := shmbuf.SegmentUsage(a)
-	return err == nil && u.Stale()
 }
 
 // kindOf names a SegmentInfo's kind for text output, as its JSON does.
@@ -225,12 +238,23 @@ func printStat(out io.Writer, info *shmbuf.SegmentInfo, d *details, f sizeFormat
 		row("last_pid", "%d", info.LastPid)
 		row("removed", "%t", info.Removed)
 	}
+	if d.Written != nil {
+		row("written", "%s", when(*d.Written))
+	}
+	if d.InUse != nil {
+		row("in_use", "%t", *d.InUse)
+	}
 	row("stale", "%t", d.Stale)
 	if r := d.Raw; r != nil {
 		if r.Fixed {
 			row("fixed", "true (writes are zero-padded, larger ones refused)")
 		} else {
 			row("fixed", "false (resizable: the size is the content's size)")
+		}
+		if r.Value == valueExact {
+			row("value", "exact (read returns the bytes written, trailing NULs included)")
+		} else {
+			row("value", "trimmed (read drops trailing NUL bytes: they may be padding)")
 		}
 		row("locking", "%s", r.Locking)
 	}
