@@ -61,11 +61,18 @@ import (
 // A dead reader's slot is freed, so writers stop waiting for it.
 //
 // A Ring's methods may be called from several goroutines at once; Writers
-// and Readers are each for one goroutine at a time (see their docs).
+// and Readers are each for one goroutine at a time (see their docs), but
+// the Ring's Close may end their calls from any goroutine.
 type Ring struct {
 	seg  *Segment
 	l    *layout.Ring
 	addr string
+
+	// life is held shared by the Ring's methods that touch the mapping
+	// (none of them waits) and exclusively by Close; closed is set under
+	// it.
+	life   sync.RWMutex
+	closed bool
 
 	mu      sync.Mutex
 	writers map[*Writer]struct{}
@@ -314,8 +321,17 @@ func (r *Ring) Capacity() int { return int(r.l.Capacity) }
 func (r *Ring) Policy() Policy { return Policy(r.l.Policy) }
 
 // Close closes the Writers and Readers still open on r (a writer's Close
-// may end the stream) and unmaps the ring.
+// may end the stream) and unmaps the ring. Like io.Pipe's Close, it ends
+// their calls in progress on other goroutines first: a Reader waiting in
+// Next or a Writer waiting for space returns ErrClosed, and Close returns
+// once they have. Slices that Next or Claim returned are invalid after it.
 func (r *Ring) Close() error {
+	r.life.Lock()
+	defer r.life.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
 	r.mu.Lock()
 	ws := make([]*Writer, 0, len(r.writers))
 	for w := range r.writers {
@@ -326,21 +342,38 @@ func (r *Ring) Close() error {
 		rs = append(rs, rd)
 	}
 	r.mu.Unlock()
-	for _, w := range ws {
-		w.Close()
+	// Mark every handle first, so that each call in progress ends with
+	// ErrClosed rather than with the end of stream the writers' Close
+	// records.
+	wf := make([]bool, len(ws))
+	for i, w := range ws {
+		wf[i] = w.beginClose()
 	}
-	for _, rd := range rs {
-		rd.Close()
+	rf := make([]bool, len(rs))
+	for i, rd := range rs {
+		rf[i] = rd.beginClose()
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.seg == nil {
-		return nil
+	for i, w := range ws {
+		w.endClose(layout.EndEOF, wf[i])
 	}
-	err := r.seg.Close()
-	r.seg = nil
-	return err
+	for i, rd := range rs {
+		rd.endClose(rf[i])
+	}
+	return r.seg.Close()
 }
+
+// hold admits a Ring method that touches the mapping, or fails with
+// ErrClosed; the method calls release when done.
+func (r *Ring) hold(op string) error {
+	r.life.RLock()
+	if r.closed {
+		r.life.RUnlock()
+		return wrapErr(op, r.addr, ErrClosed, nil)
+	}
+	return nil
+}
+
+func (r *Ring) release() { r.life.RUnlock() }
 
 // guard runs on every method that touches the mapping: it turns a memory
 // fault (the segment truncated under us) into ErrTruncated. Use as

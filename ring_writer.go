@@ -24,7 +24,9 @@ type WriterOptions struct {
 //
 // A Writer is for one goroutine at a time: its methods must not be called
 // concurrently with each other (use one Writer per goroutine; they may
-// share a Ring).
+// share a Ring), except Close and CloseWithError, which may be called from
+// any goroutine to end a call in progress (it returns ErrClosed), as the
+// Ring's Close does.
 type Writer struct {
 	r    *Ring
 	l    *layout.Ring
@@ -44,15 +46,16 @@ type Writer struct {
 
 	records, bytes uint64 // published by flushCounters
 	lastLen        uint64 // the ClaimLen last stored in the slot
-	closed         bool
+	calls          callGate
 	ws             waitState
 }
 
 // NewWriter registers a writer in one of the ring's writer slots.
 func (r *Ring) NewWriter(o WriterOptions) (w *Writer, err error) {
-	if r.seg == nil {
-		return nil, wrapErr("writer", r.addr, ErrClosed, nil)
+	if err := r.hold("writer"); err != nil {
+		return nil, err
 	}
+	defer r.release()
 	if o.Wait < WaitAdaptive || o.Wait > WaitBlock {
 		return nil, wrapErr("writer", r.addr, ErrInvalidArgument, fmt.Errorf("unknown wait strategy %d", o.Wait))
 	}
@@ -97,14 +100,15 @@ func (w *Writer) Write(p []byte) (int, error) {
 // WriteContext is Write, giving up with ctx.Err() when ctx ends while it
 // waits for space.
 func (w *Writer) WriteContext(ctx context.Context, p []byte) (n int, err error) {
+	if !w.calls.enter() {
+		return 0, w.closedErr()
+	}
+	defer w.calls.exit()
 	size := uint64(len(p))
 	// One test sends empty, oversized and misused writes to the slow
 	// path: size-1 wraps around for an empty p.
-	if size-1 >= w.l.MaxRecord || w.closed || w.pending {
+	if size-1 >= w.l.MaxRecord || w.pending {
 		if len(p) == 0 {
-			if w.closed {
-				return 0, wrapErr("write", w.r.addr, ErrClosed, nil)
-			}
 			return 0, nil
 		}
 		_, err := w.claimLocked(ctx, len(p)) // reports the misuse
@@ -134,15 +138,21 @@ func (w *Writer) Claim(n int) ([]byte, error) {
 }
 
 func (w *Writer) claimCtx(ctx context.Context, n int) (buf []byte, err error) {
+	if !w.calls.enter() {
+		return nil, w.closedErr()
+	}
+	defer w.calls.exit()
 	defer w.r.guard("write", &err, debug.SetPanicOnFault(true))
 	return w.claimLocked(ctx, n)
+}
+
+func (w *Writer) closedErr() error {
+	return wrapErr("write", w.r.addr, ErrClosed, nil)
 }
 
 // claimLocked is claimCtx for callers that already guard against faults.
 func (w *Writer) claimLocked(ctx context.Context, n int) ([]byte, error) {
 	switch {
-	case w.closed:
-		return nil, wrapErr("write", w.r.addr, ErrClosed, nil)
 	case w.pending:
 		return nil, wrapErr("write", w.r.addr, ErrInvalidArgument, errors.New("Claim before Commit of the previous claim"))
 	case n < 1:
@@ -216,6 +226,10 @@ func publishPad(l *layout.Ring, pos, size uint64) {
 
 // Commit publishes the record reserved by Claim.
 func (w *Writer) Commit() (err error) {
+	if !w.calls.enter() {
+		return w.closedErr()
+	}
+	defer w.calls.exit()
 	if !w.pending {
 		return wrapErr("write", w.r.addr, ErrInvalidArgument, errors.New("Commit without Claim"))
 	}
@@ -254,7 +268,8 @@ func (w *Writer) flushCounters() {
 
 // Close ends the writer. When it is the last writer attached, the stream
 // ends: readers read the records before this point, then get io.EOF. A
-// pending Claim is discarded (it becomes padding).
+// pending Claim is discarded (it becomes padding). A call in progress on
+// another goroutine ends with ErrClosed first; Close returns once it has.
 func (w *Writer) Close() error { return w.close(layout.EndEOF) }
 
 // CloseWithError is Close, except that when it ends the stream readers
@@ -267,19 +282,30 @@ func (w *Writer) CloseWithError(err error) error {
 	return w.close(layout.EndAborted)
 }
 
-func (w *Writer) close(kind uint64) (err error) {
-	if w.closed {
+func (w *Writer) close(kind uint64) error { return w.endClose(kind, w.beginClose()) }
+
+// beginClose marks w closing and wakes its call in progress, if any, so
+// that it ends with ErrClosed. first is true for the one Close that must
+// finish the job in endClose.
+func (w *Writer) beginClose() (first bool) {
+	first, busy := w.calls.shut()
+	if first && busy {
+		wakeWriters(w.l) // a call asleep on the futex word sees the mark
+	}
+	return first
+}
+
+// endClose waits for the call in progress to end, then detaches the
+// writer (first), or waits for the Close that does (not first).
+func (w *Writer) endClose(kind uint64, first bool) (err error) {
+	if !first {
+		w.calls.waitFinished()
 		return nil
 	}
-	w.closed = true
-	w.r.mu.Lock()
-	delete(w.r.writers, w)
-	w.r.mu.Unlock()
-	if w.r.seg == nil {
-		return nil
-	}
+	defer w.finishClose()
 	defer w.r.guard("close", &err, debug.SetPanicOnFault(true))
 	l := w.l
+	w.calls.drain()
 	if w.pending {
 		publishPad(l, w.claimPos, layout.RecordSize(w.claimLen))
 		w.pending = false
@@ -292,6 +318,14 @@ func (w *Writer) close(kind uint64) (err error) {
 	w.slot.State.Store(layout.SlotFree)
 	detachWriter(l, kind)
 	return nil
+}
+
+// finishClose marks w closed and forgets it.
+func (w *Writer) finishClose() {
+	w.calls.finish()
+	w.r.mu.Lock()
+	delete(w.r.writers, w)
+	w.r.mu.Unlock()
 }
 
 // detachWriter drops the attached-writer count and, when it reaches zero,

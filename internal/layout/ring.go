@@ -123,6 +123,17 @@ func SlotState(pid int32, state uint64) uint64 { return uint64(uint32(pid))<<8 |
 func SlotPid(s uint64) int32      { return int32(uint32(s >> 8)) }
 func SlotStateOf(s uint64) uint64 { return s & 0xff }
 
+// SlotStateValid reports whether s can be a slot's State word: zero for a
+// free slot, or a known state with the positive pid of its owner packed by
+// SlotState. Anything else was not written by shmbuf.
+func SlotStateValid(s uint64) bool {
+	st, pid := SlotStateOf(s), SlotPid(s)
+	if st == SlotFree {
+		return s == 0
+	}
+	return st <= SlotReaping && pid > 0 && SlotState(pid, st) == s
+}
+
 // WriterSlot registers a writer: its identity for liveness, its pending
 // claim so that a claim left by a dead writer can be skipped, and its
 // counters.
