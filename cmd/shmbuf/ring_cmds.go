@@ -166,8 +166,9 @@ func (s *ringSink) close() error {
 
 // readRing prints a ring's records for `shmbuf read`: the ones there now
 // (without -f), or every one until the stream ends (with -f), each as the
-// bytes written. A reader lapped under policy overwrite reports its loss
-// on stderr, goes on, and makes the exit code 1.
+// bytes written; a stream whose writers died ends with ErrWriterLost
+// either way. A reader lapped under policy overwrite reports its loss on
+// stderr, goes on, and makes the exit code 1.
 func readRing(cmd *cobra.Command, a shmbuf.Address, o readOptions) error {
 	r, err := shmbuf.OpenRing(a.String())
 	if err != nil {
@@ -191,12 +192,22 @@ func readRing(cmd *cobra.Command, a shmbuf.Address, o readOptions) error {
 		}
 		return nil
 	}
-	lost := false
+	lost, reaped := false, false
 	for printed := 0; o.count == 0 || printed < o.count; {
 		rec, err := rd.TryNext()
 		if errors.Is(err, shmbuf.ErrEmpty) {
 			if !o.follow {
-				break
+				// Nothing more: find out once whether the writers died
+				// (the stream then ends with ErrWriterLost) before
+				// reporting the end.
+				if reaped {
+					break
+				}
+				reaped = true
+				if err := r.Reap(); err != nil {
+					return errors.Join(flush(), err)
+				}
+				continue
 			}
 			if err := flush(); err != nil {
 				return err
