@@ -97,7 +97,7 @@ func (s *waitState) pause(ctx context.Context, strat WaitStrategy, word, waiters
 		v := word.Load()
 		var err error
 		if blocked() {
-			timeout := sliceMax
+			timeout := min(sliceMax, checkEvery) // never sleep through a check
 			if dl, ok := ctx.Deadline(); ok {
 				if d := time.Until(dl); d < timeout {
 					timeout = max(d, time.Microsecond)

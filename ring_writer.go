@@ -182,7 +182,13 @@ func (w *Writer) claim(ctx context.Context, size uint64) (uint64, error) {
 			start = t + rem
 		}
 		end := start + size
-		if end > w.limit {
+		if end > w.limit || end <= t || t+l.Capacity+layout.RecordAlign < w.limit {
+			// Out of cached space, or a Tail that cannot be right: one
+			// that wraps around, or one below the space writers were
+			// given (the limit is at most Tail+8 plus the capacity).
+			if end <= t || t+l.Capacity+layout.RecordAlign < w.limit {
+				return 0, corruptf("write", w.r.addr, "tail %#x is behind the space writers were given (up to %d)", t, w.limit)
+			}
 			if err := w.makeRoom(ctx, end); err != nil {
 				return 0, err
 			}
