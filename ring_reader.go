@@ -280,6 +280,20 @@ func (rd *Reader) next(ctx context.Context, block, inPlace bool) (rec []byte, er
 	rd.inPlace = false
 	// The record returned last time is released now: the cursor may
 	// pass it. Batched, so that writers rarely see the line change.
+	//
+	// Why a record returned in place under PolicyBlock stays whole until
+	// then: writers claim only below the slowest live reader's published
+	// cursor plus the capacity (gate; a writer's cached limit comes from a
+	// gate no higher than a cursor this reader published, or than the Head
+	// it attached at, and cursors only grow). This reader publishes rd.pos
+	// only here, at the start of a call (the end of the record the caller
+	// just gave back), and before it waits or gives up (the position of a
+	// record not read yet), so its published cursor never passes a record
+	// it has returned and the caller may still hold; batching only delays
+	// a publication, which keeps the cursor lower. The next lap's copy of
+	// the record's bytes therefore lies at or past every writer's limit
+	// until the reader's next call. Under PolicyOverwrite writers ignore
+	// cursors, which is why Next copies and checks there.
 	if rd.pos-rd.published >= rd.batch {
 		rd.publish()
 	}
