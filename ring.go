@@ -385,14 +385,18 @@ func (r *Ring) guard(op string, err *error, old bool) {
 	}
 }
 
-// guardFast is guard for hot paths: a call that sets *done before its
-// normal return skips recover, which costs about as much as the rest of
-// the guard (a panic never reaches that assignment, so it is still
-// caught). Use as
+// guardCall is guard for the hot paths of Reader and Writer calls: it
+// also lets the call out of its gate g (entered just before), and a call
+// that sets *done before its normal return skips recover, which costs
+// about as much as the rest of the guard (a panic never reaches that
+// assignment, so it is still caught). One deferred call, not two: a
+// function with several defers and many returns loses open-coded defers.
+// Use as
 //
 //	done := false
-//	defer r.guardFast(op, &err, &done, debug.SetPanicOnFault(true))
-func (r *Ring) guardFast(op string, err *error, done *bool, old bool) {
+//	defer r.guardCall(&h.calls, op, &err, &done, debug.SetPanicOnFault(true))
+func (r *Ring) guardCall(g *callGate, op string, err *error, done *bool, old bool) {
+	g.exit()
 	debug.SetPanicOnFault(old)
 	if *done {
 		return

@@ -272,9 +272,8 @@ func (rd *Reader) next(ctx context.Context, block, inPlace bool) (rec []byte, er
 	if !rd.calls.enter() {
 		return nil, rd.closedErr()
 	}
-	defer rd.calls.exit()
 	done := false
-	defer rd.r.guardFast("read", &err, &done, debug.SetPanicOnFault(true))
+	defer rd.r.guardCall(&rd.calls, "read", &err, &done, debug.SetPanicOnFault(true))
 	l := rd.l
 	rd.rest = nil
 	rd.inPlace = false

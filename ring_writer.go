@@ -103,20 +103,21 @@ func (w *Writer) WriteContext(ctx context.Context, p []byte) (n int, err error) 
 	if !w.calls.enter() {
 		return 0, w.closedErr()
 	}
-	defer w.calls.exit()
+	// One fault guard for the whole record: claim, copy and publish.
+	done := false
+	defer w.r.guardCall(&w.calls, "write", &err, &done, debug.SetPanicOnFault(true))
 	size := uint64(len(p))
 	// One test sends empty, oversized and misused writes to the slow
 	// path: size-1 wraps around for an empty p.
 	if size-1 >= w.l.MaxRecord || w.pending {
 		if len(p) == 0 {
+			done = true
 			return 0, nil
 		}
 		_, err := w.claimLocked(ctx, len(p)) // reports the misuse
+		done = true
 		return 0, err
 	}
-	// One fault guard for the whole record: claim, copy and publish.
-	done := false
-	defer w.r.guardFast("write", &err, &done, debug.SetPanicOnFault(true))
 	pos, err := w.claim(ctx, layout.RecordSize(size))
 	if err != nil {
 		return 0, err
