@@ -60,6 +60,13 @@ import (
 // is left the stream ends with ErrWriterLost after the records before it.
 // A dead reader's slot is freed, so writers stop waiting for it.
 //
+// Corruption. At the same tick a waiter checks that the control words are
+// possible (positions 8-aligned, Head within one capacity behind Tail,
+// the end of stream and the cursors not past Tail, slot states known); a
+// check that fails on two ticks in a row ends the wait with ErrCorrupt,
+// so a peer that scribbles over the control block cannot make anyone wait
+// for ever.
+//
 // A Ring's methods may be called from several goroutines at once; Writers
 // and Readers are each for one goroutine at a time (see their docs), but
 // the Ring's Close may end their calls from any goroutine.

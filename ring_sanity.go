@@ -118,8 +118,8 @@ func checkRing(l *layout.Ring, op, addr string) error {
 
 // checkHeadTriple checks the (position, records, bytes) of Head under
 // policy overwrite: the walker stores the triple before Head, so the
-// triple is never behind Head, and every record counted took at least a
-// header and one payload byte of the positions before it.
+// triple is never behind Head, and every record counted took a header and
+// its payload of the positions before it.
 func checkHeadTriple(l *layout.Ring, op, addr string) error {
 	h := l.Ctl.Head.Load()
 	pos, recs, byts := headTriple(l)
@@ -127,7 +127,7 @@ func checkHeadTriple(l *layout.Ring, op, addr string) error {
 	switch {
 	case pos%layout.RecordAlign != 0 || pos < h || pos > skipGap(l, t):
 		return corruptf(op, addr, "head triple at %#x, head %d, tail %d", pos, h, t)
-	case recs > pos/layout.RecordSize(1) || byts < recs || byts > pos-recs*layout.RecordHdrSize:
+	case recs > pos/layout.RecordHdrSize || byts > pos-recs*layout.RecordHdrSize:
 		return corruptf(op, addr, "head triple counts %d records of %d bytes before position %d", recs, byts, pos)
 	}
 	return nil
