@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"math/rand/v2"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -26,10 +27,12 @@ import (
 //
 // Writing. A writer records the claim it is about to make in its writer
 // slot, claims [Tail, Tail+size) with a CAS on Tail, copies the payload,
-// then publishes the record by storing the header's stamp, 1+its position,
-// last with release ordering. A reader polls the stamp at its cursor, never
-// a shared counter, and a stamp from an older lap (or zero memory) never
-// equals 1+the cursor, so memory is never zeroed. Readers publish their
+// then publishes the record by storing the header's stamp, 1+its position
+// XORed with the ring's random key, last with release ordering. A reader
+// polls the stamp at its cursor, never a shared counter, and a stamp from
+// an older lap, zero memory or an older lap's payload (which may hold any
+// value, 1+a position included) never equals the cursor's, so memory is
+// never zeroed. Readers publish their
 // cursors to their slots in batches (every Capacity/8 bytes and before they
 // sleep), and writers cache the slowest cursor (the Disruptor's gating
 // sequence) so that they scan reader slots only when the cached space is
@@ -265,6 +268,7 @@ func CreateRing(addr string, opts RingOptions) (*Ring, error) {
 	h.CreatorPid = self.Pid
 	h.CreatorStart = self.Start
 	h.CreatedNanos = time.Now().UnixNano()
+	h.StampKey = rand.Uint64() | 1<<63 // see layout.Ring.Stamp
 	h.Publish()
 	return newRing(seg)
 }

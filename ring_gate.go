@@ -160,7 +160,7 @@ func (w *Writer) walk(target uint64) (bool, error) {
 		}
 		h := l.Hdr(off)
 		// Partner: the writer's stamp store; Len is read after it.
-		if h.Stamp.Load() != pos+1 {
+		if h.Stamp.Load() != l.Stamp(pos) {
 			break // claimed, not yet published
 		}
 		n := uint64(h.Len)

@@ -3,6 +3,8 @@ package shmbuf_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -145,4 +147,74 @@ func TestRing_OverwriteNextDeliversOnlyWrittenRecords(t *testing.T) {
 		t.Fatalf("writer: %v", err)
 	}
 	c.done(n)
+}
+
+// TestRing_PayloadNeverPassesForAHeader: a payload whose bytes, at the
+// place where a later record's header will go, hold what that header's
+// stamp would be (here the 8-byte position plus one, a value a stream of
+// offsets or counters may well carry) is never taken for a published
+// record by a reader waiting there.
+func TestRing_PayloadNeverPassesForAHeader(t *testing.T) {
+	for _, pol := range []shmbuf.Policy{shmbuf.PolicyBlock, shmbuf.PolicyOverwrite} {
+		t.Run(pol.String(), func(t *testing.T) {
+			r, _ := newRing(t, shmbuf.RingOptions{Size: 256, MaxRecord: 64, Policy: pol})
+			if r.Capacity() != 256 {
+				t.Fatalf("capacity %d, the test needs 256", r.Capacity())
+			}
+			rd, err := r.NewReader(shmbuf.ReaderOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rd.Close()
+			w, err := r.NewWriter(shmbuf.WriterOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			// Four records of 48 bytes fill the first lap ([0,64) …
+			// [192,256)). The first one's payload starts at 16; its bytes
+			// at ring offset 24 are what a record at position 280 (one lap
+			// and 24 bytes on) would have as its stamp, followed by a
+			// plausible length.
+			first := make([]byte, 48)
+			binary.LittleEndian.PutUint64(first[8:], 280+1)
+			binary.LittleEndian.PutUint32(first[16:], 5)
+			for i := range 4 {
+				rec := first
+				if i > 0 {
+					rec = bytes.Repeat([]byte{byte('a' + i)}, 48)
+				}
+				if _, err := w.Write(rec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			drain := func() (n int) {
+				for {
+					_, err := rd.TryNext()
+					if errors.Is(err, shmbuf.ErrEmpty) {
+						return n
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					n++
+				}
+			}
+			if n := drain(); n != 4 {
+				t.Fatalf("read %d records of the first lap, want 4", n)
+			}
+			// The next record takes [256,280); the reader then waits at
+			// 280, over the first record's payload.
+			if _, err := w.Write([]byte("12345678")); err != nil {
+				t.Fatal(err)
+			}
+			rec, err := rd.TryNext()
+			if err != nil || string(rec) != "12345678" {
+				t.Fatalf("record at 256: %q, %v", rec, err)
+			}
+			if rec, err := rd.TryNext(); !errors.Is(err, shmbuf.ErrEmpty) {
+				t.Fatalf("at 280, where nothing was written: %q, %v; want ErrEmpty", rec, err)
+			}
+		})
+	}
 }

@@ -181,7 +181,7 @@ func (rd *Reader) skipToTail() {
 			continue
 		}
 		h := l.Hdr(off)
-		if h.Stamp.Load() != p+1 {
+		if h.Stamp.Load() != l.Stamp(p) {
 			break
 		}
 		n := uint64(h.Len)
@@ -307,7 +307,7 @@ func (rd *Reader) next(ctx context.Context, block, inPlace bool) (rec []byte, er
 		}
 		h := l.Hdr(off)
 		// Partner: the writer's stamp store after the payload.
-		if h.Stamp.Load() == p+1 {
+		if h.Stamp.Load() == l.Stamp(p) {
 			n := uint64(h.Len)
 			if h.Flags&layout.FlagPad != 0 {
 				size := layout.RecordHdrSize + n
@@ -421,7 +421,7 @@ func skipGap(l *layout.Ring, p uint64) uint64 {
 // record, no new end of stream, no lap, no Close.
 func (rd *Reader) idle(p, end uint64) bool {
 	l := rd.l
-	if l.Hdr(p&l.Mask).Stamp.Load() == p+1 || l.Ctl.End.Load() != end || rd.calls.closing() {
+	if l.Hdr(p&l.Mask).Stamp.Load() == l.Stamp(p) || l.Ctl.End.Load() != end || rd.calls.closing() {
 		return false
 	}
 	return !rd.overwrite || l.Ctl.Head.Load() <= p

@@ -228,7 +228,7 @@ func publishPad(l *layout.Ring, pos, size uint64) {
 	h := l.Hdr(pos & l.Mask)
 	h.Len = uint32(size - layout.RecordHdrSize)
 	h.Flags = layout.FlagPad
-	h.Stamp.Store(pos + 1)
+	h.Stamp.Store(l.Stamp(pos))
 }
 
 // Commit publishes the record reserved by Claim.
@@ -253,7 +253,7 @@ func (w *Writer) publish() {
 	h.Flags = 0
 	// Publish: the stamp is stored last. Partner: the reader's
 	// Stamp.Load before it reads Len and the payload.
-	h.Stamp.Store(w.claimPos + 1)
+	h.Stamp.Store(l.Stamp(w.claimPos))
 	w.pending = false
 	w.records++
 	w.bytes += w.claimLen

@@ -260,7 +260,7 @@ func TestSnapshot_HeaderDamage(t *testing.T) {
 	}{
 		{"magic", flip(0), shmbuf.ErrNotShmbuf},
 		{"magic last byte", flip(7), shmbuf.ErrNotShmbuf},
-		{"version 2", put32(offVersion, 2), shmbuf.ErrVersion},
+		{"version 3", put32(offVersion, 3), shmbuf.ErrVersion},
 		{"version 0", put32(offVersion, 0), shmbuf.ErrVersion},
 		{"version flipped bit", flip(offVersion), shmbuf.ErrVersion},
 		{"version with checksum", resummed(put32(offVersion, 99)), shmbuf.ErrVersion},

@@ -16,8 +16,9 @@ import (
 // Magic opens every formatted segment: "SHMBUF" then two zero bytes.
 var Magic = [8]byte{'S', 'H', 'M', 'B', 'U', 'F', 0, 0}
 
-// Version is the format version this code writes and reads.
-const Version = 1
+// Version is the format version this code writes and reads. Version 2:
+// ring record stamps are keyed (Header.StampKey).
+const Version = 2
 
 // HeaderSize is the size of the common header; kind-specific areas follow
 // it, each aligned to CacheLine.
@@ -52,7 +53,8 @@ type Header struct {
 	Writers      uint32  // 60: ring: writer slots
 	CreatorStart uint64  // 64: creator's start time, clock ticks since boot
 	CreatedNanos int64   // 72: creation time, Unix nanoseconds
-	_            [40]byte
+	StampKey     uint64  // 80: ring: record stamps are (position+1) XOR StampKey; random, top bit set
+	_            [32]byte
 	Checksum     uint64 // 120: FNV-1a 64 of bytes [0,120) with Magic as written
 }
 

@@ -50,6 +50,7 @@ func TestHeader_Layout(t *testing.T) {
 		{"CreatorPid", unsafe.Offsetof(h.CreatorPid), 56},
 		{"CreatorStart", unsafe.Offsetof(h.CreatorStart), 64},
 		{"CreatedNanos", unsafe.Offsetof(h.CreatedNanos), 72},
+		{"StampKey", unsafe.Offsetof(h.StampKey), 80},
 		{"Checksum", unsafe.Offsetof(h.Checksum), 120},
 	} {
 		if f.off != f.want {

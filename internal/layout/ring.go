@@ -161,10 +161,11 @@ type ReaderSlot struct {
 	_      [CacheLine - 24]byte
 }
 
-// RecordHdr starts every record. Stamp is 1+the record's position, stored
-// last with release ordering (partner: the reader's Stamp.Load), so a
-// header from an older lap, or zero memory, never matches. Len is the
-// payload length (pads: the bytes after the header).
+// RecordHdr starts every record. Stamp is Ring.Stamp of the record's
+// position, stored last with release ordering (partner: the reader's
+// Stamp.Load), so a header from an older lap, a payload from an older lap
+// or zero memory never matches. Len is the payload length (pads: the bytes
+// after the header).
 type RecordHdr struct {
 	Stamp atomic.Uint64
 	Len   uint32
@@ -202,14 +203,26 @@ type Ring struct {
 	Mask      uint64
 	MaxRecord uint64
 	Policy    uint32
+	// Key is the header's StampKey (see Stamp).
+	Key uint64
 }
+
+// Stamp is the stamp of a record published at pos: 1+pos, XORed with the
+// ring's random key. Without the key, the bytes an older lap left where a
+// later record's header goes (any payload: a counter, an offset) could
+// hold 1+that record's position by chance, and a reader waiting there
+// would take them for the record; with it, they match only with the odds
+// of guessing 64 random bits. The key's top bit is set, and positions stay
+// below 2^63, so zero memory never matches either.
+func (r *Ring) Stamp(pos uint64) uint64 { return (pos + 1) ^ r.Key }
 
 // RingParamsOK checks the ring fields of a header.
 func RingParamsOK(h *Header) bool {
 	if _, ok := RingSize(h.Capacity, h.Writers, h.Readers); !ok {
 		return false
 	}
-	return h.MaxRecord >= 1 && h.MaxRecord <= h.Capacity && RecordSize(h.MaxRecord) <= h.Capacity/2 && h.Policy <= 1
+	return h.MaxRecord >= 1 && h.MaxRecord <= h.Capacity && RecordSize(h.MaxRecord) <= h.Capacity/2 && h.Policy <= 1 &&
+		h.StampKey>>63 == 1
 }
 
 // RingOf overlays the ring areas on b after validating the header.
@@ -227,7 +240,7 @@ func RingOf(b []byte) (*Ring, error) {
 	if err := h.Validate(len(b), KindRing, need); err != nil {
 		return nil, err
 	}
-	r := &Ring{Capacity: h.Capacity, Mask: h.Capacity - 1, MaxRecord: h.MaxRecord, Policy: h.Policy}
+	r := &Ring{Capacity: h.Capacity, Mask: h.Capacity - 1, MaxRecord: h.MaxRecord, Policy: h.Policy, Key: h.StampKey}
 	r.Ctl = (*RingCtl)(unsafe.Pointer(&b[ringCtlOff]))
 	off := uint64(ringCtlOff + ringCtlSize)
 	r.Writers = unsafe.Slice((*WriterSlot)(unsafe.Pointer(&b[off])), h.Writers)
