@@ -27,12 +27,13 @@ import (
 //
 // Writing. A writer records the claim it is about to make in its writer
 // slot, claims [Tail, Tail+size) with a CAS on Tail, copies the payload,
-// then publishes the record by storing the header's stamp, 1+its position
-// XORed with the ring's random key, last with release ordering. A reader
-// polls the stamp at its cursor, never a shared counter, and a stamp from
-// an older lap, zero memory or an older lap's payload (which may hold any
-// value, 1+a position included) never equals the cursor's, so memory is
-// never zeroed. Readers publish their
+// then publishes the record by storing the header's stamp, its position
+// mixed with the ring's random key (layout.Ring.Stamp), last with release
+// ordering. A reader polls the stamp at its cursor, never a shared
+// counter, and what an older lap left there (a header, a payload holding
+// any value, 1+a position included, or both in part) or zero memory never
+// equals the cursor's stamp, so memory is never zeroed. Readers publish
+// their
 // cursors to their slots in batches (every Capacity/8 bytes and before they
 // sleep), and writers cache the slowest cursor (the Disruptor's gating
 // sequence) so that they scan reader slots only when the cached space is

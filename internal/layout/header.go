@@ -53,7 +53,7 @@ type Header struct {
 	Writers      uint32  // 60: ring: writer slots
 	CreatorStart uint64  // 64: creator's start time, clock ticks since boot
 	CreatedNanos int64   // 72: creation time, Unix nanoseconds
-	StampKey     uint64  // 80: ring: record stamps are (position+1) XOR StampKey; random, top bit set
+	StampKey     uint64  // 80: ring: the random key of record stamps (Ring.Stamp); top bit set
 	_            [32]byte
 	Checksum     uint64 // 120: FNV-1a 64 of bytes [0,120) with Magic as written
 }

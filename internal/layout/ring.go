@@ -207,14 +207,26 @@ type Ring struct {
 	Key uint64
 }
 
-// Stamp is the stamp of a record published at pos: 1+pos, XORed with the
-// ring's random key. Without the key, the bytes an older lap left where a
-// later record's header goes (any payload: a counter, an offset) could
-// hold 1+that record's position by chance, and a reader waiting there
-// would take them for the record; with it, they match only with the odds
-// of guessing 64 random bits. The key's top bit is set, and positions stay
-// below 2^63, so zero memory never matches either.
-func (r *Ring) Stamp(pos uint64) uint64 { return (pos + 1) ^ r.Key }
+// Stamp is the stamp of a record published at pos: 1+pos XORed with the
+// ring's random key, then mixed (the splitmix64 finalizer, a bijection).
+// The bytes an older lap left where a later record's header goes (any
+// payload, a counter, an offset, a header's tail) could otherwise hold
+// what a reader waiting there expects by chance: 1+pos plainly, or, with
+// the key alone, all but the low bytes of the stamp a header two laps
+// before left there, since stamps of positions a few laps apart then
+// differ only in the bits of the lap count. Mixed, any two stamps differ
+// in every byte with the odds of random ones, so eight stale bytes match
+// with odds of 2^-64 and a partly rewritten old header with those of its
+// new bytes. The key's top bit is set and positions stay below 2^63, so
+// the input is never zero and zero memory never matches.
+func (r *Ring) Stamp(pos uint64) uint64 {
+	x := (pos + 1) ^ r.Key
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
 
 // RingParamsOK checks the ring fields of a header.
 func RingParamsOK(h *Header) bool {
