@@ -34,6 +34,16 @@
 // slices (Reader.Next, Writer.Claim) say in their documentation which call
 // ends their validity.
 //
+// A record from Reader.Next may be trusted until the reader's next call
+// or the Close of the reader or its ring, under either policy: under
+// PolicyBlock it lies in the ring, where writers never reuse space a live
+// reader has not passed; under PolicyOverwrite, where writers do not wait,
+// it is a copy the Reader owns, checked after the copy, and a record
+// overwritten meanwhile is reported lost instead. Reader.NextInPlace is
+// the zero-copy read of an overwrite ring: its record may change under the
+// caller at any moment, and only a nil Reader.Verify after use says it did
+// not.
+//
 // # Caveats
 //
 //   - Shared memory outlives processes. Segments stay until removed (Remove,

@@ -60,7 +60,9 @@ var (
 
 	// ErrCorrupt is returned when a header or a record read from shared
 	// memory fails validation: a bad checksum, an offset or a length out of
-	// bounds.
+	// bounds, or a ring control word (a position, a count, a slot's state)
+	// that cannot be right, which would otherwise make a wait last for
+	// ever.
 	ErrCorrupt = errors.New("corrupt segment")
 
 	// ErrTruncated is returned when the segment shrank under a mapping, so
@@ -72,7 +74,9 @@ var (
 	// written.
 	ErrTooLarge = errors.New("value too large for segment")
 
-	// ErrClosed is returned by methods called after Close.
+	// ErrClosed is returned by methods called after Close, and by a ring
+	// Reader's or Writer's call in progress that a Close on another
+	// goroutine ended.
 	ErrClosed = errors.New("closed")
 
 	// ErrInterrupted is returned by Raw.Load when the last Store on the

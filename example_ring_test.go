@@ -96,3 +96,44 @@ func ExampleWriter_Claim() {
 	fmt.Println(out.String())
 	// Output: frame
 }
+
+// Under PolicyOverwrite writers never wait, so a record may be overwritten
+// while it is read. Next returns verified copies; NextInPlace returns the
+// record where it lies, and Verify, after the record was used, says
+// whether it was still whole.
+func ExampleReader_NextInPlace() {
+	name := exampleName("inplace")
+	r, err := shmbuf.CreateRing(name, shmbuf.RingOptions{Size: 4096, Policy: shmbuf.PolicyOverwrite})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer shmbuf.Remove(name)
+	defer r.Close()
+	rd, _ := r.NewReader(shmbuf.ReaderOptions{})
+	defer rd.Close()
+	w, _ := r.NewWriter(shmbuf.WriterOptions{})
+	w.Write([]byte("price 101"))
+	w.Close()
+
+	for {
+		rec, err := rd.NextInPlace(context.Background())
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			fmt.Println(err) // a *LostError: records were overwritten unread
+			continue
+		}
+		sum := 0
+		for _, c := range rec { // use the record in place
+			sum += int(c)
+		}
+		if err := rd.Verify(); err != nil {
+			fmt.Println(err) // overwritten while in use: discard sum
+			continue
+		}
+		fmt.Printf("%s: %d\n", rec, sum)
+	}
+	// Output: price 101: 709
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"math/rand/v2"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -26,10 +27,13 @@ import (
 //
 // Writing. A writer records the claim it is about to make in its writer
 // slot, claims [Tail, Tail+size) with a CAS on Tail, copies the payload,
-// then publishes the record by storing the header's stamp, 1+its position,
-// last with release ordering. A reader polls the stamp at its cursor, never
-// a shared counter, and a stamp from an older lap (or zero memory) never
-// equals 1+the cursor, so memory is never zeroed. Readers publish their
+// then publishes the record by storing the header's stamp, its position
+// mixed with the ring's random key (layout.Ring.Stamp), last with release
+// ordering. A reader polls the stamp at its cursor, never a shared
+// counter, and what an older lap left there (a header, a payload holding
+// any value, 1+a position included, or both in part) or zero memory never
+// equals the cursor's stamp, so memory is never zeroed. Readers publish
+// their
 // cursors to their slots in batches (every Capacity/8 bytes and before they
 // sleep), and writers cache the slowest cursor (the Disruptor's gating
 // sequence) so that they scan reader slots only when the cached space is
@@ -65,8 +69,16 @@ import (
 // slot is freed, so writers stop waiting for it. See
 // internal/layout/locks.go for the protocol.
 //
+// Corruption. At the same tick a waiter checks that the control words are
+// possible (positions 8-aligned, Head within one capacity behind Tail,
+// the end of stream and the cursors not past Tail, slot states known); a
+// check that fails on two ticks in a row ends the wait with ErrCorrupt,
+// so a peer that scribbles over the control block cannot make anyone wait
+// for ever.
+//
 // A Ring's methods may be called from several goroutines at once; Writers
-// and Readers are each for one goroutine at a time (see their docs).
+// and Readers are each for one goroutine at a time (see their docs), but
+// the Ring's Close may end their calls from any goroutine.
 type Ring struct {
 	seg  *Segment
 	l    *layout.Ring
@@ -76,6 +88,12 @@ type Ring struct {
 	// it. Reapers take dead slots' locks on it, one at a time (reapMu).
 	lf     *os.File
 	reapMu sync.Mutex
+
+	// life is held shared by the Ring's methods that touch the mapping
+	// (none of them waits) and exclusively by Close; closed is set under
+	// it.
+	life   sync.RWMutex
+	closed bool
 
 	mu      sync.Mutex
 	writers map[*Writer]struct{}
@@ -262,6 +280,7 @@ func CreateRing(addr string, opts RingOptions) (*Ring, error) {
 	h.CreatorStart = self.Start
 	h.CreatorNS = self.NS
 	h.CreatedNanos = time.Now().UnixNano()
+	h.StampKey = rand.Uint64() | 1<<63 // see layout.Ring.Stamp
 	h.Publish()
 	// Only now does the ring appear at its address, complete.
 	if err := seg.publish("create"); err != nil {
@@ -337,8 +356,17 @@ func (r *Ring) Capacity() int { return int(r.l.Capacity) }
 func (r *Ring) Policy() Policy { return Policy(r.l.Policy) }
 
 // Close closes the Writers and Readers still open on r (a writer's Close
-// may end the stream) and unmaps the ring.
+// may end the stream) and unmaps the ring. Like io.Pipe's Close, it ends
+// their calls in progress on other goroutines first: a Reader waiting in
+// Next or a Writer waiting for space returns ErrClosed, and Close returns
+// once they have. Slices that Next or Claim returned are invalid after it.
 func (r *Ring) Close() error {
+	r.life.Lock()
+	defer r.life.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
 	r.mu.Lock()
 	ws := make([]*Writer, 0, len(r.writers))
 	for w := range r.writers {
@@ -349,21 +377,38 @@ func (r *Ring) Close() error {
 		rs = append(rs, rd)
 	}
 	r.mu.Unlock()
-	for _, w := range ws {
-		w.Close()
+	// Mark every handle first, so that each call in progress ends with
+	// ErrClosed rather than with the end of stream the writers' Close
+	// records.
+	wf := make([]bool, len(ws))
+	for i, w := range ws {
+		wf[i] = w.beginClose()
 	}
-	for _, rd := range rs {
-		rd.Close()
+	rf := make([]bool, len(rs))
+	for i, rd := range rs {
+		rf[i] = rd.beginClose()
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.seg == nil {
-		return nil
+	for i, w := range ws {
+		w.endClose(layout.EndEOF, wf[i])
 	}
-	err := r.seg.Close()
-	r.seg = nil
-	return err
+	for i, rd := range rs {
+		rd.endClose(rf[i])
+	}
+	return r.seg.Close()
 }
+
+// hold admits a Ring method that touches the mapping, or fails with
+// ErrClosed; the method calls release when done.
+func (r *Ring) hold(op string) error {
+	r.life.RLock()
+	if r.closed {
+		r.life.RUnlock()
+		return wrapErr(op, r.addr, ErrClosed, nil)
+	}
+	return nil
+}
+
+func (r *Ring) release() { r.life.RUnlock() }
 
 // guard runs on every method that touches the mapping: it turns a memory
 // fault (the segment truncated under us) into ErrTruncated. Use as
@@ -375,14 +420,18 @@ func (r *Ring) guard(op string, err *error, old bool) {
 	}
 }
 
-// guardFast is guard for hot paths: a call that sets *done before its
-// normal return skips recover, which costs about as much as the rest of
-// the guard (a panic never reaches that assignment, so it is still
-// caught). Use as
+// guardCall is guard for the hot paths of Reader and Writer calls: it
+// also lets the call out of its gate g (entered just before), and a call
+// that sets *done before its normal return skips recover, which costs
+// about as much as the rest of the guard (a panic never reaches that
+// assignment, so it is still caught). One deferred call, not two: a
+// function with several defers and many returns loses open-coded defers.
+// Use as
 //
 //	done := false
-//	defer r.guardFast(op, &err, &done, debug.SetPanicOnFault(true))
-func (r *Ring) guardFast(op string, err *error, done *bool, old bool) {
+//	defer r.guardCall(&h.calls, op, &err, &done, debug.SetPanicOnFault(true))
+func (r *Ring) guardCall(g *callGate, op string, err *error, done *bool, old bool) {
+	g.exit()
 	debug.SetPanicOnFault(old)
 	if *done {
 		return

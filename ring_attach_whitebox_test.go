@@ -119,7 +119,8 @@ func TestRing_CloserDiedBeforeFreeing(t *testing.T) {
 			// What Close does up to the instruction it dies at.
 			endStream(r.l, layout.EndEOF)
 			plantDeadWriter(t, r, int(w.idx), layout.SlotActive)
-			w.closed = true // the dead writer does nothing more
+			w.calls.shut() // the dead writer does nothing more
+			w.calls.finish()
 			if w.lf != nil {
 				w.lf.Close() // the kernel drops a dead process's locks
 			}

@@ -29,12 +29,21 @@ func (w *Writer) makeRoom(ctx context.Context, end uint64) error {
 			// Another writer's record at Head is still being copied
 			// (or its writer died): nap, then check again.
 			due, err := w.ws.pause(ctx, w.wait, nil, nil, nil)
+			if w.calls.closing() {
+				return w.closedErr()
+			}
 			if err != nil {
 				return err
 			}
 			if due {
-				w.r.reapWriters()
-				w.stealToken()
+				corrupt, suspect := w.ws.confirm(w.check(end))
+				if corrupt != nil {
+					return corrupt
+				}
+				if !suspect {
+					w.r.reapWriters()
+					w.stealToken()
+				}
 			}
 			continue
 		}
@@ -44,13 +53,25 @@ func (w *Writer) makeRoom(ctx context.Context, end uint64) error {
 		}
 		w.flushCounters()
 		due, err := w.ws.pause(ctx, w.wait, &l.Ctl.SpaceWake, &l.Ctl.WriterWaiters,
-			func() bool { return end > gate(l)+l.Capacity })
+			func() bool { return end > gate(l)+l.Capacity && !w.calls.closing() })
+		if w.calls.closing() {
+			return w.closedErr()
+		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
 			return wrapErr("write", w.r.addr, ErrTruncated, err)
 		}
 		if due {
-			w.r.reapReaders()
-			w.r.reapWriters()
+			corrupt, suspect := w.ws.confirm(w.check(end))
+			if corrupt != nil {
+				return corrupt
+			}
+			if !suspect {
+				w.r.reapReaders()
+				w.r.reapWriters()
+			}
 		}
 	}
 }
@@ -139,7 +160,7 @@ func (w *Writer) walk(target uint64) (bool, error) {
 		}
 		h := l.Hdr(off)
 		// Partner: the writer's stamp store; Len is read after it.
-		if h.Stamp.Load() != pos+1 {
+		if h.Stamp.Load() != l.Stamp(pos) {
 			break // claimed, not yet published
 		}
 		n := uint64(h.Len)

@@ -87,7 +87,7 @@ func (r *Ring) unblockClaim(i int) {
 	anyPending := false
 	for k := 0; k < np; k++ {
 		p := pieces[k][0]
-		if l.Hdr(p&l.Mask).Stamp.Load() != p+1 {
+		if l.Hdr(p&l.Mask).Stamp.Load() != l.Stamp(p) {
 			pending[k] = true
 			anyPending = true
 		}

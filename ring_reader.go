@@ -22,14 +22,27 @@ type ReaderOptions struct {
 
 // Reader reads every record of a ring from its own cursor.
 //
-// Next returns records in place, without copying; Read and WriteTo give
-// the concatenated payloads as a byte stream. End of stream (the last
-// writer closed and every record before it was read) is io.EOF; a call
-// after io.EOF waits for the next stream on the same ring.
+// Next returns one record at a time; Read and WriteTo give the
+// concatenated payloads as a byte stream. End of stream (the last writer
+// closed and every record before it was read) is io.EOF; a call after
+// io.EOF waits for the next stream on the same ring.
+//
+// When a slice from Next may be trusted: until the next call on the
+// Reader (Next, NextInPlace, TryNext, Read, WriteTo or Close) or the
+// Ring's Close, whatever the policy. Under PolicyBlock it points into the
+// shared ring (zero-copy): writers never reuse space that a live reader
+// has not passed. Under PolicyOverwrite writers do not wait for readers,
+// so Next copies the record into a buffer the Reader owns and checks after
+// the copy that no writer reached it: a record overwritten meanwhile is
+// counted in the next *LostError, never returned. NextInPlace is the
+// zero-copy call for overwrite rings, whose records must be checked with
+// Verify after use.
 //
 // A Reader is for one goroutine at a time: its methods must not be called
-// concurrently with each other. Several Readers, in any processes, may
-// read one ring at once.
+// concurrently with each other, except Close, which may be called from
+// any goroutine to end a call in progress (it returns ErrClosed), as the
+// Ring's Close does. Several Readers, in any processes, may read one ring
+// at once.
 type Reader struct {
 	r    *Ring
 	l    *layout.Ring
@@ -50,9 +63,13 @@ type Reader struct {
 
 	cur    uint64 // position of the record last returned
 	curLen uint64
-	rest   []byte // the part of that record Read has not returned
-	closed bool
-	ws     waitState
+	// inPlace reports that the record last returned lies in the ring of
+	// an overwrite policy ring, where Verify must check it.
+	inPlace bool
+	rest    []byte // the part of that record Read has not returned
+	buf     []byte // Next's copies under PolicyOverwrite: the largest record seen
+	calls   callGate
+	ws      waitState
 }
 
 // LostError is returned by a Reader of an overwrite-policy ring that was
@@ -76,9 +93,10 @@ func (e *LostError) Unwrap() error { return ErrOverrun }
 // reader opens the segment file again and holds the slot's lock on that
 // description while it is attached, as writers do.
 func (r *Ring) NewReader(o ReaderOptions) (rd *Reader, err error) {
-	if r.seg == nil {
-		return nil, wrapErr("reader", r.addr, ErrClosed, nil)
+	if err := r.hold("reader"); err != nil {
+		return nil, err
 	}
+	defer r.release()
 	if o.Wait < WaitAdaptive || o.Wait > WaitBlock || o.From < FromOldest || o.From > FromLatest {
 		return nil, wrapErr("reader", r.addr, ErrInvalidArgument, fmt.Errorf("unknown wait strategy %d or start %d", o.Wait, o.From))
 	}
@@ -184,7 +202,7 @@ func (rd *Reader) skipToTail() {
 			continue
 		}
 		h := l.Hdr(off)
-		if h.Stamp.Load() != p+1 {
+		if h.Stamp.Load() != l.Stamp(p) {
 			break
 		}
 		n := uint64(h.Len)
@@ -194,7 +212,11 @@ func (rd *Reader) skipToTail() {
 			size = layout.RecordHdrSize + n
 		}
 		if l.Ctl.Head.Load() > p {
-			rd.pos, rd.recs, rd.byts = headTriple(l)
+			pos, recs, byts := headTriple(l)
+			if pos <= p {
+				break // Head and its triple disagree: Next will report it
+			}
+			rd.pos, rd.recs, rd.byts = pos, recs, byts
 			continue
 		}
 		if size > rem || (!pad && n > l.MaxRecord) || size%layout.RecordAlign != 0 {
@@ -211,34 +233,87 @@ func (rd *Reader) skipToTail() {
 // Next returns the next record's payload, waiting for one as the wait
 // strategy says, until ctx ends.
 //
-// The slice points into the shared ring: it is valid only until the next
-// call on rd (Next, TryNext, Read, WriteTo or Close), like
-// bufio.Reader.Peek, and must not be modified. Under PolicyOverwrite a
-// writer that laps the reader may overwrite it even before then; use Read,
-// which copies and verifies, when that matters.
+// The slice is valid until the next call on rd (Next, NextInPlace,
+// TryNext, Read, WriteTo or Close) or the Ring's Close, like
+// bufio.Reader.Peek, and must not be modified. Under PolicyBlock it points
+// into the shared ring, whose writers never reuse the space of a record
+// that a live reader has not passed (the reader's published cursor stays
+// at or before the record until its next call). Under PolicyOverwrite
+// writers do not wait, so Next copies the record into a buffer rd owns
+// (grown to the largest record seen) and checks, after the copy, that no
+// writer had claimed its space: the slice is always a record that was
+// written, whole. A record overwritten before or while it was copied is
+// counted in the *LostError that Next returns instead.
 //
 // At the end of the stream Next returns io.EOF, or ErrWriterLost when the
 // writers died (or closed with an error); a lapped reader gets a
-// *LostError and continues from the oldest record on its next call.
+// *LostError and continues from the oldest record on its next call; a
+// Close from another goroutine ends it with ErrClosed; a ring whose
+// control words cannot be right ends it with ErrCorrupt.
 func (rd *Reader) Next(ctx context.Context) ([]byte, error) {
-	return rd.next(ctx, true)
+	return rd.next(ctx, true, !rd.overwrite)
+}
+
+// NextInPlace is Next without the copy of PolicyOverwrite: the slice points
+// into the shared ring under either policy. Under PolicyOverwrite a writer
+// that laps the reader may overwrite those bytes at any moment, even
+// before NextInPlace returns, so the caller uses the record, then calls
+// Verify, and trusts what it derived from the record only if Verify
+// returns nil. Under PolicyBlock it is Next.
+func (rd *Reader) NextInPlace(ctx context.Context) ([]byte, error) {
+	return rd.next(ctx, true, true)
 }
 
 // TryNext is Next without waiting: ErrEmpty when no record is ready.
 func (rd *Reader) TryNext() ([]byte, error) {
-	return rd.next(context.Background(), false)
+	return rd.next(context.Background(), false, !rd.overwrite)
 }
 
-func (rd *Reader) next(ctx context.Context, block bool) (rec []byte, err error) {
-	if rd.closed {
-		return nil, wrapErr("read", rd.r.addr, ErrClosed, nil)
+// Reap frees the slots of writers and readers that died without closing,
+// as waiting calls do by themselves every 200 ms: a dead writer's
+// unpublished claim is skipped, and when the last writer is found dead the
+// stream ends with ErrWriterLost after the records before it. A reader
+// that never waits (TryNext until ErrEmpty) calls Reap once when it finds
+// nothing, then TryNext again, to tell a stream whose writers are idle
+// from one whose writers are gone.
+func (r *Ring) Reap() error {
+	if err := r.hold("reap"); err != nil {
+		return err
+	}
+	defer r.release()
+	r.reapWriters()
+	r.reapReaders()
+	return nil
+}
+
+// next reads the record at the cursor, waiting for it if block is set.
+// inPlace returns it where it lies; otherwise (policy overwrite only) it
+// is copied into rd.buf and verified.
+func (rd *Reader) next(ctx context.Context, block, inPlace bool) (rec []byte, err error) {
+	if !rd.calls.enter() {
+		return nil, rd.closedErr()
 	}
 	done := false
-	defer rd.r.guardFast("read", &err, &done, debug.SetPanicOnFault(true))
+	defer rd.r.guardCall(&rd.calls, "read", &err, &done, debug.SetPanicOnFault(true))
 	l := rd.l
 	rd.rest = nil
+	rd.inPlace = false
 	// The record returned last time is released now: the cursor may
 	// pass it. Batched, so that writers rarely see the line change.
+	//
+	// Why a record returned in place under PolicyBlock stays whole until
+	// then: writers claim only below the slowest live reader's published
+	// cursor plus the capacity (gate; a writer's cached limit comes from a
+	// gate no higher than a cursor this reader published, or than the Head
+	// it attached at, and cursors only grow). This reader publishes rd.pos
+	// only here, at the start of a call (the end of the record the caller
+	// just gave back), and before it waits or gives up (the position of a
+	// record not read yet), so its published cursor never passes a record
+	// it has returned and the caller may still hold; batching only delays
+	// a publication, which keeps the cursor lower. The next lap's copy of
+	// the record's bytes therefore lies at or past every writer's limit
+	// until the reader's next call. Under PolicyOverwrite writers ignore
+	// cursors, which is why Next copies and checks there.
 	if rd.pos-rd.published >= rd.batch {
 		rd.publish()
 	}
@@ -253,7 +328,7 @@ func (rd *Reader) next(ctx context.Context, block bool) (rec []byte, err error) 
 		}
 		h := l.Hdr(off)
 		// Partner: the writer's stamp store after the payload.
-		if h.Stamp.Load() == p+1 {
+		if h.Stamp.Load() == l.Stamp(p) {
 			n := uint64(h.Len)
 			if h.Flags&layout.FlagPad != 0 {
 				size := layout.RecordHdrSize + n
@@ -270,18 +345,31 @@ func (rd *Reader) next(ctx context.Context, block bool) (rec []byte, err error) 
 			// Partner: the walker's Head store, made before any writer
 			// may claim this record's space.
 			if rd.overwrite && l.Ctl.Head.Load() > p {
-				return nil, rd.lapped()
+				return nil, rd.lapped(p + 1)
+			}
+			start := off + layout.RecordHdrSize
+			rec = l.Data[start : start+n : start+n]
+			if !inPlace {
+				rec = rd.grow(n)
+				copy(rec, l.Data[start:start+n])
+				// A Head still at or below p after the copy means no
+				// writer claimed the space, so the length read above
+				// and the bytes copied are the record's. Partner: the
+				// walker's Head store, as above.
+				if l.Ctl.Head.Load() > p {
+					return nil, rd.lapped(p + 1)
+				}
 			}
 			rd.pos = p + size
 			rd.recs++
 			rd.byts += n
 			rd.cur, rd.curLen = p, n
-			start := off + layout.RecordHdrSize
+			rd.inPlace = inPlace && rd.overwrite
 			done = true
-			return l.Data[start : start+n : start+n], nil
+			return rec, nil
 		}
 		if rd.overwrite && l.Ctl.Head.Load() > p {
-			return nil, rd.lapped()
+			return nil, rd.lapped(p + 1)
 		}
 		// The stream has ended here when End, Tail and p agree and no
 		// writer slot is taken, checked in this order: a writer that
@@ -291,6 +379,9 @@ func (rd *Reader) next(ctx context.Context, block bool) (rec []byte, err error) 
 		// it.
 		e := l.Ctl.End.Load()
 		if e != 0 && skipGap(l, e&^layout.EndMask) == p && !writersAttached(l) && skipGap(l, l.Ctl.Tail.Load()) == p {
+			if rd.calls.closing() {
+				return nil, rd.closedErr() // the Ring's Close ended the stream too
+			}
 			return nil, rd.endErr(e)
 		}
 		if rd.pos != rd.published {
@@ -305,6 +396,9 @@ func (rd *Reader) next(ctx context.Context, block bool) (rec []byte, err error) 
 		}
 		due, err := rd.ws.pause(ctx, rd.wait, &l.Ctl.DataWake, &l.Ctl.ReaderWaiters,
 			func() bool { return rd.idle(p, e) })
+		if rd.calls.closing() {
+			return nil, rd.closedErr()
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, err
@@ -312,9 +406,28 @@ func (rd *Reader) next(ctx context.Context, block bool) (rec []byte, err error) 
 			return nil, wrapErr("read", rd.r.addr, ErrTruncated, err)
 		}
 		if due {
-			rd.r.reapWriters()
+			corrupt, suspect := rd.ws.confirm(rd.check(p))
+			if corrupt != nil {
+				return nil, corrupt
+			}
+			if !suspect {
+				rd.r.reapWriters()
+			}
 		}
 	}
+}
+
+// grow returns rd.buf resized to n bytes, reallocating only when n is
+// larger than any record before (doubling, up to MaxRecord).
+func (rd *Reader) grow(n uint64) []byte {
+	if uint64(cap(rd.buf)) < n {
+		rd.buf = make([]byte, min(max(n, 2*uint64(cap(rd.buf)), 256), rd.l.MaxRecord))
+	}
+	return rd.buf[:n:n]
+}
+
+func (rd *Reader) closedErr() error {
+	return wrapErr("read", rd.r.addr, ErrClosed, nil)
 }
 
 // skipGap moves p over the last bytes of a lap when they are too few for
@@ -331,12 +444,12 @@ func skipGap(l *layout.Ring, p uint64) uint64 {
 }
 
 // idle reports whether nothing changed at p since the reader looked: no
-// record, no new end of stream, no lap, and not the last writer gone from
-// an end recorded at p (a closer stores End before it frees its slot, and
-// wakes readers after).
+// record, no new end of stream, no lap, no Close, and not the last writer
+// gone from an end recorded at p (a closer stores End before it frees its
+// slot, and wakes readers after).
 func (rd *Reader) idle(p, end uint64) bool {
 	l := rd.l
-	if l.Hdr(p&l.Mask).Stamp.Load() == p+1 || l.Ctl.End.Load() != end {
+	if l.Hdr(p&l.Mask).Stamp.Load() == l.Stamp(p) || l.Ctl.End.Load() != end || rd.calls.closing() {
 		return false
 	}
 	if end != 0 && skipGap(l, end&^layout.EndMask) == p && !writersAttached(l) {
@@ -356,8 +469,14 @@ func (rd *Reader) publish() {
 }
 
 // lapped resynchronises a lapped reader at Head and reports its loss.
-func (rd *Reader) lapped() error {
+// Head was found at or past past; a triple behind it, or counting fewer
+// records or bytes than the reader has, cannot be right.
+func (rd *Reader) lapped(past uint64) error {
 	pos, recs, byts := headTriple(rd.l)
+	if pos < past || recs < rd.recs || byts < rd.byts {
+		return corruptf("read", rd.r.addr, "head triple (%d, %d records, %d bytes) is not past the reader (%d, %d records, %d bytes)",
+			pos, recs, byts, past, rd.recs, rd.byts)
+	}
 	e := &LostError{Records: recs - rd.recs, Bytes: byts - rd.byts, Addr: rd.r.addr}
 	rd.pos, rd.recs, rd.byts = pos, recs, byts
 	rd.l.Ctl.Overruns.Add(1)
@@ -371,7 +490,7 @@ func (rd *Reader) lapped() error {
 // may claim the space.
 func (rd *Reader) corruptOrLapped(p, n uint64) error {
 	if rd.overwrite && rd.l.Ctl.Head.Load() > p {
-		return rd.lapped()
+		return rd.lapped(p + 1)
 	}
 	return rd.corrupt(p, n)
 }
@@ -397,8 +516,13 @@ func (rd *Reader) Read(p []byte) (n int, err error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if !rd.calls.enter() {
+		return 0, rd.closedErr()
+	}
+	defer rd.calls.exit()
 	if len(rd.rest) == 0 {
-		rec, err := rd.Next(context.Background())
+		// In place: the copy into p below is checked like Next's.
+		rec, err := rd.next(context.Background(), true, true)
 		if err != nil {
 			return 0, err
 		}
@@ -409,22 +533,39 @@ func (rd *Reader) Read(p []byte) (n int, err error) {
 	if rd.overwrite && rd.l.Ctl.Head.Load() > rd.cur {
 		// The walker passed the record while we copied: count it as
 		// lost, not read.
-		rd.rest = nil
-		rd.recs--
-		rd.byts -= rd.curLen
-		return 0, rd.lapped()
+		return 0, rd.unread()
 	}
 	rd.rest = rd.rest[n:]
 	return n, nil
 }
 
-// WriteTo writes the payloads to w straight from the shared mapping until
-// the end of the stream (io.EOF is not an error here) or an error.
+// unread takes back the record last returned, which a writer reached
+// before the caller was done with it, and reports it lost with those
+// before it (policy overwrite).
+func (rd *Reader) unread() error {
+	rd.rest = nil
+	rd.inPlace = false
+	rd.recs--
+	rd.byts -= rd.curLen
+	return rd.lapped(rd.pos)
+}
+
+// WriteTo writes the payloads to w until the end of the stream (io.EOF is
+// not an error here) or an error: under PolicyBlock straight from the
+// shared mapping, under PolicyOverwrite from verified copies (see Next).
+// A Close of rd or of its Ring waits for a w.Write in progress to return.
 func (rd *Reader) WriteTo(w io.Writer) (n int64, err error) {
+	if !rd.calls.enter() {
+		return 0, rd.closedErr()
+	}
+	defer rd.calls.exit()
 	if len(rd.rest) > 0 {
-		m, err := w.Write(rd.rest)
+		rest, err := rd.takeRest()
+		if err != nil {
+			return 0, err
+		}
+		m, err := w.Write(rest)
 		n += int64(m)
-		rd.rest = nil
 		if err != nil {
 			return n, err
 		}
@@ -445,32 +586,79 @@ func (rd *Reader) WriteTo(w io.Writer) (n int64, err error) {
 	}
 }
 
+// takeRest returns what Read left of the last record, copied and verified
+// under PolicyOverwrite like a record from Next.
+func (rd *Reader) takeRest() (rest []byte, err error) {
+	rest, rd.rest = rd.rest, nil
+	if !rd.overwrite {
+		return rest, nil
+	}
+	defer rd.r.guard("read", &err, debug.SetPanicOnFault(true))
+	buf := rd.grow(uint64(len(rest)))
+	copy(buf, rest)
+	// Partner: the walker's Head store (see next).
+	if rd.l.Ctl.Head.Load() > rd.cur {
+		return nil, rd.unread()
+	}
+	return buf, nil
+}
+
 // Close releases the reader's slot. Under PolicyBlock, Head moves up to
 // its cursor, so the space it read is free and a later reader starts
-// after it.
-func (rd *Reader) Close() (err error) {
-	if rd.closed {
+// after it. A call in progress on another goroutine ends with ErrClosed
+// first; Close returns once it has.
+func (rd *Reader) Close() error { return rd.endClose(rd.beginClose()) }
+
+// beginClose marks rd closing and wakes its call in progress, if any, so
+// that it ends with ErrClosed. first is true for the one Close that must
+// finish the job in endClose.
+func (rd *Reader) beginClose() (first bool) {
+	first, busy := rd.calls.shut()
+	if first && busy {
+		wakeReaders(rd.l) // a call asleep on the futex word sees the mark
+	}
+	return first
+}
+
+// endClose waits for the call in progress to end and releases the slot
+// (first), or waits for the Close that does (not first).
+func (rd *Reader) endClose(first bool) (err error) {
+	if !first {
+		rd.calls.waitFinished()
 		return nil
 	}
-	rd.closed = true
+	if rd.lf != nil {
+		// Closing the description releases the slot's lock; deferred
+		// first, it runs last, after the slot is freed below.
+		defer rd.lf.Close()
+	}
+	defer rd.finishClose()
+	defer rd.r.guard("close", &err, debug.SetPanicOnFault(true))
+	l := rd.l
+	rd.calls.drain()
 	rd.rest = nil
+	// Release the slot only while it still names us: a slot that changed
+	// under us is corrupt, and left as it is for the checks of the
+	// processes still waiting on the ring.
+	own := rd.ownState()
+	if checkOwnSlot(rd.slot.State.Load(), rd.slot.Start.Load(), own, "reader", "close", rd.r.addr) != nil {
+		return nil
+	}
+	if !rd.overwrite {
+		raiseHead(l, rd.pos)
+	}
+	// Free the slot, then (deferred above) release its lock.
+	rd.slot.State.CompareAndSwap(own, freeState(own))
+	if l.Ctl.WriterWaiters.Load() != 0 {
+		wakeWriters(l)
+	}
+	return nil
+}
+
+// finishClose marks rd closed and forgets it.
+func (rd *Reader) finishClose() {
+	rd.calls.finish()
 	rd.r.mu.Lock()
 	delete(rd.r.readers, rd)
 	rd.r.mu.Unlock()
-	if rd.lf != nil {
-		defer rd.lf.Close()
-	}
-	if rd.r.seg == nil {
-		return nil
-	}
-	defer rd.r.guard("close", &err, debug.SetPanicOnFault(true))
-	if !rd.overwrite {
-		raiseHead(rd.l, rd.pos)
-	}
-	// Free the slot, then (deferred above) release its lock.
-	rd.slot.State.Store(freeState(layout.SlotState(rd.gen, 0, 0)))
-	if rd.l.Ctl.WriterWaiters.Load() != 0 {
-		wakeWriters(rd.l)
-	}
-	return nil
 }

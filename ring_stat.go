@@ -60,9 +60,10 @@ type RingPeer struct {
 
 // Stat reads the ring's positions, counters and slots.
 func (r *Ring) Stat() (st RingStat, err error) {
-	if r.seg == nil {
-		return st, wrapErr("stat", r.addr, ErrClosed, nil)
+	if err := r.hold("stat"); err != nil {
+		return st, err
 	}
+	defer r.release()
 	defer r.guard("stat", &err, debug.SetPanicOnFault(true))
 	l := r.l
 	ctl := l.Ctl

@@ -2,19 +2,26 @@ package shmbuf
 
 import "runtime/debug"
 
-// Verify reports whether the record the last Next returned was still whole
-// when Verify was called. Under PolicyOverwrite a writer that laps the
-// reader may overwrite a record while the caller is using the slice Next
-// returned; a zero-copy reader of such a ring uses the record, then calls
-// Verify, and discards what it derived from the record if Verify fails.
+// Verify reports whether the record the last NextInPlace (or Read)
+// returned was still whole when Verify was called. Under PolicyOverwrite a
+// writer that laps the reader may overwrite a record in place while the
+// caller is using it; a zero-copy reader of such a ring uses the record,
+// then calls Verify, and discards what it derived from the record if
+// Verify fails.
 //
-// Verify returns nil under PolicyBlock, where records are never
-// overwritten before the reader moves past them. Otherwise it returns nil
-// if the record is intact, or a *LostError that counts the record among
-// the lost ones; the reader then continues from the oldest record still
-// in the ring, exactly as after a *LostError from Next.
+// Verify returns nil when there is nothing to check: under PolicyBlock,
+// where records are never overwritten before the reader moves past them,
+// and after Next and TryNext, whose records are verified copies.
+// Otherwise it returns nil if the record is intact, or a *LostError that
+// counts the record among the lost ones; the reader then continues from
+// the oldest record still in the ring, exactly as after a *LostError from
+// Next.
 func (rd *Reader) Verify() (err error) {
-	if !rd.overwrite || rd.closed || rd.curLen == 0 && rd.cur == 0 {
+	if !rd.calls.enter() {
+		return rd.closedErr()
+	}
+	defer rd.calls.exit()
+	if !rd.inPlace {
 		return nil
 	}
 	defer rd.r.guard("read", &err, debug.SetPanicOnFault(true))
@@ -24,9 +31,5 @@ func (rd *Reader) Verify() (err error) {
 	if rd.l.Ctl.Head.Load() <= rd.cur {
 		return nil
 	}
-	rd.rest = nil
-	rd.recs--
-	rd.byts -= rd.curLen
-	rd.curLen, rd.cur = 0, 0
-	return rd.lapped()
+	return rd.unread()
 }

@@ -23,9 +23,6 @@ const (
 	// sliceMax bounds one futex sleep, so that cancellation, deadlines
 	// and dead peers are noticed while nothing is woken.
 	sliceMax = 100 * time.Millisecond
-	// checkEvery is how often a waiter checks its peers' liveness; a dead
-	// peer is noticed well within a second.
-	checkEvery = 200 * time.Millisecond
 	// sleepPoll is the nap of a waiter that has no futex word to sleep on
 	// (a walker waiting for another writer's copy to finish).
 	sleepPoll = 50 * time.Microsecond
@@ -35,6 +32,11 @@ const (
 	yieldClockEvery = 4
 )
 
+// checkEvery is how often a waiter checks its peers' liveness and the
+// ring's sanity; a dead peer is noticed well within a second, corruption
+// within two ticks. A variable only so that whitebox tests can shorten it.
+var checkEvery = 200 * time.Millisecond
+
 // waitState is one wait in progress: how long it has spun and when the
 // next liveness check is due.
 type waitState struct {
@@ -42,6 +44,7 @@ type waitState struct {
 	yielding  bool
 	since     time.Time
 	nextCheck time.Time
+	suspect   bool // the last tick's sanity check failed (see confirm)
 }
 
 func (s *waitState) reset() { s.n, s.yielding, s.since = 0, false, time.Time{} }
@@ -94,7 +97,7 @@ func (s *waitState) pause(ctx context.Context, strat WaitStrategy, word, waiters
 		v := word.Load()
 		var err error
 		if blocked() {
-			timeout := sliceMax
+			timeout := min(sliceMax, checkEvery) // never sleep through a check
 			if dl, ok := ctx.Deadline(); ok {
 				if d := time.Until(dl); d < timeout {
 					timeout = max(d, time.Microsecond)

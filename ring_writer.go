@@ -26,7 +26,9 @@ type WriterOptions struct {
 //
 // A Writer is for one goroutine at a time: its methods must not be called
 // concurrently with each other (use one Writer per goroutine; they may
-// share a Ring).
+// share a Ring), except Close and CloseWithError, which may be called from
+// any goroutine to end a call in progress (it returns ErrClosed), as the
+// Ring's Close does.
 type Writer struct {
 	r    *Ring
 	l    *layout.Ring
@@ -48,7 +50,7 @@ type Writer struct {
 
 	records, bytes uint64 // published by flushCounters
 	lastLen        uint64 // the ClaimLen last stored in the slot
-	closed         bool
+	calls          callGate
 	ws             waitState
 }
 
@@ -57,9 +59,10 @@ type Writer struct {
 // slot's lock on that description while it is attached: the proof, for
 // other processes, that it is alive.
 func (r *Ring) NewWriter(o WriterOptions) (w *Writer, err error) {
-	if r.seg == nil {
-		return nil, wrapErr("writer", r.addr, ErrClosed, nil)
+	if err := r.hold("writer"); err != nil {
+		return nil, err
 	}
+	defer r.release()
 	if o.Wait < WaitAdaptive || o.Wait > WaitBlock {
 		return nil, wrapErr("writer", r.addr, ErrInvalidArgument, fmt.Errorf("unknown wait strategy %d", o.Wait))
 	}
@@ -149,22 +152,24 @@ func (w *Writer) Write(p []byte) (int, error) {
 // WriteContext is Write, giving up with ctx.Err() when ctx ends while it
 // waits for space.
 func (w *Writer) WriteContext(ctx context.Context, p []byte) (n int, err error) {
-	size := uint64(len(p))
-	// One test sends empty, oversized and misused writes to the slow
-	// path: size-1 wraps around for an empty p.
-	if size-1 >= w.l.MaxRecord || w.closed || w.pending {
-		if len(p) == 0 {
-			if w.closed {
-				return 0, wrapErr("write", w.r.addr, ErrClosed, nil)
-			}
-			return 0, nil
-		}
-		_, err := w.claimLocked(ctx, len(p)) // reports the misuse
-		return 0, err
+	if !w.calls.enter() {
+		return 0, w.closedErr()
 	}
 	// One fault guard for the whole record: claim, copy and publish.
 	done := false
-	defer w.r.guardFast("write", &err, &done, debug.SetPanicOnFault(true))
+	defer w.r.guardCall(&w.calls, "write", &err, &done, debug.SetPanicOnFault(true))
+	size := uint64(len(p))
+	// One test sends empty, oversized and misused writes to the slow
+	// path: size-1 wraps around for an empty p.
+	if size-1 >= w.l.MaxRecord || w.pending {
+		if len(p) == 0 {
+			done = true
+			return 0, nil
+		}
+		_, err := w.claimLocked(ctx, len(p)) // reports the misuse
+		done = true
+		return 0, err
+	}
 	pos, err := w.claim(ctx, layout.RecordSize(size))
 	if err != nil {
 		return 0, err
@@ -186,15 +191,21 @@ func (w *Writer) Claim(n int) ([]byte, error) {
 }
 
 func (w *Writer) claimCtx(ctx context.Context, n int) (buf []byte, err error) {
+	if !w.calls.enter() {
+		return nil, w.closedErr()
+	}
+	defer w.calls.exit()
 	defer w.r.guard("write", &err, debug.SetPanicOnFault(true))
 	return w.claimLocked(ctx, n)
+}
+
+func (w *Writer) closedErr() error {
+	return wrapErr("write", w.r.addr, ErrClosed, nil)
 }
 
 // claimLocked is claimCtx for callers that already guard against faults.
 func (w *Writer) claimLocked(ctx context.Context, n int) ([]byte, error) {
 	switch {
-	case w.closed:
-		return nil, wrapErr("write", w.r.addr, ErrClosed, nil)
 	case w.pending:
 		return nil, wrapErr("write", w.r.addr, ErrInvalidArgument, errors.New("Claim before Commit of the previous claim"))
 	case n < 1:
@@ -224,7 +235,13 @@ func (w *Writer) claim(ctx context.Context, size uint64) (uint64, error) {
 			start = t + rem
 		}
 		end := start + size
-		if end > w.limit {
+		if end > w.limit || end <= t || t+l.Capacity+layout.RecordAlign < w.limit {
+			// Out of cached space, or a Tail that cannot be right: one
+			// that wraps around, or one below the space writers were
+			// given (the limit is at most Tail+8 plus the capacity).
+			if end <= t || t+l.Capacity+layout.RecordAlign < w.limit {
+				return 0, corruptf("write", w.r.addr, "tail %#x is behind the space writers were given (up to %d)", t, w.limit)
+			}
 			if err := w.makeRoom(ctx, end); err != nil {
 				return 0, err
 			}
@@ -264,11 +281,15 @@ func publishPad(l *layout.Ring, pos, size, slot uint64) {
 	h := l.Hdr(pos & l.Mask)
 	h.Len = uint32(size - layout.RecordHdrSize)
 	h.Flags = layout.RecordFlags(slot, true)
-	h.Stamp.Store(pos + 1)
+	h.Stamp.Store(l.Stamp(pos))
 }
 
 // Commit publishes the record reserved by Claim.
 func (w *Writer) Commit() (err error) {
+	if !w.calls.enter() {
+		return w.closedErr()
+	}
+	defer w.calls.exit()
 	if !w.pending {
 		return wrapErr("write", w.r.addr, ErrInvalidArgument, errors.New("Commit without Claim"))
 	}
@@ -285,7 +306,7 @@ func (w *Writer) publish() {
 	h.Flags = layout.RecordFlags(w.idx, false)
 	// Publish: the stamp is stored last. Partner: the reader's
 	// Stamp.Load before it reads Len and the payload.
-	h.Stamp.Store(w.claimPos + 1)
+	h.Stamp.Store(l.Stamp(w.claimPos))
 	w.pending = false
 	w.records++
 	w.bytes += w.claimLen
@@ -313,7 +334,8 @@ func (w *Writer) flushCounters() {
 
 // Close ends the writer. When it is the last writer attached, the stream
 // ends: readers read the records before this point, then get io.EOF. A
-// pending Claim is discarded (it becomes padding).
+// pending Claim is discarded (it becomes padding). A call in progress on
+// another goroutine ends with ErrClosed first; Close returns once it has.
 func (w *Writer) Close() error { return w.close(layout.EndEOF) }
 
 // CloseWithError is Close, except that when it ends the stream readers
@@ -326,32 +348,42 @@ func (w *Writer) CloseWithError(err error) error {
 	return w.close(layout.EndAborted)
 }
 
-// close records an end of stream at the current tail, frees the slot,
-// then releases the slot's lock. The End store comes first so that no
-// moment exists where this writer is gone but its end is not recorded:
-// a closer that dies before freeing its slot is reaped like any dead
-// writer (and ends the stream as lost). Readers honour End only when no
-// writer slot is taken, so a store made while other writers remain is
-// overtaken by theirs (End only moves forward), and two closers storing
-// End at once are harmless.
-func (w *Writer) close(kind uint64) (err error) {
-	if w.closed {
+func (w *Writer) close(kind uint64) error { return w.endClose(kind, w.beginClose()) }
+
+// beginClose marks w closing and wakes its call in progress, if any, so
+// that it ends with ErrClosed. first is true for the one Close that must
+// finish the job in endClose.
+func (w *Writer) beginClose() (first bool) {
+	first, busy := w.calls.shut()
+	if first && busy {
+		wakeWriters(w.l) // a call asleep on the futex word sees the mark
+	}
+	return first
+}
+
+// endClose waits for the call in progress to end, then (first) records
+// an end of stream at the current tail, frees the slot, and releases the
+// slot's lock; a Close that was not first waits for the one that was.
+// The End store comes first so that no moment exists where this writer is
+// gone but its end is not recorded: a closer that dies before freeing its
+// slot is reaped like any dead writer (and ends the stream as lost).
+// Readers honour End only when no writer slot is taken, so a store made
+// while other writers remain is overtaken by theirs (End only moves
+// forward), and two closers storing End at once are harmless.
+func (w *Writer) endClose(kind uint64, first bool) (err error) {
+	if !first {
+		w.calls.waitFinished()
 		return nil
 	}
-	w.closed = true
-	w.r.mu.Lock()
-	delete(w.r.writers, w)
-	w.r.mu.Unlock()
 	if w.lf != nil {
-		// Closing the description releases the slot's lock, after the
-		// slot was freed below (or at once if the ring is closed).
+		// Closing the description releases the slot's lock; deferred
+		// first, it runs last, after the slot is freed below.
 		defer w.lf.Close()
 	}
-	if w.r.seg == nil {
-		return nil
-	}
+	defer w.finishClose()
 	defer w.r.guard("close", &err, debug.SetPanicOnFault(true))
 	l := w.l
+	w.calls.drain()
 	if w.pending {
 		publishPad(l, w.claimPos, layout.RecordSize(w.claimLen), w.idx)
 		w.pending = false
@@ -369,6 +401,14 @@ func (w *Writer) close(kind uint64) (err error) {
 		wakeReaders(l)
 	}
 	return nil
+}
+
+// finishClose marks w closed and forgets it.
+func (w *Writer) finishClose() {
+	w.calls.finish()
+	w.r.mu.Lock()
+	delete(w.r.writers, w)
+	w.r.mu.Unlock()
 }
 
 // endStream records an end of stream of kind at the current tail. It

@@ -264,6 +264,7 @@ func TestSnapshot_HeaderDamage(t *testing.T) {
 		{"magic last byte", flip(7), shmbuf.ErrNotShmbuf},
 		{"version 1", put32(offVersion, 1), shmbuf.ErrVersion},
 		{"version 1 with checksum", resummed(put32(offVersion, 1)), shmbuf.ErrVersion},
+		{"version 3", put32(offVersion, 3), shmbuf.ErrVersion},
 		{"version 0", put32(offVersion, 0), shmbuf.ErrVersion},
 		{"version flipped bit", flip(offVersion), shmbuf.ErrVersion},
 		{"version with checksum", resummed(put32(offVersion, 99)), shmbuf.ErrVersion},

@@ -148,7 +148,9 @@ func TestSoak_FourWritersThreeReadersBlock(t *testing.T) {
 
 // TestSoak_OverwriteSlowReader: a reader that falls behind an overwrite
 // ring is told of every loss, and each reported loss equals the gap in
-// the sequence exactly, in records and in bytes.
+// the sequence exactly, in records and in bytes. It reads with the
+// zero-copy NextInPlace and Verify (Next's verified copies are covered by
+// TestRing_OverwriteNextDeliversOnlyWrittenRecords).
 func TestSoak_OverwriteSlowReader(t *testing.T) {
 	r, addr := newRing(t, shmbuf.RingOptions{Size: 16 << 10, MaxRecord: soakMaxLen, Policy: shmbuf.PolicyOverwrite})
 	rd, err := r.NewReader(shmbuf.ReaderOptions{})
@@ -173,7 +175,7 @@ func TestSoak_OverwriteSlowReader(t *testing.T) {
 		losses++
 	}
 	for {
-		rec, err := rd.Next(ctx)
+		rec, err := rd.NextInPlace(ctx)
 		if err == io.EOF {
 			break
 		}

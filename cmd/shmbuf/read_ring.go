@@ -14,8 +14,9 @@ import (
 
 // readRing prints a ring's records, each as the bytes written: the ones
 // there now (plain read), every one until the stream ends (--until-end),
-// or every one of this stream and the next ones until interrupted (-f).
-// A reader lapped under policy overwrite reports its loss on stderr, goes
+// or every one of this stream and the next ones until interrupted (-f);
+// a stream whose writers died ends with ErrWriterLost, also for a plain
+// read. A reader lapped under policy overwrite reports its loss on stderr, goes
 // on, and makes the exit code 1.
 func (o *readOptions) readRing(ctx context.Context) error {
 	r, err := shmbuf.OpenRing(o.addr.String())
@@ -28,7 +29,7 @@ func (o *readOptions) readRing(ctx context.Context) error {
 		return err
 	}
 	defer rd.Close()
-	p := &ringPrinter{o: o, rd: rd, bw: bufio.NewWriterSize(o.io.out, 64<<10)}
+	p := &ringPrinter{o: o, r: r, rd: rd, bw: bufio.NewWriterSize(o.io.out, 64<<10)}
 	return errors.Join(p.loop(ctx), p.flush(), p.lostStatus())
 }
 
@@ -37,6 +38,7 @@ func (o *readOptions) readRing(ctx context.Context) error {
 // stream costs few writes and an idle one shows everything.
 type ringPrinter struct {
 	o    *readOptions
+	r    *shmbuf.Ring
 	rd   *shmbuf.Reader
 	bw   *bufio.Writer
 	lost bool // records were lost (policy overwrite), said on stderr
@@ -44,6 +46,7 @@ type ringPrinter struct {
 
 func (p *ringPrinter) loop(ctx context.Context) error {
 	following := p.o.follow || p.o.untilEnd
+	reaped := false
 	for printed := 0; p.o.count == 0 || printed < p.o.count; {
 		select {
 		case <-ctx.Done(): // a busy stream never waits in Next
@@ -53,7 +56,17 @@ func (p *ringPrinter) loop(ctx context.Context) error {
 		rec, err := p.rd.TryNext()
 		if errors.Is(err, shmbuf.ErrEmpty) {
 			if !following {
-				return nil // all there was
+				// Nothing more: find out once whether the writers died
+				// (the stream then ends with ErrWriterLost) before
+				// reporting the end.
+				if reaped {
+					return nil // all there was
+				}
+				reaped = true
+				if err := p.r.Reap(); err != nil {
+					return err
+				}
+				continue
 			}
 			if err := p.flush(); err != nil {
 				return err

@@ -20,6 +20,8 @@ var Magic = [8]byte{'S', 'H', 'M', 'B', 'U', 'F', 0, 0}
 // added the pid namespace of every recorded process, the slot generation,
 // the liveness locks of file-backed segments (see locks.go) and the writer
 // slot in record headers; version 1 segments are refused.
+// Record stamps are keyed (Header.StampKey, Ring.Stamp), so that no
+// older lap's bytes pass for a header.
 const Version = 2
 
 // HeaderSize is the size of the common header; kind-specific areas follow
@@ -56,7 +58,9 @@ type Header struct {
 	CreatorStart uint64  // 64: creator's start time, clock ticks since boot
 	CreatedNanos int64   // 72: creation time, Unix nanoseconds
 	CreatorNS    uint32  // 80: creator's pid namespace, inode of /proc/self/ns/pid
-	_            [36]byte
+	_            [4]byte
+	StampKey     uint64  // 88: ring: the random key of record stamps (Ring.Stamp); top bit set
+	_            [24]byte
 	Checksum     uint64 // 120: FNV-1a 64 of bytes [0,120) with Magic as written
 }
 

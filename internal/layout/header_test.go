@@ -51,6 +51,7 @@ func TestHeader_Layout(t *testing.T) {
 		{"CreatorStart", unsafe.Offsetof(h.CreatorStart), 64},
 		{"CreatedNanos", unsafe.Offsetof(h.CreatedNanos), 72},
 		{"CreatorNS", unsafe.Offsetof(h.CreatorNS), 80},
+		{"StampKey", unsafe.Offsetof(h.StampKey), 88},
 		{"Checksum", unsafe.Offsetof(h.Checksum), 120},
 	} {
 		if f.off != f.want {

@@ -151,6 +151,17 @@ const (
 	SlotReaping = 3
 )
 
+// SlotStateValid reports whether s can be a slot's State word: a free
+// slot names no pid; a taken one names the positive pid of its owner and
+// a known state. Anything else was not written by shmbuf.
+func SlotStateValid(s uint64) bool {
+	st, pid := SlotStateOf(s), SlotPid(s)
+	if st == SlotFree {
+		return pid == 0
+	}
+	return st <= SlotReaping && pid > 0
+}
+
 // WriterSlot registers a writer: its identity for liveness, its pending
 // claim so that a claim left by a dead writer can be skipped, and its
 // counters.
@@ -192,11 +203,11 @@ var _ [unsafe.Sizeof(WriterSlot{}) - slotSize]byte
 var _ [slotSize - unsafe.Sizeof(ReaderSlot{})]byte
 var _ [unsafe.Sizeof(ReaderSlot{}) - slotSize]byte
 
-// RecordHdr starts every record. Stamp is 1+the record's position, stored
-// last with release ordering (partner: the reader's Stamp.Load), so a
-// header from an older lap, or zero memory, never matches. Len is the
-// payload length (pads: the bytes after the header); Flags is
-// RecordFlags(writer slot, pad).
+// RecordHdr starts every record. Stamp is Ring.Stamp of the record's
+// position, stored last with release ordering (partner: the reader's
+// Stamp.Load), so a header from an older lap, a payload from an older lap
+// or zero memory never matches. Len is the payload length (pads: the bytes
+// after the header); Flags is RecordFlags(writer slot, pad).
 type RecordHdr struct {
 	Stamp atomic.Uint64
 	Len   uint32
@@ -234,6 +245,29 @@ type Ring struct {
 	Mask      uint64
 	MaxRecord uint64
 	Policy    uint32
+	// Key is the header's StampKey (see Stamp).
+	Key uint64
+}
+
+// Stamp is the stamp of a record published at pos: 1+pos XORed with the
+// ring's random key, then mixed (the splitmix64 finalizer, a bijection).
+// The bytes an older lap left where a later record's header goes (any
+// payload, a counter, an offset, a header's tail) could otherwise hold
+// what a reader waiting there expects by chance: 1+pos plainly, or, with
+// the key alone, all but the low bytes of the stamp a header two laps
+// before left there, since stamps of positions a few laps apart then
+// differ only in the bits of the lap count. Mixed, any two stamps differ
+// in every byte with the odds of random ones, so eight stale bytes match
+// with odds of 2^-64 and a partly rewritten old header with those of its
+// new bytes. The key's top bit is set and positions stay below 2^63, so
+// the input is never zero and zero memory never matches.
+func (r *Ring) Stamp(pos uint64) uint64 {
+	x := (pos + 1) ^ r.Key
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // RingParamsOK checks the ring fields of a header.
@@ -241,7 +275,8 @@ func RingParamsOK(h *Header) bool {
 	if _, ok := RingSize(h.Capacity, h.Writers, h.Readers); !ok {
 		return false
 	}
-	return h.MaxRecord >= 1 && h.MaxRecord <= h.Capacity && RecordSize(h.MaxRecord) <= h.Capacity/2 && h.Policy <= 1
+	return h.MaxRecord >= 1 && h.MaxRecord <= h.Capacity && RecordSize(h.MaxRecord) <= h.Capacity/2 && h.Policy <= 1 &&
+		h.StampKey>>63 == 1
 }
 
 // RingOf overlays the ring areas on b after validating the header.
@@ -259,7 +294,7 @@ func RingOf(b []byte) (*Ring, error) {
 	if err := h.Validate(len(b), KindRing, need); err != nil {
 		return nil, err
 	}
-	r := &Ring{Capacity: h.Capacity, Mask: h.Capacity - 1, MaxRecord: h.MaxRecord, Policy: h.Policy}
+	r := &Ring{Capacity: h.Capacity, Mask: h.Capacity - 1, MaxRecord: h.MaxRecord, Policy: h.Policy, Key: h.StampKey}
 	r.Ctl = (*RingCtl)(unsafe.Pointer(&b[ringCtlOff]))
 	off := uint64(ringCtlOff + ringCtlSize)
 	r.Writers = unsafe.Slice((*WriterSlot)(unsafe.Pointer(&b[off])), h.Writers)
