@@ -103,7 +103,23 @@ func (s *waitState) pause(ctx context.Context, strat WaitStrategy, word, waiters
 					timeout = max(d, time.Microsecond)
 				}
 			}
+			// A context that ends while we sleep wakes us at once
+			// rather than at the end of the slice (a signal to the
+			// CLI must stop it within 100 ms). The bump makes a wake
+			// that comes before the sleep starts end it too; other
+			// sleepers on the word merely look again. Only a call
+			// about to sleep pays for the registration.
+			var stop func() bool
+			if ctx.Done() != nil {
+				stop = context.AfterFunc(ctx, func() {
+					word.Add(1)
+					futex.WakeAll(word)
+				})
+			}
 			err = futex.Wait(word, v, timeout)
+			if stop != nil {
+				stop()
+			}
 		}
 		waiters.Add(^uint32(0))
 		if err != nil {
