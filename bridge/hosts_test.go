@@ -1,0 +1,3 @@
+package bridge_test
+
+func childHost() int { return 3 }

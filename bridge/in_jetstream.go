@@ -1,0 +1,192 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/shmbuf/shmbuf"
+)
+
+// DefaultDurable is the inbound consumer's name when none is given: the
+// host, the ring and the subject, digested (a durable name takes no dots).
+func DefaultDurable(host, ring, subject string) string {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%s\x00%s", host, ring, subject)
+	return "shmbuf-" + strconv.FormatUint(h.Sum64(), 16)
+}
+
+// inJS writes every message of the stream into the ring exactly once
+// (see journal.go), acknowledging each once its record is in the ring.
+func inJS(ctx context.Context, c *Config, st *stats, nc *nats.Conn, r *shmbuf.Ring, w *shmbuf.Writer) (err error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	stream, err := ensureStream(ctx, c, js)
+	if err != nil {
+		return err
+	}
+	durable := c.Durable
+	if durable == "" {
+		durable = DefaultDurable(hostname(), c.Ring, c.NATS.Subject)
+	}
+	addr := c.State
+	if addr == "" {
+		if addr, err = StateAddr(c.Ring, "in-"+durable); err != nil {
+			return err
+		}
+	}
+	ident, err := identify(c.Ring)
+	if err != nil {
+		return err
+	}
+	ringID := ident.id("")
+	j, last, err := openJournal(addr)
+	if err != nil {
+		return err
+	}
+	floor := uint64(0) // every message up to it is in the ring
+	switch {
+	case last.ring != ringID:
+		if last.seq != 0 {
+			c.logf("journal %s is about an earlier ring at this address: starting afresh", addr)
+		}
+	case last.state == noteWritten:
+		floor = last.seq
+	default:
+		committed, known, err := resolve(r, last.pos)
+		if err != nil {
+			c.logf("cannot tell whether message %d reached the ring: %v", last.seq, err)
+		}
+		switch {
+		case committed:
+			floor = last.seq
+		case known:
+			floor = last.seq - 1
+		default:
+			// Written again rather than lost.
+			floor = last.seq - 1
+			st.uncertain.Add(1)
+			c.logf("cannot tell whether message %d reached the ring (it moved on past position %d): writing it again", last.seq, last.pos)
+		}
+	}
+	var cons jetstream.Consumer
+	for {
+		cons, err = stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable: durable, FilterSubject: c.NATS.Subject, AckPolicy: jetstream.AckExplicitPolicy,
+			DeliverPolicy: jetstream.DeliverAllPolicy, MaxAckPending: c.maxPending(),
+		})
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) {
+			break
+		}
+		c.logf("consumer %s: %v; retrying", durable, err)
+		if err := waitConnected(ctx, nc); err != nil {
+			break
+		}
+		time.Sleep(reconnectWait)
+	}
+	if err != nil {
+		j.close(false)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("consumer %s: %w", durable, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(c.maxPending()))
+	if err != nil {
+		j.close(false)
+		return err
+	}
+	// A stop ends the wait for a message or for ring space.
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-ctx.Done():
+			it.Stop()
+		case <-stopped:
+		}
+	}()
+	defer func() {
+		it.Stop()
+		err = errors.Join(err, finishJS(ctx, nc, cons, j, floor))
+	}()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			c.logf("%v", err)
+			continue
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			c.logf("%v", err)
+			continue
+		}
+		seq := meta.Sequence.Stream
+		if seq <= floor {
+			st.duplicates.Add(1)
+			m.Ack()
+			continue
+		}
+		data := m.Data()
+		if len(data) == 0 {
+			m.Ack()
+			floor = seq
+			continue
+		}
+		buf, err := w.Claim(len(data))
+		if errors.Is(err, shmbuf.ErrTooLarge) {
+			st.dropped.Add(1)
+			c.logf("message %d of %d bytes cannot be a record of this ring: %v; terminated", seq, len(data), err)
+			m.Term()
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		copy(buf, data)
+		_, pos := w.Origin()
+		if err := j.note(note{seq, pos, ringID, noteCommitting}); err != nil {
+			return err
+		}
+		if err := w.Commit(); err != nil {
+			return err
+		}
+		if err := j.note(note{seq, pos, ringID, noteWritten}); err != nil {
+			return err
+		}
+		floor = seq
+		st.records.Add(1)
+		st.bytes.Add(uint64(len(data)))
+		m.Ack()
+	}
+}
+
+// finishJS sends the acknowledgements out and, when the consumer has
+// them all, removes the journal, which holds nothing more.
+func finishJS(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, j *journal, floor uint64) error {
+	empty := false
+	if nc.IsConnected() && nc.FlushTimeout(flushWait) == nil {
+		ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushWait)
+		info, err := cons.Info(ictx)
+		cancel()
+		empty = err == nil && info.NumAckPending == 0 && info.AckFloor.Stream >= floor
+	}
+	return j.close(empty)
+}
