@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -76,25 +77,7 @@ func inJS(ctx context.Context, c *Config, st *stats, nc *nats.Conn, r *shmbuf.Ri
 			c.logf("cannot tell whether message %d reached the ring (it moved on past position %d): writing it again", last.seq, last.pos)
 		}
 	}
-	var cons jetstream.Consumer
-	for {
-		cons, err = stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable: durable, FilterSubject: c.NATS.Subject, AckPolicy: jetstream.AckExplicitPolicy,
-			DeliverPolicy: jetstream.DeliverAllPolicy, MaxAckPending: c.maxPending(),
-		})
-		if err == nil || ctx.Err() != nil {
-			break
-		}
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) {
-			break
-		}
-		c.logf("consumer %s: %v; retrying", durable, err)
-		if err := waitConnected(ctx, nc); err != nil {
-			break
-		}
-		time.Sleep(reconnectWait)
-	}
+	cons, err := startConsumer(ctx, c, nc, stream, durable, &floor, ringID == last.ring && last.seq != 0)
 	if err != nil {
 		j.close(false)
 		if ctx.Err() != nil {
@@ -102,29 +85,74 @@ func inJS(ctx context.Context, c *Config, st *stats, nc *nats.Conn, r *shmbuf.Ri
 		}
 		return fmt.Errorf("consumer %s: %w", durable, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(c.maxPending()))
-	if err != nil {
+	// A reconnection restarts the consumer from the message after floor:
+	// messages handed out before the break would otherwise come again
+	// only after the ack wait, behind later ones.
+	var it jetstream.MessagesContext
+	var itMu sync.Mutex
+	epoch := st.reconnects.Load()
+	open := func() error {
+		n, err := cons.Messages(jetstream.PullMaxMessages(c.maxPending()))
+		if err != nil {
+			return err
+		}
+		itMu.Lock()
+		it = n
+		itMu.Unlock()
+		return nil
+	}
+	if err := open(); err != nil {
 		j.close(false)
 		return err
 	}
-	// A stop ends the wait for a message or for ring space.
+	stopIt := func() {
+		itMu.Lock()
+		it.Stop()
+		itMu.Unlock()
+	}
 	stopped := make(chan struct{})
 	defer close(stopped)
 	go func() {
-		select {
-		case <-ctx.Done():
-			it.Stop()
-		case <-stopped:
+		t := time.NewTicker(connPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				stopIt() // ends the wait for a message
+				return
+			case <-stopped:
+				return
+			case <-t.C:
+				if st.reconnects.Load() != epoch {
+					stopIt()
+				}
+			}
 		}
 	}()
 	defer func() {
-		it.Stop()
+		stopIt()
 		err = errors.Join(err, finishJS(ctx, nc, cons, j, floor))
 	}()
 	for {
-		m, err := it.Next()
+		itMu.Lock()
+		cur := it
+		itMu.Unlock()
+		m, err := cur.Next()
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if e := st.reconnects.Load(); e != epoch {
+				if cons, err = startConsumer(ctx, c, nc, stream, durable, &floor, true); err != nil {
+					return quiet(ctx, err)
+				}
+				if err := open(); err != nil {
+					return err
+				}
+				epoch = e
+				continue
+			}
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return nil
 			}
 			c.logf("%v", err)
@@ -189,4 +217,53 @@ func finishJS(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, j *jo
 		empty = err == nil && info.NumAckPending == 0 && info.AckFloor.Stream >= floor
 	}
 	return j.close(empty)
+}
+
+// startConsumer (re)creates the durable consumer so that it delivers from
+// the message after floor, in stream order. A consumer left by a bridge
+// that died would redeliver what it had handed to it only after its ack
+// wait, once later messages had gone by: the bridge would then take those
+// for duplicates. Without a journal (a first start, or a clean stop that
+// removed it) floor is the consumer's acknowledgement floor.
+func startConsumer(ctx context.Context, c *Config, nc *nats.Conn, stream jetstream.Stream, durable string, floor *uint64, journaled bool) (jetstream.Consumer, error) {
+	for {
+		cons, err := func() (jetstream.Consumer, error) {
+			old, err := stream.Consumer(ctx, durable)
+			switch {
+			case err == nil:
+				if !journaled {
+					info, err := old.Info(ctx)
+					if err != nil {
+						return nil, err
+					}
+					*floor = info.AckFloor.Stream
+				}
+				if err := stream.DeleteConsumer(ctx, durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+					return nil, err
+				}
+			case !errors.Is(err, jetstream.ErrConsumerNotFound):
+				return nil, err
+			}
+			cfg := jetstream.ConsumerConfig{
+				Durable: durable, FilterSubject: c.NATS.Subject, AckPolicy: jetstream.AckExplicitPolicy,
+				DeliverPolicy: jetstream.DeliverAllPolicy, MaxAckPending: c.maxPending(),
+			}
+			if *floor > 0 {
+				cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, *floor+1
+			}
+			return stream.CreateConsumer(ctx, cfg)
+		}()
+		if err == nil || ctx.Err() != nil {
+			return cons, err
+		}
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && !errors.Is(err, jetstream.ErrConsumerExists) {
+			return nil, err
+		}
+		c.logf("consumer %s: %v; retrying", durable, err)
+		if err := waitConnected(ctx, nc); err != nil {
+			return nil, err
+		}
+		time.Sleep(reconnectWait)
+	}
 }
