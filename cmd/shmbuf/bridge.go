@@ -64,8 +64,8 @@ stops: records, bytes, dropped, missing, duplicates, resent, reconnects.
 SIGINT or SIGTERM stops it cleanly (it flushes, acknowledges and closes
 the ring) with exit code 130 or 143.
 ` + sizeHelp + "\n" + addressHelp,
-		Example: `  shmbuf bridge logs nats://10.0.0.5:4222/app.logs   # ring -> NATS
-  shmbuf bridge nats://10.0.0.5:4222/app.logs logs   # NATS -> ring
+		Example: `  shmbuf bridge logs nats://127.0.0.1:4222/app.logs   # ring -> NATS
+  shmbuf bridge nats://127.0.0.1:4222/app.logs logs   # NATS -> ring
   shmbuf bridge frames nats:///cam.1 --jetstream CAM --stats=10s
   shmbuf bridge nats:///cam.1 frames --jetstream CAM --durable site2`,
 		Args: bridgeArgs,
