@@ -73,7 +73,8 @@ func benchPlain(b *testing.B, ns *natsServer, js bool, size int) {
 		}
 		nc.Flush()
 	} else {
-		pj, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024))
+		// As many bytes in flight as the bridge's spool allows (8 MiB).
+		pj, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(min(1024, 8<<20/size)))
 		sj, _ := jetstream.New(sc)
 		ctx := context.Background()
 		st, err := pj.CreateStream(ctx, jetstream.StreamConfig{Name: "PLAIN", Subjects: []string{"plain"}, Storage: jetstream.FileStorage})
