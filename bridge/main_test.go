@@ -25,30 +25,19 @@ import (
 )
 
 // childEnv names the role a re-executed test binary plays: a bridge in a
-// process of its own (for kill -9), or one host of the two-host test.
+// process of its own (for kill -9).
 const childEnv = "SHMBUF_BRIDGE_CHILD"
 
 func TestMain(m *testing.M) {
 	switch os.Getenv(childEnv) {
 	case "bridge":
 		os.Exit(childBridge())
-	case "host":
-		os.Exit(childHost())
 	}
 	os.Exit(m.Run())
 }
 
 // long reports whether the long suite runs (SHMBUF_LONG=1).
 func long() bool { return os.Getenv("SHMBUF_LONG") != "" }
-
-// requireOrSkip skips, or fails under SHMBUF_REQUIRE=1.
-func requireOrSkip(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("SHMBUF_REQUIRE") == "1" {
-		t.Fatalf("required: %s", why)
-	}
-	t.Skip(why)
-}
 
 // natsServer is an embedded server on 127.0.0.1 with JetStream storing
 // in a directory of the test's, restartable on the same port.

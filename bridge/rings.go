@@ -6,7 +6,6 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
-	"strconv"
 
 	"github.com/shmbuf/shmbuf"
 	"github.com/shmbuf/shmbuf/internal/layout"
@@ -168,5 +167,3 @@ func hostname() string {
 func isEnd(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, shmbuf.ErrWriterLost)
 }
-
-func itoa(n uint64) string { return strconv.FormatUint(n, 10) }

@@ -1,3 +1,0 @@
-package bridge_test
-
-func childHost() int { return 3 }
