@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -90,7 +91,8 @@ func inJS(ctx context.Context, c *Config, st *stats, nc *nats.Conn, r *shmbuf.Ri
 	// only after the ack wait, behind later ones.
 	var it jetstream.MessagesContext
 	var itMu sync.Mutex
-	epoch := st.reconnects.Load()
+	var epoch atomic.Uint64 // the reconnect count the consumer was made at
+	epoch.Store(st.reconnects.Load())
 	open := func() error {
 		n, err := cons.Messages(jetstream.PullMaxMessages(c.maxPending()))
 		if err != nil {
@@ -123,7 +125,7 @@ func inJS(ctx context.Context, c *Config, st *stats, nc *nats.Conn, r *shmbuf.Ri
 			case <-stopped:
 				return
 			case <-t.C:
-				if st.reconnects.Load() != epoch {
+				if st.reconnects.Load() != epoch.Load() {
 					stopIt()
 				}
 			}
@@ -142,14 +144,14 @@ func inJS(ctx context.Context, c *Config, st *stats, nc *nats.Conn, r *shmbuf.Ri
 			if ctx.Err() != nil {
 				return nil
 			}
-			if e := st.reconnects.Load(); e != epoch {
+			if e := st.reconnects.Load(); e != epoch.Load() {
 				if cons, err = startConsumer(ctx, c, nc, stream, durable, &floor, true); err != nil {
 					return quiet(ctx, err)
 				}
 				if err := open(); err != nil {
 					return err
 				}
-				epoch = e
+				epoch.Store(e)
 				continue
 			}
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
