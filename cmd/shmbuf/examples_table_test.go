@@ -171,6 +171,25 @@ var exampleRuns = map[string]exampleRun{
 		bounded: `shmbuf bench --scaling --peers 1,2,3 --transports ring --reps 1 --warmup 0 --phase 10ms --quiet`,
 		why:     "a measurement: bounded to one short repetition of the ring",
 		check:   `grep -q 'ring' example.out`, long: true},
+	// bridge --help: the sandbox has no NATS server, so each bridge
+	// starts, says it cannot reach the server yet and keeps trying (the
+	// bridge's own tests run real servers).
+	`shmbuf bridge logs nats://127.0.0.1:4222/app.logs   # ring -> NATS`: {
+		setup: `shmbuf create logs --kind ring --size 64KiB`,
+		bg:    true,
+		check: `waitfor 'grep -q "cannot reach" example.err'`},
+	`shmbuf bridge nats://127.0.0.1:4222/app.logs logs   # NATS -> ring`: {
+		bg: true,
+		check: `waitfor 'grep -q "cannot reach" example.err'
+			[ -e /dev/shm/logs ]`},
+	`shmbuf bridge frames nats:///cam.1 --jetstream CAM --stats=10s`: {
+		setup: `shmbuf create frames --kind ring --size 64KiB`,
+		bg:    true,
+		check: `waitfor 'grep -q "cannot reach" example.err'`},
+	`shmbuf bridge nats:///cam.1 frames --jetstream CAM --durable site2`: {
+		bg: true,
+		check: `waitfor 'grep -q "cannot reach" example.err'
+			[ -e /dev/shm/frames ]`},
 	`shmbuf version`: {
 		check: `grep -q '^shmbuf version ' example.out`},
 

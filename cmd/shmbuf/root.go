@@ -140,6 +140,7 @@ Errors are one line on standard error: shmbuf: COMMAND ADDR: CAUSE.
 		newLsCmd(s),
 		newRmCmd(s),
 		newBenchCmd(),
+		newBridgeCmd(s),
 		newVersionCmd(s),
 	)
 	completeSegments(root)
