@@ -22,8 +22,11 @@ func connect(c *Config, st *stats) (*nats.Conn, error) {
 		nats.ReconnectWait(reconnectWait),
 		nats.RetryOnFailedConnect(true),
 		nats.ReconnectBufSize(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			st.connected.Store(false)
+			if nc.IsClosed() {
+				return // the bridge closes the connection: nothing to report
+			}
 			if err != nil {
 				c.logf("disconnected (%v); reconnecting", err)
 			} else {

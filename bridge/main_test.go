@@ -32,6 +32,8 @@ func TestMain(m *testing.M) {
 	switch os.Getenv(childEnv) {
 	case "bridge":
 		os.Exit(childBridge())
+	case "host":
+		os.Exit(childHost())
 	}
 	os.Exit(m.Run())
 }
