@@ -16,18 +16,20 @@ import (
 // BenchmarkBridge measures records/s and MB/s through the bridge (ring A
 // -> bridge -> NATS -> bridge -> ring B, loopback) beside a plain nats.go
 // publisher and subscriber in the same run, at 64 B and 64 KiB, for core
-// NATS and JetStream:
+// NATS and JetStream. "plain-headers" is the plain pair sending the same
+// two headers a bridge sends (of the same length), which shows what the
+// headers cost apart from the bridge's own work:
 //
 //	go test -run '^$' -bench Bridge -benchtime 20000x ./bridge
 func BenchmarkBridge(b *testing.B) {
 	for _, size := range []int{64, 64 << 10} {
 		for _, mode := range []string{"core", "jetstream"} {
-			for _, who := range []string{"plain", "bridge"} {
+			for _, who := range []string{"plain", "plain-headers", "bridge"} {
 				b.Run(fmt.Sprintf("%s/%s/%d", mode, who, size), func(b *testing.B) {
 					ns := startServer(b)
 					b.SetBytes(int64(size))
-					if who == "plain" {
-						benchPlain(b, ns, mode == "jetstream", size)
+					if who != "bridge" {
+						benchPlain(b, ns, mode == "jetstream", size, who == "plain-headers")
 					} else {
 						benchBridge(b, ns, mode == "jetstream", size)
 					}
@@ -37,7 +39,7 @@ func BenchmarkBridge(b *testing.B) {
 	}
 }
 
-func benchPlain(b *testing.B, ns *natsServer, js bool, size int) {
+func benchPlain(b *testing.B, ns *natsServer, js bool, size int, headers bool) {
 	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", ns.port))
 	if err != nil {
 		b.Fatal(err)
@@ -67,9 +69,13 @@ func benchPlain(b *testing.B, ns *natsServer, js bool, size int) {
 		}
 		sub.SetPendingLimits(-1, -1)
 		sc.Flush()
+		msg := &nats.Msg{Subject: "plain", Data: payload}
+		if headers {
+			msg.Header = benchHeaders()
+		}
 		b.ResetTimer()
 		for range n {
-			nc.Publish("plain", payload)
+			nc.PublishMsg(msg)
 		}
 		nc.Flush()
 	} else {
@@ -92,8 +98,15 @@ func benchPlain(b *testing.B, ns *natsServer, js bool, size int) {
 		}
 		defer cc.Stop()
 		b.ResetTimer()
-		for range n {
-			if _, err := pj.PublishAsync("plain", payload, jetstream.WithStallWait(time.Minute)); err != nil {
+		msg := &nats.Msg{Subject: "plain", Data: payload}
+		if headers {
+			msg.Header = benchHeaders()
+		}
+		for i := range n {
+			if headers {
+				msg.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%x-%x", uint64(0x9e3779b97f4a7c15), i))
+			}
+			if _, err := pj.PublishMsgAsync(msg, jetstream.WithStallWait(time.Minute)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -162,4 +175,13 @@ func benchBridge(b *testing.B, ns *natsServer, js bool, size int) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+}
+
+// benchHeaders are headers of the length a bridge on this machine sends
+// for a ring in /dev/shm.
+func benchHeaders() nats.Header {
+	return nats.Header{
+		bridge.HeaderOrigin: {"benchhost posix:brt-12345-1-a 187b3c0e5f2a1d40 9e3779b97f4a7c15"},
+		bridge.HeaderRecord: {"0 123456 9e3779b97f4a7c15 123456"},
+	}
 }
