@@ -287,7 +287,7 @@ func TestCrash_SnapshotWriterKilled(t *testing.T) {
 	defer s.Close()
 	for trial := range crashTrials() {
 		crashWriter(t, "torn-snapshot-writer", addr)
-		v, err := s.Load(nil)
+		v, _, err := s.Load(nil)
 		if err != nil {
 			t.Fatalf("trial %d: %v", trial, err)
 		}

@@ -74,7 +74,7 @@ func openKind(kind, addr string) error {
 		}
 		return s.Close()
 	case "raw":
-		k, err := shmbuf.DetectKind(addr)
+		k, err := kindAt(addr)
 		if err != nil {
 			return err
 		}
@@ -84,7 +84,7 @@ func openKind(kind, addr string) error {
 		}
 		defer r.Close()
 		a, _ := shmbuf.ParseAddress(addr)
-		if a.Backend != shmbuf.SysV && k != shmbuf.KindRaw {
+		if a.Backend() != shmbuf.SysV && k != shmbuf.KindRaw {
 			return fmt.Errorf("kind %q, want raw: the segment was visible before its mark", k)
 		}
 		if !r.Fixed() {
@@ -278,7 +278,7 @@ func init() {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		id, err := unix.SysvShmGet(int(a.Key), 4096, unix.IPC_CREAT|unix.IPC_EXCL|0o611)
+		id, err := unix.SysvShmGet(int(a.Key()), 4096, unix.IPC_CREAT|unix.IPC_EXCL|0o611)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

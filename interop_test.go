@@ -131,8 +131,8 @@ func TestInterop_PythonCreates(t *testing.T) {
 	if v, err := r.Load(); err != nil || string(v) != "written by python\n" {
 		t.Fatalf("Load = %q, %v", v, err)
 	}
-	if k, err := shmbuf.DetectKind(name); err != nil || k != shmbuf.KindUnknown {
-		t.Fatalf("DetectKind = %v, %v", k, err)
+	if k, err := kindAt(name); err != nil || k != shmbuf.KindUnknown {
+		t.Fatalf("kind = %v, %v", k, err)
 	}
 	wantErr(t, "Store larger than Python's region", r.Store(make([]byte, 4097)), shmbuf.ErrTooLarge, name)
 	const reply = "from shmbuf"

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/shmbuf/shmbuf"
 	"go.uber.org/goleak"
 )
 
@@ -69,4 +70,37 @@ func sanitize(s string) string {
 		b = b[:120]
 	}
 	return string(b)
+}
+
+// kindAt is the kind Stat reports for the segment at addr.
+func kindAt(addr string) (shmbuf.Kind, error) {
+	info, err := shmbuf.Stat(addr)
+	if err != nil {
+		return shmbuf.KindUnknown, err
+	}
+	return info.Kind, nil
+}
+
+// usageAt is the Usage of the segment at addr, as Usages gives it.
+func usageAt(addr string) (*shmbuf.Usage, error) {
+	info, err := shmbuf.Stat(addr)
+	if err != nil {
+		return nil, err
+	}
+	if u := shmbuf.Usages([]shmbuf.SegmentInfo{*info})[0]; u != nil {
+		return u, nil
+	}
+	return nil, fmt.Errorf("%s could not be inspected", addr)
+}
+
+// waitEnv is the wait strategy an environment variable of a child names
+// ("spin", "block"; anything else is adaptive).
+func waitEnv(name string) shmbuf.WaitStrategy {
+	switch os.Getenv(name) {
+	case "spin":
+		return shmbuf.WaitSpin
+	case "block":
+		return shmbuf.WaitBlock
+	}
+	return shmbuf.WaitAdaptive
 }

@@ -186,11 +186,7 @@ func slowRingWriterChild() int {
 // nsUsageChild prints "stale" or "in use" for the segment at SHMBUF_ADDR,
 // with the usage, as `shmbuf ls` judges it from where the child runs.
 func nsUsageChild() int {
-	a, err := shmbuf.ParseAddress(os.Getenv("SHMBUF_ADDR"))
-	if err != nil {
-		return childFail("%v", err)
-	}
-	u, err := shmbuf.SegmentUsage(a)
+	u, err := usageAt(os.Getenv("SHMBUF_ADDR"))
 	if err != nil {
 		return childFail("%v", err)
 	}
@@ -547,7 +543,7 @@ func TestNamespace_SysVSnapshotLock(t *testing.T) {
 	if waited < shmbuf.LockWait || waited > shmbuf.LockWait+5*time.Second {
 		t.Errorf("Publish gave up after %v, want about LockWait (%v)", waited, shmbuf.LockWait)
 	}
-	v, err := s.Load(nil)
+	v, _, err := s.Load(nil)
 	if err != nil || string(v) != "before" {
 		t.Fatalf("value after the refused Publish: %q, %v", v, err)
 	}

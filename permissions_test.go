@@ -41,7 +41,7 @@ func asNobody() int {
 			res.ReadErr = err.Error()
 			res.WriteErr = err.Error()
 		} else {
-			v, err := s.Load(nil)
+			v, _, err := s.Load(nil)
 			res.Read, res.ReadErr = string(v), errString(err)
 			res.WriteErr = errString(s.Publish([]byte("owned by nobody")))
 			s.Close()
@@ -224,7 +224,7 @@ func permCases(t *testing.T) []permCase {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			v, err := s.Load(nil)
+			v, _, err := s.Load(nil)
 			if err != nil {
 				t.Fatal(err)
 			}

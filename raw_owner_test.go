@@ -115,8 +115,8 @@ func TestRaw_OtherUsersFile(t *testing.T) {
 		if uid != 65534 || mode != 0o644 || content != "root" {
 			t.Fatalf("after root's shorter value: uid %d mode %v content %q; want nobody's 0644 file holding %q", uid, mode, content, "root")
 		}
-		if k, err := shmbuf.DetectKind(name); err != nil || k != shmbuf.KindRaw {
-			t.Fatalf("DetectKind = %v, %v: the kind mark was lost", k, err)
+		if k, err := kindAt(name); err != nil || k != shmbuf.KindRaw {
+			t.Fatalf("kind = %v, %v: the kind mark was lost", k, err)
 		}
 		// nobody still owns it, so nobody can still replace it.
 		if errs := storeAsNobody(t, bin, name, "n"); errs[0] != "" {

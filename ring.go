@@ -80,7 +80,7 @@ import (
 // and Readers are each for one goroutine at a time (see their docs), but
 // the Ring's Close may end their calls from any goroutine.
 type Ring struct {
-	seg  *Segment
+	seg  *segment
 	l    *layout.Ring
 	addr string
 	// lf is the segment file's description (nil on System V): it holds
@@ -121,17 +121,6 @@ func (p Policy) String() string {
 	return "policy(" + strconv.Itoa(int(p)) + ")"
 }
 
-// ParsePolicy parses "block" or "overwrite".
-func ParsePolicy(s string) (Policy, error) {
-	switch s {
-	case "block":
-		return PolicyBlock, nil
-	case "overwrite":
-		return PolicyOverwrite, nil
-	}
-	return 0, wrapErr("parse policy", strconv.Quote(s), ErrInvalidArgument, errors.New("want block or overwrite"))
-}
-
 // WaitStrategy says how a reader or writer waits.
 type WaitStrategy int
 
@@ -156,19 +145,6 @@ func (w WaitStrategy) String() string {
 	return "wait(" + strconv.Itoa(int(w)) + ")"
 }
 
-// ParseWait parses "spin", "adaptive" or "block".
-func ParseWait(s string) (WaitStrategy, error) {
-	switch s {
-	case "adaptive":
-		return WaitAdaptive, nil
-	case "spin":
-		return WaitSpin, nil
-	case "block":
-		return WaitBlock, nil
-	}
-	return 0, wrapErr("parse wait", strconv.Quote(s), ErrInvalidArgument, errors.New("want spin, adaptive or block"))
-}
-
 // StartPosition says where a new reader starts.
 type StartPosition int
 
@@ -188,17 +164,6 @@ func (s StartPosition) String() string {
 		return "latest"
 	}
 	return "from(" + strconv.Itoa(int(s)) + ")"
-}
-
-// ParseFrom parses "oldest" or "latest".
-func ParseFrom(s string) (StartPosition, error) {
-	switch s {
-	case "oldest":
-		return FromOldest, nil
-	case "latest":
-		return FromLatest, nil
-	}
-	return 0, wrapErr("parse from", strconv.Quote(s), ErrInvalidArgument, errors.New("want oldest or latest"))
 }
 
 // RingOptions controls CreateRing.
@@ -308,7 +273,7 @@ func OpenRing(addr string) (*Ring, error) {
 	if err != nil {
 		return nil, err
 	}
-	seg, err := OpenSegment(a, false)
+	seg, err := openSegment(a, false)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +284,7 @@ func OpenRing(addr string) (*Ring, error) {
 // inspection for stale detection) takes the users' shared lock of a
 // file-backed segment, which tells `ls` and `rm --stale` in any pid
 // namespace that the ring is in use.
-func newRing(seg *Segment, user bool) (r *Ring, err error) {
+func newRing(seg *segment, user bool) (r *Ring, err error) {
 	addr := seg.addr.String()
 	old := debug.SetPanicOnFault(true)
 	defer func() {

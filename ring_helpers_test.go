@@ -117,7 +117,7 @@ func ringReaderChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	wait, _ := shmbuf.ParseWait(os.Getenv("RING_WAIT"))
+	wait := waitEnv("RING_WAIT")
 	rd, err := r.NewReader(shmbuf.ReaderOptions{Wait: wait})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

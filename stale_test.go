@@ -173,11 +173,7 @@ func startHolder(t *testing.T, role, addr string) (stop func()) {
 
 func usage(t *testing.T, addr string) *shmbuf.Usage {
 	t.Helper()
-	a, err := shmbuf.ParseAddress(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := shmbuf.SegmentUsage(a)
+	u, err := usageAt(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,7 +445,7 @@ func TestStale_ForeignNever(t *testing.T) {
 	}
 	age(t, addr, 48*time.Hour)
 	u := usage(t, addr)
-	if u.Kind != "" || u.InUse() || u.Stale(0) || time.Since(u.LastWrite) < 47*time.Hour {
+	if u.Kind != shmbuf.KindUnknown || u.InUse() || u.Stale(0) || time.Since(u.LastWrite) < 47*time.Hour {
 		t.Fatalf("foreign file: %+v", u)
 	}
 }

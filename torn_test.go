@@ -262,7 +262,7 @@ func TestSnapshot_NoTornValues(t *testing.T) {
 			r := mustOpenSnapshot(t, addr)
 			buf := make([]byte, 0, tornCapacity)
 			tornRun(t, addr, "torn-snapshot-writer", writers, func() ([]byte, error) {
-				v, err := r.Load(buf)
+				v, _, err := r.Load(buf)
 				if err == nil && len(v) == 0 {
 					return nil, errors.New("empty value after the writers' first Publish")
 				}

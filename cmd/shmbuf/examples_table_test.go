@@ -263,10 +263,10 @@ func main() {
 	if err := s.Publish([]byte("ready")); err != nil {
 		log.Fatal(err)
 	}
-	latest, err := s.Load(nil)
+	latest, gen, err := s.Load(nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("%s (generation %d)\n", latest, s.Generation())
+	fmt.Printf("%s (generation %d)\n", latest, gen)
 }
 `

@@ -82,11 +82,11 @@ func (o *lsOptions) run(context.Context) error {
 	usages := shmbuf.Usages(list)
 	for i := range list {
 		info := &list[i]
-		if info.Type != "file" && info.Addr.Backend != shmbuf.SysV {
+		if info.Type != "file" && info.Addr.Backend() != shmbuf.SysV {
 			continue // not a segment
 		}
 		extra[i].usageFields = usageOf(usages[i])
-		if info.Kind == "ring" {
+		if info.Kind == shmbuf.KindRing {
 			extra[i].Ring, _ = ringStat(info.Addr)
 		}
 	}
@@ -118,28 +118,28 @@ func printLs(out io.Writer, list []shmbuf.SegmentInfo, extra []lsEntry, f sizeFo
 	fmt.Fprintf(tw, "%s\n", shmbuf.ShmDir)
 	fmt.Fprintf(tw, "NAME\tTYPE\tKIND\tSIZE\tMODE\tOWNER\tWRITTEN\tIN_USE\tREADERS\tWRITERS\tSTATUS\n")
 	for i, info := range list {
-		if info.Addr.Backend == shmbuf.SysV {
+		if info.Addr.Backend() == shmbuf.SysV {
 			continue
 		}
-		name := quoteName(info.Addr.Name)
+		name := quoteName(info.Addr.Name())
 		if info.Type == "symlink" {
 			name += " -> " + quoteName(info.Target)
 		}
 		e := extra[i]
 		readers, writers := ringSlots(e.Ring)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%04o\t%s\t%s\t%s\t%s\t%s\t%s\n", name, info.Type, kindOf(&info),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%04o\t%s\t%s\t%s\t%s\t%s\t%s\n", name, info.Type, info.Kind,
 			f.size(info.Size), uint32(info.Mode.Perm()), info.Owner, ago(e.Written), yesNo(e.InUse),
 			readers, writers, status(&info, e))
 	}
 	fmt.Fprintf(tw, "\nSystem V\n")
 	fmt.Fprintf(tw, "KEY\tID\tKIND\tSIZE\tMODE\tOWNER\tATTACHED\tWRITTEN\tIN_USE\tREADERS\tWRITERS\tSTATUS\n")
 	for i, info := range list {
-		if info.Addr.Backend != shmbuf.SysV {
+		if info.Addr.Backend() != shmbuf.SysV {
 			continue
 		}
 		e := extra[i]
 		readers, writers := ringSlots(e.Ring)
-		fmt.Fprintf(tw, "0x%08x\t%d\t%s\t%s\t%04o\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", uint32(info.Key), info.ID, kindOf(&info),
+		fmt.Fprintf(tw, "0x%08x\t%d\t%s\t%s\t%04o\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", uint32(info.Key), info.ID, info.Kind,
 			f.size(info.Size), uint32(info.Mode.Perm()), info.Owner, info.Attached, ago(e.Written), yesNo(e.InUse),
 			readers, writers, status(&info, e))
 	}

@@ -59,7 +59,7 @@ type Header struct {
 	CreatedNanos int64   // 72: creation time, Unix nanoseconds
 	CreatorNS    uint32  // 80: creator's pid namespace, inode of /proc/self/ns/pid
 	_            [4]byte
-	StampKey     uint64  // 88: ring: the random key of record stamps (Ring.Stamp); top bit set
+	StampKey     uint64 // 88: ring: the random key of record stamps (Ring.Stamp); top bit set
 	_            [24]byte
 	Checksum     uint64 // 120: FNV-1a 64 of bytes [0,120) with Magic as written
 }
