@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -109,7 +110,8 @@ var linkModes = []struct{ name, env string }{
 // header (ErrNotShmbuf), a raw region without its mark or size, or a
 // System V segment before its header.
 func TestCreate_OpenersSeeWholeSegments(t *testing.T) {
-	const trials = 50
+	t.Parallel()
+	trials := testenv.ShortOrLong(10, 200)
 	for _, b := range segBackends {
 		modes := linkModes
 		if b.name == "sysv" {
@@ -169,7 +171,8 @@ func TestCreate_OpenersSeeWholeSegments(t *testing.T) {
 // holds a whole ring (a rename replaces it; it is never unlinked and
 // created again), and a ring opened before a replacement stays usable.
 func TestCreate_ForceReplacesInPlace(t *testing.T) {
-	const trials = 50
+	t.Parallel()
+	trials := testenv.ShortOrLong(10, 200)
 	for _, b := range segBackends[:2] {
 		for _, m := range linkModes {
 			t.Run(b.name+"/"+m.name, func(t *testing.T) {
@@ -239,7 +242,7 @@ func TestCreate_SysVBuildingMode(t *testing.T) {
 	wantErr(t, "create with the building mode", err, shmbuf.ErrInvalidArgument, addr)
 
 	// A segment left marked by a creator that is gone: ipcmk exits at once.
-	ipcmk := toolOrSkip(t, "ipcmk")
+	ipcmk := testenv.Tool(t, "ipcmk")
 	out, err := runCmd(ipcmk, "-M", "4096", "-p", "0611")
 	if err != nil {
 		t.Fatalf("ipcmk: %v: %s", err, out)
@@ -302,6 +305,7 @@ func init() {
 // TestCreate_SysVOpenWaitsForCreator: an opener that finds a System V
 // segment its live creator is still building waits until it is done.
 func TestCreate_SysVOpenWaitsForCreator(t *testing.T) {
+	t.Parallel()
 	addr := sysvTestAddr(t)
 	child := childCmd(t, "slow-sysv-creator", "SHMBUF_TEST_ADDR="+addr)
 	out, err := child.StdoutPipe()

@@ -6,8 +6,10 @@ import (
 	"os/exec"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 	"go.uber.org/goleak"
 )
 
@@ -29,6 +31,15 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(f())
 	}
+	// Under -race every child would sleep a second at exit (the race
+	// runtime's atexit_sleep_ms) for late race reports; races are still
+	// reported. A user's own GORACE stays.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
+	// Most tests wait on child processes and liveness ticks; those that
+	// compute (torn reads, soaks, the idle-CPU check) are not parallel.
+	testenv.RaiseParallel(8)
 	goleak.VerifyTestMain(m)
 }
 
@@ -104,3 +115,9 @@ func waitEnv(name string) shmbuf.WaitStrategy {
 	}
 	return shmbuf.WaitAdaptive
 }
+
+// noticeBound is how long after a kill -9 a test lets a peer take to
+// notice it. Waiters check every testCheckEvery, so it is noticed in tens
+// of milliseconds; the bound is generous because the machine running the
+// tests may be loaded. The tests log the slowest time they saw.
+const noticeBound = 5 * time.Second

@@ -267,6 +267,7 @@ func TestRing_ReadAndWriteToAreByteStreams(t *testing.T) {
 }
 
 func TestRing_ContextCancel(t *testing.T) {
+	t.Parallel()
 	r, _ := newRing(t, shmbuf.RingOptions{Size: 4096})
 	for _, wait := range []shmbuf.WaitStrategy{shmbuf.WaitSpin, shmbuf.WaitAdaptive, shmbuf.WaitBlock} {
 		rd, err := r.NewReader(shmbuf.ReaderOptions{Wait: wait})
@@ -305,7 +306,7 @@ func TestRing_NoReaderFillsThenWaits(t *testing.T) {
 	w, _ := r.NewWriter(shmbuf.WriterOptions{})
 	buf := make([]byte, 100)
 	var written uint64
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	for ; ; written++ {
 		fillRec(buf, 0, written)
 		if _, err := w.WriteContext(ctx, buf); err != nil {

@@ -551,10 +551,15 @@ func TestSnapshot_DeadWriterLock(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { done <- w.Publish([]byte("after")) }()
+	// What Publish judges the holder by, the kernel's lock on the writer
+	// byte, shows it alive: Publish waits.
+	if !writerLockHeld(t, addr) {
+		t.Fatal("the live holder's writer lock is not held")
+	}
 	select {
 	case err := <-done:
 		t.Fatalf("Publish took the lock of a live writer: %v", err)
-	case <-time.After(300 * time.Millisecond):
+	default:
 	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -592,4 +597,24 @@ func TestSnapshot_DeadWriterLock(t *testing.T) {
 	if v := mustLoad(t, w); v != "reused pid" {
 		t.Fatalf("Load = %q", v)
 	}
+}
+
+// writerLockHeld reports whether another open file description holds the
+// kernel lock on the writer byte of the file-backed snapshot at addr.
+func writerLockHeld(t *testing.T, addr string) bool {
+	t.Helper()
+	a, err := shmbuf.ParseAddress(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(a.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Start: layout.LockSnapshotWriter, Len: 1}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, &lk); err != nil {
+		t.Fatal(err)
+	}
+	return lk.Type != unix.F_UNLCK
 }

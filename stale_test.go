@@ -201,6 +201,7 @@ func age(t *testing.T, addr string, d time.Duration) {
 }
 
 func TestStale_SnapshotOfDeadCreator(t *testing.T) {
+	t.Parallel()
 	addr := uniqueName(t)
 	t.Cleanup(func() { shmbuf.Remove(addr) })
 
@@ -225,6 +226,7 @@ func TestStale_SnapshotOfDeadCreator(t *testing.T) {
 }
 
 func TestStale_SysVAttachCounts(t *testing.T) {
+	t.Parallel()
 	addr, r := createSysVRaw(t, 0)
 	r.Close()
 	shmbuf.Remove(addr)
@@ -245,6 +247,7 @@ func TestStale_SysVAttachCounts(t *testing.T) {
 }
 
 func TestStale_RingWithLiveReader(t *testing.T) {
+	t.Parallel()
 	addr := uniqueName(t)
 	t.Cleanup(func() { shmbuf.Remove(addr) })
 	if err := childCmd(t, "make-ring", "SHMBUF_ADDR="+addr).Run(); err != nil {
@@ -266,6 +269,7 @@ func TestStale_RingWithLiveReader(t *testing.T) {
 // backend shmbuf can mark; stale once any age is accepted, since nobody
 // uses it.
 func TestStale_FreshlyWritten(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ name, role, addr string }{
 		{"snapshot/posix", "make-snapshot", posixTestAddr(t)},
 		{"snapshot/sysv", "make-snapshot", sysvTestAddr(t)},
@@ -294,6 +298,7 @@ func TestStale_FreshlyWritten(t *testing.T) {
 // TestStale_OldUnusedRaw: a raw segment nobody uses is stale once its
 // file has not been modified for the age asked; touching it keeps it.
 func TestStale_OldUnusedRaw(t *testing.T) {
+	t.Parallel()
 	addr := posixTestAddr(t)
 	if err := shmbuf.StoreRaw(addr, []byte("v"), 0); err != nil {
 		t.Fatal(err)
@@ -314,6 +319,7 @@ func TestStale_OldUnusedRaw(t *testing.T) {
 // writers record in the segment keeps it fresh. The writer is a child
 // that writes, waits while the file is aged, writes again and exits.
 func TestStale_WritesThroughMapping(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []string{"snapshot", "ring"} {
 		t.Run(kind, func(t *testing.T) {
 			addr := posixTestAddr(t)
@@ -399,6 +405,7 @@ func requireOldModTime(t *testing.T, addr string) {
 // namespace, where /proc does not show the holder: the Raw holds the
 // users' lock on its file.
 func TestStale_HeldOpenRaw(t *testing.T) {
+	t.Parallel()
 	addr := posixTestAddr(t)
 	if err := shmbuf.StoreRaw(addr, []byte("v"), 0); err != nil {
 		t.Fatal(err)
@@ -439,6 +446,7 @@ func nsVerdict(t *testing.T, addr string) string {
 // TestStale_ForeignNever: a file shmbuf did not make is never stale,
 // however old and unused: only its own program can judge it.
 func TestStale_ForeignNever(t *testing.T) {
+	t.Parallel()
 	addr := posixTestAddr(t)
 	if err := os.WriteFile(filePath(t, addr), []byte("theirs"), 0o600); err != nil {
 		t.Fatal(err)

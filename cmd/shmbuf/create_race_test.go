@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 	"github.com/spf13/pflag"
 )
 
@@ -66,7 +67,7 @@ func (r *raceRun) wait(t *testing.T) {
 // plain file that replaced a K, and the reader never takes a K being built
 // for a raw segment.
 func TestCreate_RacesWrite(t *testing.T) {
-	const trials = 50
+	trials := testenv.ShortOrLong(10, 200)
 	for _, kind := range []string{"ring", "snapshot"} {
 		t.Run(kind, func(t *testing.T) {
 			won := map[string]int{}

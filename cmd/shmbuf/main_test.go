@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/shmbuf/shmbuf/internal/bench"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/bench"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,6 +33,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv("GORACE") == "" {
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
 	}
+	// Scripts and examples mostly wait for the commands they run.
+	testenv.RaiseParallel(8)
 	testscript.Main(m, map[string]func(){
 		"shmbuf": func() { os.Exit(Main()) },
 	})
@@ -198,7 +201,7 @@ func scriptCondition(cond string) (bool, error) {
 		if os.Geteuid() == 0 && err == nil {
 			return true, nil
 		}
-		if os.Getenv("SHMBUF_REQUIRE") == "1" {
+		if testenv.Required() {
 			return false, errors.New("[unshare]: needs root and unshare(1) (SHMBUF_REQUIRE=1)")
 		}
 		return false, nil
@@ -210,16 +213,6 @@ func scriptCondition(cond string) (bool, error) {
 // dispatches on the base name of argv[0]).
 func shmbufCmd(args ...string) *exec.Cmd {
 	return &exec.Cmd{Path: os.Args[0], Args: append([]string{"shmbuf"}, args...)}
-}
-
-// requireTool skips the test for want of what (a tool, root), or fails
-// it when SHMBUF_REQUIRE=1 says that everything must run.
-func requireTool(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("SHMBUF_REQUIRE") == "1" {
-		t.Fatalf("%s is required (SHMBUF_REQUIRE=1) but missing", what)
-	}
-	t.Skipf("%s is missing", what)
 }
 
 var nameCounter atomic.Int64
