@@ -102,8 +102,8 @@ var (
 
 	// ErrLockHeld is returned by Snapshot.Publish on a System V snapshot
 	// when a writer whose liveness cannot be checked (a process of another
-	// pid namespace) has held the writer lock for LockWait: it may have
-	// died there holding it. The value is left as it was.
+	// pid namespace) has held the writer lock for 5 s: it may have died
+	// there holding it. The value is left as it was.
 	ErrLockHeld = errors.New("writer lock held by a process of another pid namespace")
 )
 

@@ -19,7 +19,8 @@ var (
 // corruption is confirmed on two ticks in a row.
 const testCheckEvery = 25 * time.Millisecond
 
-// TestLockWait is LockWait in the test binary: what a test of ErrLockHeld
+// TestLockWait is how long Publish waits for a writer lock it cannot
+// check (5 s outside tests) in the test binary: what a test of ErrLockHeld
 // waits for.
 const TestLockWait = 500 * time.Millisecond
 

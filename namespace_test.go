@@ -494,7 +494,7 @@ func TestNamespace_StaleFromInside(t *testing.T) {
 // TestNamespace_SysVSnapshotLock: a System V snapshot's writer lock held
 // by a process of another pid namespace cannot be checked: Publish here
 // never takes it over (the holder may be alive and mid-copy), and gives
-// up with ErrLockHeld after LockWait instead of waiting forever, leaving
+// up with ErrLockHeld after its lock wait instead of waiting forever, leaving
 // the value as it was.
 func TestNamespace_SysVSnapshotLock(t *testing.T) {
 	t.Parallel()
@@ -541,7 +541,7 @@ func TestNamespace_SysVSnapshotLock(t *testing.T) {
 	}
 	t.Logf("Publish gave up after %v: %v", waited.Round(time.Millisecond), err)
 	if waited < shmbuf.TestLockWait || waited > shmbuf.TestLockWait+5*time.Second {
-		t.Errorf("Publish gave up after %v, want about LockWait (%v in tests)", waited, shmbuf.TestLockWait)
+		t.Errorf("Publish gave up after %v, want about its lock wait (%v in tests)", waited, shmbuf.TestLockWait)
 	}
 	v, _, err := s.Load(nil)
 	if err != nil || string(v) != "before" {

@@ -86,6 +86,21 @@ func (i SegmentInfo) MarshalJSON() ([]byte, error) {
 	return json.Marshal(j)
 }
 
+// usageJSON is the JSON form of a Usage: the "written" and "in_use"
+// members of docs/JSON.md's segment object.
+type usageJSON struct {
+	Written *time.Time `json:"written,omitempty"`
+	InUse   bool       `json:"in_use"`
+}
+
+// MarshalJSON renders the usage as the members "written" (LastWrite, left
+// out when unknown) and "in_use" (InUse) of docs/JSON.md's segment object:
+// `shmbuf ls --json` and `shmbuf stat --json` print them after the
+// SegmentInfo's.
+func (u Usage) MarshalJSON() ([]byte, error) {
+	return json.Marshal(usageJSON{Written: when(u.LastWrite), InUse: u.InUse()})
+}
+
 // when is t for JSON, nil for the zero time or the epoch (System V's
 // "never attached").
 func when(t time.Time) *time.Time {

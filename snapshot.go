@@ -28,7 +28,7 @@ import (
 // lock on the segment file while it holds the word, which proves it alive
 // in any pid namespace; on System V a holder in another pid namespace
 // cannot be checked, and a writer waiting for it gives up with
-// ErrLockHeld after LockWait.
+// ErrLockHeld after 5 s.
 //
 // A Snapshot's methods may be called from several goroutines at once,
 // except Close.
@@ -45,15 +45,12 @@ type Snapshot struct {
 	mu sync.Mutex
 }
 
-// LockWait is how long Publish on a System V snapshot waits for a writer
+// lockWait is how long Publish on a System V snapshot waits for a writer
 // lock held by a process whose liveness it cannot check (one of another
 // pid namespace) before it returns ErrLockHeld. A live writer holds the
-// lock only while it copies one value.
-const LockWait = 5 * time.Second
-
-// lockWait is LockWait, as Publish applies it: a variable only so that
-// the test binary can shorten it (export_test.go).
-var lockWait = LockWait
+// lock only while it copies one value. A variable only so that the test
+// binary can shorten it (export_test.go).
+var lockWait = 5 * time.Second
 
 // CreateSnapshot creates a snapshot segment able to hold values of up to
 // opts.Size bytes.
@@ -178,7 +175,7 @@ func (s *Snapshot) Generation() (gen uint64) {
 // (or, if that writer died, until its death is noticed). p larger than
 // Capacity is refused with ErrTooLarge and nothing changes. On a System V
 // snapshot whose lock a process of another pid namespace has held for
-// LockWait, it returns ErrLockHeld and nothing changes.
+// 5 s, it returns ErrLockHeld and nothing changes.
 func (s *Snapshot) Publish(p []byte) (err error) {
 	if s.seg == nil {
 		return wrapErr("write", s.addr, ErrClosed, nil)
@@ -245,7 +242,7 @@ func (s *Snapshot) Publish(p []byte) (err error) {
 // so a held word is a dead writer's and is taken over at once. On System V
 // a holder proven dead by its identity is taken over; a live one of this
 // pid namespace is waited for; one that cannot be checked is waited for
-// up to LockWait.
+// up to lockWait.
 func (s *Snapshot) lock(self proc.Identity) (uint32, error) {
 	ctl := s.l.Ctl
 	take := func(st uint64) (uint32, bool) {

@@ -2,6 +2,7 @@ package shmbuf_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"os"
 	"slices"
@@ -304,8 +305,19 @@ func TestStale_OldUnusedRaw(t *testing.T) {
 		t.Fatal(err)
 	}
 	age(t, addr, 2*time.Hour)
-	if u := unused(t, addr); !u.Stale(time.Hour) || u.Stale(3*time.Hour) {
+	u := unused(t, addr)
+	if !u.Stale(time.Hour) || u.Stale(3*time.Hour) {
 		t.Fatalf("raw written 2h ago: %+v", u)
+	}
+	// Its JSON is the "written" and "in_use" members of the segment
+	// object that ls --json and stat --json print (docs/JSON.md).
+	b, err := json.Marshal(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"written":"` + u.LastWrite.Format(time.RFC3339Nano) + `","in_use":false}`
+	if string(b) != want {
+		t.Errorf("JSON of the usage: %s, want %s", b, want)
 	}
 	age(t, addr, 0)
 	if u := unused(t, addr); u.Stale(time.Hour) {

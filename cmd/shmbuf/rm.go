@@ -161,7 +161,7 @@ func (o *rmOptions) removeStale() error {
 		if u == nil || !u.Stale(o.olderThan) {
 			continue
 		}
-		what := fmt.Sprintf("%s (%s, stale, written %s ago)", quoteName(a.String()), u.Kind, ago(&u.LastWrite))
+		what := fmt.Sprintf("%s (%s, stale, written %s ago)", quoteName(a.String()), u.Kind, ago(u.LastWrite))
 		if o.dryRun {
 			fmt.Fprintf(o.io.out, "would remove %s\n", what)
 			continue

@@ -82,15 +82,17 @@ func (o *statOptions) run(context.Context) error {
 	}
 	d := describe(o.addr, info)
 	if o.asJSON {
-		return o.fail(writeJSON(o.io.out, info, d))
+		return o.fail(writeJSON(o.io.out, segmentJSON(*info, d.usage, d)...))
 	}
 	return o.fail(printStat(o.io.out, info, d, sizeFormat(o.exact)))
 }
 
-// details is what stat adds to a segment's SegmentInfo: its JSON members
-// follow the SegmentInfo's in the one object stat --json prints.
+// details is what stat adds to a segment's SegmentInfo: its Usage (nil
+// when it could not be inspected), then the JSON members that follow the
+// SegmentInfo's and the Usage's in the one object stat --json prints.
 type details struct {
-	usageFields
+	usage    *shmbuf.Usage
+	Stale    bool             `json:"stale"`
 	Raw      *rawStat         `json:"raw,omitempty"`
 	Snapshot *snapshotStat    `json:"snapshot,omitempty"`
 	Ring     *shmbuf.RingStat `json:"ring,omitempty"`
@@ -123,7 +125,8 @@ type snapshotStat struct {
 // describe opens the segment as its kind for the details.
 func describe(a shmbuf.Address, info *shmbuf.SegmentInfo) *details {
 	d := &details{}
-	d.usageFields = usageOf(shmbuf.Usages([]shmbuf.SegmentInfo{*info})[0])
+	d.usage = shmbuf.Usages([]shmbuf.SegmentInfo{*info})[0]
+	d.Stale = isStale(d.usage)
 	problem := func(err error) { d.Problem = causeOf(err, a.String()) }
 	switch info.Kind {
 	case shmbuf.KindUnknown, shmbuf.KindRaw:
@@ -223,11 +226,11 @@ func printStat(out io.Writer, info *shmbuf.SegmentInfo, d *details, f sizeFormat
 		row("last_pid", "%d", info.LastPid)
 		row("removed", "%t", info.Removed)
 	}
-	if d.Written != nil {
-		row("written", "%s", when(*d.Written))
-	}
-	if d.InUse != nil {
-		row("in_use", "%t", *d.InUse)
+	if u := d.usage; u != nil {
+		if !u.LastWrite.IsZero() {
+			row("written", "%s", when(u.LastWrite))
+		}
+		row("in_use", "%t", u.InUse())
 	}
 	row("stale", "%t", d.Stale)
 	if r := d.Raw; r != nil {
