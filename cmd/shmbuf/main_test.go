@@ -187,11 +187,21 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	},
 }
 
-// scriptCondition answers [defaultbusy]: /dev/shm/shared_buffer exists
-// (and is not this test's: claimdefault ran before); and [unshare]: the
-// script may run commands in a new pid namespace (root and unshare(1)),
-// which SHMBUF_REQUIRE=1 makes an error when it may not.
+// scriptCondition answers [tool:NAME]: the program NAME is installed;
+// [defaultbusy]: /dev/shm/shared_buffer exists (and is not this test's:
+// claimdefault ran before); and [unshare]: the script may run commands in
+// a new pid namespace (root and unshare(1)). SHMBUF_REQUIRE=1 makes a
+// missing tool or namespace an error.
 func scriptCondition(cond string) (bool, error) {
+	if name, ok := strings.CutPrefix(cond, "tool:"); ok {
+		if _, err := exec.LookPath(name); err == nil {
+			return true, nil
+		}
+		if testenv.Required() {
+			return false, fmt.Errorf("[%s]: %s is missing (SHMBUF_REQUIRE=1)", cond, name)
+		}
+		return false, nil
+	}
 	switch cond {
 	case "defaultbusy":
 		_, err := os.Lstat(filepath.Join(shmbuf.ShmDir, shmbuf.DefaultName))
