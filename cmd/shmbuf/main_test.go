@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -98,7 +100,40 @@ func setupScript(env *testscript.Env) error {
 //	    serialise use of /dev/shm/shared_buffer with other test runs (flock
 //	    on /dev/shm) and remove it when the script ends, unless it existed
 //	    before, which [defaultbusy] then reports
+//	settle PROG [ARGS...] -- REGEXP...
+//	    run PROG like exec, again every 50 ms for up to 10 s, until its
+//	    stdout matches every REGEXP (as stdout would); its last stdout and
+//	    stderr are kept for the following checks. For "nobody uses it":
+//	    any process on the machine running ls or rm --stale (other tests,
+//	    other test runs) has each segment of /dev/shm open or mapped for
+//	    a moment while it inspects it, which makes it in use, and so not
+//	    stale, for that moment.
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	"settle": func(ts *testscript.TestScript, neg bool, args []string) {
+		sep := slices.Index(args, "--")
+		if neg || sep < 1 || sep == len(args)-1 {
+			ts.Fatalf("usage: settle PROG [ARGS...] -- REGEXP...")
+		}
+		var res []*regexp.Regexp
+		for _, s := range args[sep+1:] {
+			re, err := regexp.Compile("(?m)" + s)
+			ts.Check(err)
+			res = append(res, re)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ts.Check(ts.Exec(args[0], args[1:sep]...))
+			out := ts.ReadFile("stdout")
+			missing := slices.IndexFunc(res, func(re *regexp.Regexp) bool { return !re.MatchString(out) })
+			if missing < 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				ts.Fatalf("%s: no match for %q in stdout after 10 s", args[0], res[missing])
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	},
 	"exits": func(ts *testscript.TestScript, neg bool, args []string) {
 		if neg || len(args) < 2 {
 			ts.Fatalf("usage: exits CODE PROG [ARGS...]")
