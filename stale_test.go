@@ -182,14 +182,23 @@ func usage(t *testing.T, addr string) *shmbuf.Usage {
 }
 
 // unused checks that nobody uses the segment at addr, so that Stale
-// depends on its age alone, and returns its usage.
+// depends on its age alone, and returns its usage. It asks again, for up
+// to 10 s, while the segment is in use: any process on the machine that
+// runs List and Usages (ls, rm --stale, other tests) has every segment
+// open or mapped for a moment while it inspects it.
 func unused(t *testing.T, addr string) *shmbuf.Usage {
 	t.Helper()
-	u := usage(t, addr)
-	if u.InUse() || !u.Stale(0) {
-		t.Fatalf("%s: in use (%+v), want unused", addr, u)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		u := usage(t, addr)
+		if !u.InUse() && u.Stale(0) {
+			return u
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: in use (%+v) for 10 s, want unused", addr, u)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return u
 }
 
 // age sets the modification time of the file behind addr to d ago.
