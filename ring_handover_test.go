@@ -57,6 +57,11 @@ func TestRing_AttachAsLastCloses(t *testing.T) {
 		for len(seen) < 2 {
 			rec, err := rd.Next(ctx)
 			if err == io.EOF {
+				// Between the streams Next returns io.EOF until the next
+				// one starts: a writer that failed never starts it.
+				if ctx.Err() != nil {
+					t.Fatalf("round %d: records %v, then only io.EOF for 10 s; writers: %v", round, seen, drain(errs))
+				}
 				eofBetween++
 				continue
 			}
@@ -87,4 +92,17 @@ func TestRing_AttachAsLastCloses(t *testing.T) {
 		cancel()
 	}
 	t.Logf("300 rounds, %d ends of stream seen between the two writers", eofBetween)
+}
+
+// drain returns the errors waiting in errs.
+func drain(errs chan error) []error {
+	var out []error
+	for {
+		select {
+		case err := <-errs:
+			out = append(out, err)
+		default:
+			return out
+		}
+	}
 }
