@@ -298,6 +298,7 @@ func init() {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		fmt.Println("done", time.Now().UnixNano())
 		return 0
 	}
 }
@@ -315,18 +316,27 @@ func TestCreate_SysVOpenWaitsForCreator(t *testing.T) {
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+	br := bufio.NewReader(out)
+	if line, err := br.ReadString('\n'); err != nil || line != "ready\n" {
 		t.Fatalf("creator said %q, %v", line, err)
 	}
-	start := time.Now()
 	a, _ := shmbuf.ParseAddress(addr)
 	s, err := shmbuf.OpenSegment(a, false)
 	if err != nil {
 		t.Fatalf("open while its creator builds it: %v", err)
 	}
+	opened := time.Now()
 	s.Close()
-	if took := time.Since(start); took < 100*time.Millisecond {
-		t.Fatalf("open returned after %v, before the creator finished", took)
+	// The creator says when it finished (one clock, one machine): the
+	// open must not have returned before.
+	var done int64
+	if line, err := br.ReadString('\n'); err != nil {
+		t.Fatalf("creator said %q, %v", line, err)
+	} else if _, err := fmt.Sscanf(line, "done %d", &done); err != nil {
+		t.Fatalf("creator said %q: %v", line, err)
+	}
+	if d := time.Unix(0, done).Sub(opened); d > 0 {
+		t.Fatalf("open returned %v before the creator finished", d)
 	}
 	info, err := shmbuf.Stat(addr)
 	if err != nil || info.Mode != 0o600 {
