@@ -179,7 +179,7 @@ func TestSnapshot_PublishLoad(t *testing.T) {
 // the value it returns, however fast a writer publishes meanwhile. The
 // writer publishes each generation's own number as the value.
 func TestSnapshot_LoadGeneration(t *testing.T) {
-	addr := uniqueName(t)
+	addr := posixTestAddr(t)
 	w := mustCreateSnapshot(t, addr, 64)
 	r := mustOpenSnapshot(t, addr)
 	if v, gen, err := r.Load(nil); err != nil || len(v) != 0 || gen != 0 {
