@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 )
 
 // Stale-segment suite: a segment is stale only when shmbuf made it,
@@ -433,10 +434,12 @@ func TestStale_HeldOpenRaw(t *testing.T) {
 	}
 	age(t, addr, 2*time.Hour)
 	stop := startHolder(t, "hold-raw", addr)
-	if u := usage(t, addr); u.Stale(0) || !u.Locked || len(u.Users) != 1 {
+	// At least the holder in Users: another process's inspection may be
+	// there too for a moment.
+	if u := usage(t, addr); u.Stale(0) || !u.Locked || len(u.Users) == 0 {
 		t.Fatalf("raw held open by a live process: %+v", u)
 	}
-	if os.Geteuid() == 0 {
+	if os.Geteuid() == 0 || testenv.Required() { // without root, nsVerdict fails under SHMBUF_REQUIRE
 		if got := nsVerdict(t, addr); !strings.HasPrefix(got, "in use ") {
 			t.Errorf("raw held open here, judged inside a pid namespace: %s", got)
 		}
@@ -445,7 +448,7 @@ func TestStale_HeldOpenRaw(t *testing.T) {
 	if u := unused(t, addr); !u.Stale(time.Hour) {
 		t.Fatalf("raw written 2h ago, its holder gone: %+v", u)
 	}
-	if os.Geteuid() == 0 {
+	if os.Geteuid() == 0 || testenv.Required() { // without root, nsVerdict fails under SHMBUF_REQUIRE
 		if got := nsVerdict(t, addr); !strings.HasPrefix(got, "stale ") {
 			t.Errorf("unused raw written 2h ago, judged inside a pid namespace: %s", got)
 		}
