@@ -80,7 +80,7 @@ func TestList(t *testing.T) {
 	if l := byAddr["posix:"+name+"-link"]; l.Target != "/nonexistent/target" {
 		t.Errorf("symlink target %q", l.Target)
 	}
-	if v := byAddr["sysv-id:"+strconv.Itoa(id)]; v.ID != id || v.Size != 4096 || v.Attached != 0 || v.Removed {
+	if v := byAddr["sysv-id:"+strconv.Itoa(id)]; v.ID != id || v.Size != 4096 || v.Attached < 0 || v.Removed { // attached: 0, or another process's ls
 		t.Errorf("System V entry %+v", v)
 	}
 

@@ -189,10 +189,21 @@ func usage(t *testing.T, addr string) *shmbuf.Usage {
 // open or mapped for a moment while it inspects it.
 func unused(t *testing.T, addr string) *shmbuf.Usage {
 	t.Helper()
+	u := notInUse(t, addr)
+	if !u.Stale(0) {
+		t.Fatalf("%s: unused but not stale at age 0: %+v", addr, u)
+	}
+	return u
+}
+
+// notInUse returns the usage of the segment at addr once nobody uses it,
+// asking again for up to 10 s (see unused).
+func notInUse(t *testing.T, addr string) *shmbuf.Usage {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		u := usage(t, addr)
-		if !u.InUse() && u.Stale(0) {
+		if !u.InUse() {
 			return u
 		}
 		if time.Now().After(deadline) {
@@ -229,7 +240,8 @@ func TestStale_SnapshotOfDeadCreator(t *testing.T) {
 	// A live process mapping it makes it in use again.
 	stopHolder := startHolder(t, "hold-segment", addr)
 	u := usage(t, addr)
-	if u.Stale(0) || len(u.Users) != 1 {
+	if u.Stale(0) || len(u.Users) == 0 { // another process's inspection may be there too
+
 		t.Fatalf("snapshot mapped by a live process: %+v", u)
 	}
 	stopHolder()
@@ -251,7 +263,8 @@ func TestStale_SysVAttachCounts(t *testing.T) {
 		t.Fatalf("unattached System V snapshot of a dead creator, written just now: %+v", u)
 	}
 	stop := startHolder(t, "hold-segment", addr)
-	if u := usage(t, addr); u.Stale(0) || u.Attached != 1 {
+	if u := usage(t, addr); u.Stale(0) || u.Attached < 1 { // or more: another process's ls
+
 		t.Fatalf("System V snapshot attached by a live process: %+v", u)
 	}
 	stop()
@@ -476,8 +489,8 @@ func TestStale_ForeignNever(t *testing.T) {
 		t.Fatal(err)
 	}
 	age(t, addr, 48*time.Hour)
-	u := usage(t, addr)
-	if u.Kind != shmbuf.KindUnknown || u.InUse() || u.Stale(0) || time.Since(u.LastWrite) < 47*time.Hour {
+	u := notInUse(t, addr)
+	if u.Kind != shmbuf.KindUnknown || u.Stale(0) || time.Since(u.LastWrite) < 47*time.Hour {
 		t.Fatalf("foreign file: %+v", u)
 	}
 }
