@@ -9,23 +9,24 @@ import (
 	"time"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 )
 
 // TestCrash_RingWriterKilledInNamespace is TestCrash_RingWriterKilled
 // with the writer in a new pid namespace (a container sharing /dev/shm):
 // a live writer there is never taken for dead, and its kill -9 is noticed
-// here within 1 s, after an intact, gap-free prefix. The writer pauses
-// 250 ms every 1000 records and is killed at a random moment within
-// 600 ms, so that the reader usually checks its liveness while it lives.
+// here (within noticeBound), after an intact, gap-free prefix. The writer
+// pauses 100 ms every 1000 records and is killed at a random moment
+// within 250 ms, so that the reader, which checks liveness every
+// testCheckEvery, usually checks it while the writer lives.
 // The ring alternates between the posix and file backends; both prove
-// liveness with the slot's lock. A trial takes most of a second, so CI
-// runs 10 of them and the long form crashTrials().
+// liveness with the slot's lock. A trial takes up to most of a second, so
+// the default run has 4 of them, two per backend, and the long form
+// crashTrials().
 func TestCrash_RingWriterKilledInNamespace(t *testing.T) {
+	t.Parallel()
 	needNamespaces(t)
-	trials := crashTrials()
-	if os.Getenv("SHMBUF_LONG") == "" {
-		trials = 10
-	}
+	trials := testenv.ShortOrLong(4, crashTrials())
 	var slowest time.Duration
 	var minRecs, maxRecs uint64 = ^uint64(0), 0
 	for trial := range trials {
@@ -36,9 +37,9 @@ func TestCrash_RingWriterKilledInNamespace(t *testing.T) {
 			t.Fatal(err)
 		}
 		cmd, _ := startNSChild(t, "slow-ring-writer", "ready", "RING_ADDR="+addr, "RING_N=-1",
-			"RING_PAUSE=250ms", "RING_EVERY=1000")
+			"RING_PAUSE=100ms", "RING_EVERY=1000")
 		inner, _ := os.FindProcess(nsInnerPid(t, cmd.Process))
-		killedAt, stop := killAfter(inner, rand.N(600*time.Millisecond))
+		killedAt, stop := killAfter(inner, rand.N(250*time.Millisecond))
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		var seq uint64
 		for {
@@ -52,8 +53,8 @@ func TestCrash_RingWriterKilledInNamespace(t *testing.T) {
 					t.Fatalf("trial %d (%s): ErrWriterLost before the kill: a live writer in another pid namespace was declared dead", trial, backend)
 				}
 				d := time.Since(time.Unix(0, k))
-				if d > time.Second {
-					t.Fatalf("trial %d (%s): writer loss noticed %v after kill -9, want within 1s", trial, backend, d)
+				if d > noticeBound {
+					t.Fatalf("trial %d (%s): writer loss noticed %v after kill -9, want within %v", trial, backend, d, noticeBound)
 				}
 				slowest = max(slowest, d)
 				break

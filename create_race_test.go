@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -74,7 +75,7 @@ func openKind(kind, addr string) error {
 		}
 		return s.Close()
 	case "raw":
-		k, err := shmbuf.DetectKind(addr)
+		k, err := kindAt(addr)
 		if err != nil {
 			return err
 		}
@@ -84,7 +85,7 @@ func openKind(kind, addr string) error {
 		}
 		defer r.Close()
 		a, _ := shmbuf.ParseAddress(addr)
-		if a.Backend != shmbuf.SysV && k != shmbuf.KindRaw {
+		if a.Backend() != shmbuf.SysV && k != shmbuf.KindRaw {
 			return fmt.Errorf("kind %q, want raw: the segment was visible before its mark", k)
 		}
 		if !r.Fixed() {
@@ -109,7 +110,8 @@ var linkModes = []struct{ name, env string }{
 // header (ErrNotShmbuf), a raw region without its mark or size, or a
 // System V segment before its header.
 func TestCreate_OpenersSeeWholeSegments(t *testing.T) {
-	const trials = 50
+	t.Parallel()
+	trials := testenv.ShortOrLong(10, 200)
 	for _, b := range segBackends {
 		modes := linkModes
 		if b.name == "sysv" {
@@ -169,7 +171,8 @@ func TestCreate_OpenersSeeWholeSegments(t *testing.T) {
 // holds a whole ring (a rename replaces it; it is never unlinked and
 // created again), and a ring opened before a replacement stays usable.
 func TestCreate_ForceReplacesInPlace(t *testing.T) {
-	const trials = 50
+	t.Parallel()
+	trials := testenv.ShortOrLong(10, 200)
 	for _, b := range segBackends[:2] {
 		for _, m := range linkModes {
 			t.Run(b.name+"/"+m.name, func(t *testing.T) {
@@ -239,7 +242,7 @@ func TestCreate_SysVBuildingMode(t *testing.T) {
 	wantErr(t, "create with the building mode", err, shmbuf.ErrInvalidArgument, addr)
 
 	// A segment left marked by a creator that is gone: ipcmk exits at once.
-	ipcmk := toolOrSkip(t, "ipcmk")
+	ipcmk := testenv.Tool(t, "ipcmk")
 	out, err := runCmd(ipcmk, "-M", "4096", "-p", "0611")
 	if err != nil {
 		t.Fatalf("ipcmk: %v: %s", err, out)
@@ -278,7 +281,7 @@ func init() {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		id, err := unix.SysvShmGet(int(a.Key), 4096, unix.IPC_CREAT|unix.IPC_EXCL|0o611)
+		id, err := unix.SysvShmGet(int(a.Key()), 4096, unix.IPC_CREAT|unix.IPC_EXCL|0o611)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -295,6 +298,7 @@ func init() {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		fmt.Println("done", time.Now().UnixNano())
 		return 0
 	}
 }
@@ -302,6 +306,7 @@ func init() {
 // TestCreate_SysVOpenWaitsForCreator: an opener that finds a System V
 // segment its live creator is still building waits until it is done.
 func TestCreate_SysVOpenWaitsForCreator(t *testing.T) {
+	t.Parallel()
 	addr := sysvTestAddr(t)
 	child := childCmd(t, "slow-sysv-creator", "SHMBUF_TEST_ADDR="+addr)
 	out, err := child.StdoutPipe()
@@ -311,18 +316,27 @@ func TestCreate_SysVOpenWaitsForCreator(t *testing.T) {
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+	br := bufio.NewReader(out)
+	if line, err := br.ReadString('\n'); err != nil || line != "ready\n" {
 		t.Fatalf("creator said %q, %v", line, err)
 	}
-	start := time.Now()
 	a, _ := shmbuf.ParseAddress(addr)
 	s, err := shmbuf.OpenSegment(a, false)
 	if err != nil {
 		t.Fatalf("open while its creator builds it: %v", err)
 	}
+	opened := time.Now()
 	s.Close()
-	if took := time.Since(start); took < 100*time.Millisecond {
-		t.Fatalf("open returned after %v, before the creator finished", took)
+	// The creator says when it finished (one clock, one machine): the
+	// open must not have returned before.
+	var done int64
+	if line, err := br.ReadString('\n'); err != nil {
+		t.Fatalf("creator said %q, %v", line, err)
+	} else if _, err := fmt.Sscanf(line, "done %d", &done); err != nil {
+		t.Fatalf("creator said %q: %v", line, err)
+	}
+	if d := time.Unix(0, done).Sub(opened); d > 0 {
+		t.Fatalf("open returned %v before the creator finished", d)
 	}
 	info, err := shmbuf.Stat(addr)
 	if err != nil || info.Mode != 0o600 {

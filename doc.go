@@ -12,7 +12,10 @@
 //	sysv:KEY           a System V segment by key (decimal or 0x hex)
 //	sysv-id:ID         a System V segment by id
 //
-// The empty address means DefaultName, /dev/shm/shared_buffer.
+// The empty address means DefaultName, /dev/shm/shared_buffer. Functions
+// take an address as that string; an Address is its parsed, comparable
+// form (ParseAddress, or PosixAddress and its siblings, which build one
+// from a name, a path, a key or an id that no scheme can misread).
 //
 // What the bytes of a segment mean is its kind:
 //
@@ -26,13 +29,34 @@
 //   - Ring: a stream of records with any number of writers and readers,
 //     each reader seeing every record. See Ring.
 //
+// Stat, List and Usages describe segments without opening them as their
+// kind; Remove deletes one.
+//
+// # Rings
+//
+// A Ring is created with RingOptions (CreateRing) or opened (OpenRing).
+// Records go in through a Writer (Ring.NewWriter, WriterOptions) and come
+// out through a Reader (Ring.NewReader, ReaderOptions), each reader with
+// its own cursor; Ring.Stat returns a RingStat with a RingPeer per writer
+// and reader. Policy, WaitStrategy and StartPosition are their options'
+// values, and LostError counts what an overwrite ring's lapped reader
+// missed.
+//
+// The ring is part of this package rather than a package of its own
+// because it shares everything below the record format with the other
+// kinds: addresses, the mapped segment and its atomic creation, the
+// *Error values and their sentinels, liveness by kernel locks and process
+// identity, the guard that turns a truncated mapping into ErrTruncated,
+// and Stat, List and Usages, which describe rings beside the other kinds.
+// A ring package would have to import those from here, exported for it
+// alone, or copy them.
+//
 // # Memory ownership
 //
-// A Segment owns the slice mmap or shmat returned and releases exactly it
-// in Close; Bytes and every slice derived from it stop being valid then.
-// Raw.Load and Snapshot.Load return copies that the caller owns. Zero-copy
-// slices (Reader.Next, Writer.Claim) say in their documentation which call
-// ends their validity.
+// Each Raw, Snapshot and Ring owns the mapping it made and releases exactly
+// it in Close. Raw.Load and Snapshot.Load return copies that the caller
+// owns. Zero-copy slices (Reader.Next, Writer.Claim) say in their
+// documentation which call ends their validity.
 //
 // A record from Reader.Next may be trusted until the reader's next call
 // or the Close of the reader or its ring, under either policy: under
@@ -48,9 +72,9 @@
 //
 //   - Shared memory outlives processes. Segments stay until removed (Remove,
 //     `shmbuf rm`, `rm /dev/shm/NAME`, `ipcrm`) or until reboot. A segment
-//     whose writers exited still holds their data: SegmentUsage and
-//     Usage.Stale call one abandoned only when nobody uses it and nobody
-//     has written it for a given time.
+//     whose writers exited still holds their data: Usages and Usage.Stale
+//     call one abandoned only when nobody uses it and nobody has written
+//     it for a given time.
 //   - Everything read from a segment is untrusted: formatted kinds validate
 //     their header on open (ErrNotShmbuf, ErrVersion, ErrWrongKind,
 //     ErrCorrupt) and bounds-check every length they read. A segment that

@@ -5,9 +5,11 @@ import (
 	"fmt"
 )
 
-// Sentinel errors. Every error returned by this package wraps one of these
-// (or an operating-system error) inside an *Error, so callers test with
-// errors.Is and print one line that names the address and the cause.
+// Sentinel errors. Every error this package returns is an *Error holding
+// one of these, the errno of a failed system call, or both, so callers
+// test with errors.Is and print one line that names the address and the
+// cause. (A ring Reader's io.EOF, the end of the stream, is the one
+// exception, as io.Reader's contract asks.)
 var (
 	// ErrInvalidAddress is returned when an address has an unknown scheme or
 	// a malformed key, id or path.
@@ -84,6 +86,12 @@ var (
 	// incomplete. The next Store repairs the segment.
 	ErrInterrupted = errors.New("last write was interrupted; content incomplete")
 
+	// ErrLimit is returned when a per-process or system-wide limit stops
+	// an open or a mapping: the file-descriptor limit (RLIMIT_NOFILE,
+	// fs.file-max) or the mapping limits (vm.max_map_count, RLIMIT_AS).
+	// The message names the limit and its current value.
+	ErrLimit = errors.New("resource limit reached")
+
 	// ErrReadOnly is returned when writing through a segment opened read-only.
 	ErrReadOnly = errors.New("segment opened read-only")
 
@@ -94,8 +102,8 @@ var (
 
 	// ErrLockHeld is returned by Snapshot.Publish on a System V snapshot
 	// when a writer whose liveness cannot be checked (a process of another
-	// pid namespace) has held the writer lock for LockWait: it may have
-	// died there holding it. The value is left as it was.
+	// pid namespace) has held the writer lock for 5 s: it may have died
+	// there holding it. The value is left as it was.
 	ErrLockHeld = errors.New("writer lock held by a process of another pid namespace")
 )
 
@@ -104,7 +112,7 @@ var (
 type Error struct {
 	Op   string // "create", "open", "read", "write", "remove", "stat", …
 	Addr string // the address as the user wrote it, canonicalised
-	Err  error  // a sentinel above, a syscall.Errno, or both joined
+	Err  error  // a sentinel above, a syscall.Errno, or both
 }
 
 func (e *Error) Error() string {
@@ -117,24 +125,25 @@ func (e *Error) Error() string {
 // Unwrap returns the cause, so errors.Is sees through an *Error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// wrapErr builds an *Error. When cause is a system-call error and kind a
-// sentinel, both stay visible to errors.Is.
-func wrapErr(op, addr string, kind, cause error) error {
+// wrapErr builds an *Error. When both a sentinel and a cause (a
+// system-call error, or a sentence saying more) are given, both stay
+// visible to errors.Is.
+func wrapErr(op, addr string, sentinel, cause error) error {
 	switch {
-	case kind == nil:
+	case sentinel == nil:
 		return &Error{Op: op, Addr: addr, Err: cause}
 	case cause == nil:
-		return &Error{Op: op, Addr: addr, Err: kind}
+		return &Error{Op: op, Addr: addr, Err: sentinel}
 	default:
-		return &Error{Op: op, Addr: addr, Err: &causeErr{kind, cause}}
+		return &Error{Op: op, Addr: addr, Err: &causeErr{sentinel, cause}}
 	}
 }
 
-// causeErr pairs a sentinel with the system error behind it.
-type causeErr struct{ kind, cause error }
+// causeErr pairs a sentinel with the error behind it.
+type causeErr struct{ sentinel, cause error }
 
-func (c *causeErr) Error() string   { return fmt.Sprintf("%v (%v)", c.kind, c.cause) }
-func (c *causeErr) Unwrap() []error { return []error{c.kind, c.cause} }
+func (c *causeErr) Error() string   { return fmt.Sprintf("%v (%v)", c.sentinel, c.cause) }
+func (c *causeErr) Unwrap() []error { return []error{c.sentinel, c.cause} }
 
 // Sentinel errors of the ring kind.
 var (
@@ -143,8 +152,9 @@ var (
 	// closed with an error) instead of closing.
 	ErrWriterLost = errors.New("every writer was lost without closing the stream")
 
-	// ErrOverrun is returned (as a *LostError) when a reader of an
-	// overwrite-policy ring was lapped by the writers and lost records.
+	// ErrOverrun is returned when a reader of an overwrite-policy ring
+	// was lapped by the writers and lost records; a *LostError in the
+	// chain counts them.
 	ErrOverrun = errors.New("reader overrun: records lost")
 
 	// ErrReadersFull is returned when every reader slot of a ring is taken
@@ -159,3 +169,20 @@ var (
 	// ready.
 	ErrEmpty = errors.New("no record ready")
 )
+
+// LostError is the cause of an ErrOverrun: a Reader of an overwrite-policy
+// ring was lapped by the writers, and Records records with Bytes payload
+// bytes were overwritten before it read them. The Reader's next call
+// continues from the oldest record still in the ring. Readers return it
+// inside an *Error ("shmbuf: read ADDR: reader overrun: …"), so that
+// errors.Is(err, ErrOverrun) holds and errors.As finds both.
+type LostError struct {
+	Records, Bytes uint64
+}
+
+func (e *LostError) Error() string {
+	return fmt.Sprintf("%v: lost %d records (%d bytes)", ErrOverrun, e.Records, e.Bytes)
+}
+
+// Unwrap returns ErrOverrun.
+func (e *LostError) Unwrap() error { return ErrOverrun }

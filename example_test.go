@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/shmbuf/shmbuf"
 )
@@ -104,7 +106,7 @@ func ExampleCreateSnapshot() {
 		return
 	}
 	defer r.Close()
-	v, err := r.Load(nil)
+	v, _, err := r.Load(nil)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -118,8 +120,9 @@ func ExampleCreateSnapshot() {
 	// larger than capacity: true
 }
 
-// Load appends into dst: a reader polling a snapshot reuses one buffer and
-// allocates nothing.
+// Load appends into dst, so a reader polling a snapshot reuses one buffer
+// and allocates nothing, and returns the value's generation, so it can
+// tell a new value from the one it has, even an equal one.
 func ExampleSnapshot_Load() {
 	name := exampleName("load")
 	s, err := shmbuf.CreateSnapshot(name, shmbuf.CreateOptions{Size: 4096})
@@ -131,32 +134,40 @@ func ExampleSnapshot_Load() {
 	defer s.Close()
 
 	buf := make([]byte, 0, s.Capacity())
-	for i := range 3 {
-		s.Publish([]byte("frame " + strconv.Itoa(i)))
-		v, err := s.Load(buf)
+	var seen uint64
+	for _, frame := range []string{"frame 0", "frame 0", "frame 1"} {
+		s.Publish([]byte(frame))
+		v, gen, err := s.Load(buf)
 		if err != nil {
 			fmt.Println(err)
 			return
 		}
-		fmt.Println(string(v))
+		if gen != seen {
+			fmt.Println(gen, string(v))
+			seen = gen
+		}
+		buf = v
 	}
 	// Output:
-	// frame 0
-	// frame 1
-	// frame 2
+	// 1 frame 0
+	// 2 frame 0
+	// 3 frame 1
 }
 
-// Opening something that is not a snapshot as one fails with an error that
-// says why.
-func ExampleOpenSnapshot_notShmbuf() {
+// Every error is an *Error that names the operation and the address, and
+// holds a sentinel that errors.Is finds.
+func ExampleError() {
 	name := exampleName("notsnap")
 	shmbuf.StoreRaw(name, []byte("plain text"), 0)
 	defer shmbuf.Remove(name)
 
 	_, err := shmbuf.OpenSnapshot(name)
-	fmt.Println(errors.Is(err, shmbuf.ErrNotShmbuf))
+	var e *shmbuf.Error
+	if errors.As(err, &e) {
+		fmt.Println(e.Op, e.Addr == "posix:"+name, errors.Is(err, shmbuf.ErrNotShmbuf))
+	}
 	// Output:
-	// true
+	// open true true
 }
 
 func ExampleParseAddress() {
@@ -166,7 +177,7 @@ func ExampleParseAddress() {
 			fmt.Println(err)
 			continue
 		}
-		fmt.Printf("%-22q %-5v %s\n", s, a.Backend, a)
+		fmt.Printf("%-22q %-5v %s\n", s, a.Backend(), a)
 	}
 	for _, s := range []string{"../etc/passwd", "tcp:host"} {
 		_, err := shmbuf.ParseAddress(s)
@@ -183,20 +194,39 @@ func ExampleParseAddress() {
 	// shmbuf: parse address "tcp:host": invalid address (unknown scheme "tcp" (want posix:, file:, sysv: or sysv-id:))
 }
 
-func ExampleParseSize() {
-	for _, s := range []string{"4096", "64KiB", "4MiB", "1GiB", "12XB", "0"} {
-		n, err := shmbuf.ParseSize(s)
-		if err != nil {
-			fmt.Println(err)
-			continue
-		}
-		fmt.Println(s, "=", n, "=", shmbuf.FormatSize(n))
+// A name that holds a colon cannot be given bare (frames:raw would be
+// scheme "frames"), but PosixAddress takes any valid name; the accessors
+// give each part back.
+func ExamplePosixAddress() {
+	a, err := shmbuf.PosixAddress("frames:raw")
+	if err != nil {
+		fmt.Println(err)
+		return
 	}
+	fmt.Println(a, a.Backend(), a.Name(), a.Path())
+	again, _ := shmbuf.ParseAddress(a.String())
+	fmt.Println(again == a)
+
+	k, _ := shmbuf.SysVKeyAddress(0x1234)
+	fmt.Println(k, k.Key(), k.ID())
 	// Output:
-	// 4096 = 4096 = 4KiB
-	// 64KiB = 65536 = 64KiB
-	// 4MiB = 4194304 = 4MiB
-	// 1GiB = 1073741824 = 1GiB
-	// invalid size: "12XB" is not a size (try 4096, 64KiB, 4MiB, 1GiB)
-	// invalid size: "0" must be greater than zero
+	// posix:frames:raw posix frames:raw /dev/shm/frames:raw
+	// true
+	// sysv:0x00001234 4660 -1
+}
+
+// A program that names its segments after itself can find the ones an
+// earlier run left behind: nobody uses them and nobody has written them
+// for a day. (Not run: what it prints depends on the machine.)
+func ExampleUsages() {
+	list, err := shmbuf.List()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i, u := range shmbuf.Usages(list) {
+		if u != nil && u.Stale(24*time.Hour) && strings.HasPrefix(list[i].Addr.Name(), "myapp-") {
+			fmt.Println("abandoned:", list[i].Addr, "last written", u.LastWrite)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package shmbuf
 
 import (
-	"errors"
 	"strconv"
 
 	"github.com/shmbuf/shmbuf/internal/layout"
@@ -26,7 +25,7 @@ const (
 func (k Kind) String() string {
 	switch k {
 	case KindUnknown:
-		return ""
+		return "unknown"
 	case KindRaw:
 		return "raw"
 	case KindSnapshot:
@@ -37,18 +36,8 @@ func (k Kind) String() string {
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// ParseKind parses "raw", "snapshot" or "ring".
-func ParseKind(s string) (Kind, error) {
-	switch s {
-	case "raw":
-		return KindRaw, nil
-	case "snapshot":
-		return KindSnapshot, nil
-	case "ring":
-		return KindRing, nil
-	}
-	return 0, wrapErr("parse kind", strconv.Quote(s), ErrInvalidArgument, errors.New("want raw, snapshot or ring"))
-}
+// MarshalText renders the kind by name, as SegmentInfo's JSON shows it.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
 // rawKindXattr marks raw segments shmbuf created, so that a raw segment
 // some other program made (Python's shared_memory, a C shm_open) is
@@ -64,51 +53,29 @@ const (
 	rawDirtyXattr = "user.shmbuf.dirty"
 )
 
-// DetectKind reports the kind of the segment at addr: a formatted kind
-// from its header, KindRaw for a raw segment shmbuf created, KindUnknown
-// for anything else.
-func DetectKind(addr string) (Kind, error) {
-	a, err := ParseAddress(addr)
-	if err != nil {
-		return 0, err
-	}
-	info, err := StatSegment(a)
-	if err != nil {
-		return 0, err
-	}
-	k, _ := ParseKind(info.Kind)
-	return k, nil
-}
-
 // kindOfSegment peeks at a segment's first bytes without mapping it for
 // writing. Errors count as "not a shmbuf segment".
-func kindOfSegment(a Address, info *SegmentInfo) string {
+func kindOfSegment(a Address, info *SegmentInfo) Kind {
 	var head [layout.HeaderSize]byte
-	if a.Backend == SysV {
+	if a.Backend() == SysV {
 		s, err := attachSysV(a, info.ID, true)
 		if err != nil {
-			return ""
+			return KindUnknown
 		}
 		defer s.Close()
 		copy(head[:], s.data)
 	} else {
-		fd, err := unix.Open(a.Path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+		fd, err := unix.Open(a.Path(), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 		if err != nil {
-			return ""
+			return KindUnknown
 		}
 		defer unix.Close(fd)
 		unix.Pread(fd, head[:], 0)
 		if x, _ := rawMark(fd); x != "" {
-			return "raw"
+			return KindRaw
 		}
 	}
-	switch layout.KindOf(head[:]) {
-	case layout.KindSnapshot:
-		return "snapshot"
-	case layout.KindRing:
-		return "ring"
-	}
-	return ""
+	return formattedKind(layout.KindOf(head[:]))
 }
 
 // rawMark reads the raw-kind extended attribute of an open file: "" when

@@ -51,13 +51,16 @@ func listShmDir() ([]SegmentInfo, error) {
 	}
 	list := make([]SegmentInfo, 0, len(ents))
 	for _, de := range ents {
-		a := Address{Backend: POSIX, Name: de.Name(), Path: ShmDir + "/" + de.Name()}
+		a, err := PosixAddress(de.Name())
+		if err != nil {
+			continue // not a name shm_open could open
+		}
 		var st unix.Stat_t
-		if err := unix.Lstat(a.Path, &st); err != nil {
+		if err := unix.Lstat(a.Path(), &st); err != nil {
 			continue // removed while listing
 		}
 		if st.Mode&unix.S_IFMT == unix.S_IFREG {
-			if info, err := StatSegment(a); err == nil {
+			if info, err := statSegment(a); err == nil {
 				list = append(list, *info)
 			}
 			continue
@@ -78,7 +81,7 @@ func listShmDir() ([]SegmentInfo, error) {
 			Type:       fileType(st.Mode),
 		}
 		if info.Type == "symlink" {
-			info.Target, _ = os.Readlink(a.Path)
+			info.Target, _ = os.Readlink(a.Path())
 		}
 		list = append(list, info)
 	}
@@ -147,7 +150,10 @@ func parseSysVTable(b []byte) ([]SegmentInfo, error) {
 		if !okID || !okPerms {
 			return nil, wrapErr("list", sysvTable, nil, fmt.Errorf("unexpected line %q", sc.Text()))
 		}
-		a := Address{Backend: SysV, ID: int(id), ByID: true}
+		a, err := SysVIDAddress(int(id))
+		if err != nil {
+			return nil, wrapErr("list", sysvTable, nil, fmt.Errorf("unexpected id in line %q", sc.Text()))
+		}
 		uid, gid := int(num("uid")), int(num("gid"))
 		info := SegmentInfo{
 			Addr:       a,

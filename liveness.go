@@ -121,13 +121,13 @@ func writersAttached(l *layout.Ring) bool {
 
 // userLock returns the description liveness checks of seg ask from (nil
 // on System V) and, for a user, takes the users' shared lock on it.
-func userLock(seg *Segment, user bool) (*os.File, error) {
+func userLock(seg *segment, user bool) (*os.File, error) {
 	if seg.f == nil {
 		return nil, nil
 	}
 	if user {
 		if _, err := ofdTryLock(seg.f, layout.LockUsers, lockShared); err != nil {
-			return nil, fileErr("open", seg.addr, err)
+			return nil, sysErr(onFile, "open", seg.addr, err)
 		}
 	}
 	return seg.f, nil

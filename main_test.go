@@ -6,7 +6,10 @@ import (
 	"os/exec"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 	"go.uber.org/goleak"
 )
 
@@ -28,6 +31,15 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(f())
 	}
+	// Under -race every child would sleep a second at exit (the race
+	// runtime's atexit_sleep_ms) for late race reports; races are still
+	// reported. A user's own GORACE stays.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
+	// Most tests wait on child processes and liveness ticks; those that
+	// compute (torn reads, soaks, the idle-CPU check) are not parallel.
+	testenv.RaiseParallel(8)
 	goleak.VerifyTestMain(m)
 }
 
@@ -70,3 +82,42 @@ func sanitize(s string) string {
 	}
 	return string(b)
 }
+
+// kindAt is the kind Stat reports for the segment at addr.
+func kindAt(addr string) (shmbuf.Kind, error) {
+	info, err := shmbuf.Stat(addr)
+	if err != nil {
+		return shmbuf.KindUnknown, err
+	}
+	return info.Kind, nil
+}
+
+// usageAt is the Usage of the segment at addr, as Usages gives it.
+func usageAt(addr string) (*shmbuf.Usage, error) {
+	info, err := shmbuf.Stat(addr)
+	if err != nil {
+		return nil, err
+	}
+	if u := shmbuf.Usages([]shmbuf.SegmentInfo{*info})[0]; u != nil {
+		return u, nil
+	}
+	return nil, fmt.Errorf("%s could not be inspected", addr)
+}
+
+// waitEnv is the wait strategy an environment variable of a child names
+// ("spin", "block"; anything else is adaptive).
+func waitEnv(name string) shmbuf.WaitStrategy {
+	switch os.Getenv(name) {
+	case "spin":
+		return shmbuf.WaitSpin
+	case "block":
+		return shmbuf.WaitBlock
+	}
+	return shmbuf.WaitAdaptive
+}
+
+// noticeBound is how long after a kill -9 a test lets a peer take to
+// notice it. Waiters check every testCheckEvery, so it is noticed in tens
+// of milliseconds; the bound is generous because the machine running the
+// tests may be loaded. The tests log the slowest time they saw.
+const noticeBound = 5 * time.Second

@@ -59,35 +59,35 @@ func ofdHeld(f *os.File, off int64) (held, ok bool) {
 // /proc/self/fd so that it reaches the same file even if the name was
 // removed or replaced; where that is not available, it opens the path
 // and checks that it is still the same file.
-func reopenSegment(seg *Segment) (*os.File, error) {
+func reopenSegment(seg *segment) (*os.File, error) {
 	a := seg.addr
 	fd, err := retryEINTR(func() (int, error) {
 		return unix.Open("/proc/self/fd/"+strconv.Itoa(int(seg.f.Fd())), unix.O_RDWR|unix.O_CLOEXEC, 0)
 	})
 	if err == nil {
-		return os.NewFile(uintptr(fd), a.Path), nil
+		return os.NewFile(uintptr(fd), a.Path()), nil
 	}
 	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
-		return nil, fileErr("open", a, err)
+		return nil, sysErr(onFile, "open", a, err)
 	}
 	fd, err = retryEINTR(func() (int, error) {
-		return unix.Open(a.Path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+		return unix.Open(a.Path(), unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	})
 	if err != nil {
-		return nil, fileErr("open", a, err)
+		return nil, sysErr(onFile, "open", a, err)
 	}
 	var have, want unix.Stat_t
 	if err := unix.Fstat(fd, &have); err != nil {
 		unix.Close(fd)
-		return nil, fileErr("open", a, err)
+		return nil, sysErr(onFile, "open", a, err)
 	}
 	if err := unix.Fstat(int(seg.f.Fd()), &want); err != nil {
 		unix.Close(fd)
-		return nil, fileErr("open", a, err)
+		return nil, sysErr(onFile, "open", a, err)
 	}
 	if have.Dev != want.Dev || have.Ino != want.Ino {
 		unix.Close(fd)
 		return nil, wrapErr("open", a.String(), ErrNotExist, errors.New("the segment was replaced"))
 	}
-	return os.NewFile(uintptr(fd), a.Path), nil
+	return os.NewFile(uintptr(fd), a.Path()), nil
 }

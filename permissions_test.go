@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 )
 
 // The permission suite runs as root and re-executes the test binary as
@@ -41,7 +42,7 @@ func asNobody() int {
 			res.ReadErr = err.Error()
 			res.WriteErr = err.Error()
 		} else {
-			v, err := s.Load(nil)
+			v, _, err := s.Load(nil)
 			res.Read, res.ReadErr = string(v), errString(err)
 			res.WriteErr = errString(s.Publish([]byte("owned by nobody")))
 			s.Close()
@@ -77,12 +78,8 @@ func errString(err error) string {
 // go test builds it under a 0700 directory.
 func nobodyBinary(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("the permission suite must run as root (CI does)")
-	}
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Fatal("setpriv (util-linux) is required: ", err)
-	}
+	testenv.Root(t, "to act as nobody")
+	testenv.Tool(t, "setpriv")
 	dir, err := os.MkdirTemp("", "shmbuf-perm-")
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +221,7 @@ func permCases(t *testing.T) []permCase {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			v, err := s.Load(nil)
+			v, _, err := s.Load(nil)
 			if err != nil {
 				t.Fatal(err)
 			}

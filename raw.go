@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"sync"
 
+	"github.com/shmbuf/shmbuf/internal/bytesize"
 	"github.com/shmbuf/shmbuf/internal/layout"
 	"golang.org/x/sys/unix"
 )
@@ -55,7 +56,7 @@ type Raw struct {
 	mu    sync.Mutex
 	addr  Address
 	f     *os.File // posix and file: the file last found at the path
-	seg   *Segment // sysv
+	seg   *segment // sysv
 	fixed bool
 	// marked is set for a fixed region made by CreateRaw, which keeps a
 	// length mark (see raw_length.go).
@@ -76,7 +77,7 @@ func CreateRaw(addr string, opts CreateOptions) (*Raw, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.Backend != SysV {
+	if a.Backend() != SysV {
 		// The marks go on before the file has a name, so that no opener
 		// takes it for another program's region.
 		fd := int(seg.f.Fd())
@@ -87,7 +88,7 @@ func CreateRaw(addr string, opts CreateOptions) (*Raw, error) {
 	if err := seg.publish("create"); err != nil {
 		return nil, err
 	}
-	if a.Backend == SysV {
+	if a.Backend() == SysV {
 		return &Raw{addr: a, seg: seg, fixed: true}, nil
 	}
 	// The file stays open for locking; the mapping is not needed.
@@ -125,8 +126,8 @@ func OpenRawReadOnly(addr string) (*Raw, error) {
 }
 
 func openRaw(a Address, readOnly bool) (*Raw, error) {
-	if a.Backend == SysV {
-		seg, err := OpenSegment(a, readOnly)
+	if a.Backend() == SysV {
+		seg, err := openSegment(a, readOnly)
 		if err != nil {
 			return nil, err
 		}
@@ -182,7 +183,7 @@ func (r *Raw) classify() error {
 		r.fixed = st.Size > 0 && !errors.Is(xerr, unix.EOPNOTSUPP)
 	}
 	if _, err := ofdTryLock(r.f, layout.LockUsers, lockShared); err != nil {
-		return fileErr("open", r.addr, err)
+		return sysErr(onFile, "open", r.addr, err)
 	}
 	return nil
 }
@@ -197,8 +198,8 @@ func formattedKind(k uint32) Kind {
 	return KindUnknown
 }
 
-// MaxRawLoad is the largest raw segment Load reads into memory.
-const MaxRawLoad = 1 << 30
+// maxRawLoad is the largest raw segment Load reads into memory.
+const maxRawLoad = 1 << 30
 
 // StoreRaw replaces the content of the raw segment at addr with p. When
 // none exists, it creates a resizable raw segment holding p (mode 0600, or
@@ -211,7 +212,7 @@ func StoreRaw(addr string, p []byte, mode os.FileMode) error {
 		return err
 	}
 	r, err := openRaw(a, false)
-	if errors.Is(err, ErrNotExist) && a.Backend != SysV {
+	if errors.Is(err, ErrNotExist) && a.Backend() != SysV {
 		err = createRawValue(a, p, mode)
 		if !errors.Is(err, ErrExist) {
 			return err
@@ -249,7 +250,7 @@ func createRawValue(a Address, p []byte, mode os.FileMode) error {
 // (ErrNoSpace) changes nothing anyone sees.
 func writeNew(op string, a Address, f *os.File, p []byte) error {
 	if err := pwriteAll(int(f.Fd()), p, 0); err != nil {
-		return fileErr(op, a, err)
+		return sysErr(onFile, op, a, err)
 	}
 	return nil
 }
@@ -347,7 +348,7 @@ func (r *Raw) writeInPlace(p []byte, size int64) error {
 			if marked {
 				unix.Fremovexattr(fd, rawDirtyXattr) // nothing was changed
 			}
-			return fileErr("write", r.addr, err)
+			return sysErr(onFile, "write", r.addr, err)
 		}
 	}
 	if r.marked {
@@ -358,7 +359,7 @@ func (r *Raw) writeInPlace(p []byte, size int64) error {
 		}
 	}
 	if err := pwriteAll(fd, p, 0); err != nil {
-		return fileErr("write", r.addr, err)
+		return sysErr(onFile, "write", r.addr, err)
 	}
 	if err := r.zero(fd, n, size); err != nil {
 		return err
@@ -381,7 +382,7 @@ func (r *Raw) zero(fd int, from, to int64) error {
 	for off := from; off < to; {
 		chunk := min(to-off, int64(len(zeros)))
 		if err := pwriteAll(fd, zeros[:chunk], off); err != nil {
-			return fileErr("write", r.addr, err)
+			return sysErr(onFile, "write", r.addr, err)
 		}
 		off += chunk
 	}
@@ -447,14 +448,14 @@ func (r *Raw) Load() (v []byte, err error) {
 	// The size comes from the file, which anyone with write access can
 	// make huge and sparse: refuse rather than let the allocation kill the
 	// process.
-	if st.Size > MaxRawLoad {
+	if st.Size > maxRawLoad {
 		return nil, wrapErr("read", r.addr.String(), ErrTooLarge,
-			fmt.Errorf("%s raw segment, Load reads at most %s", FormatSize(st.Size), FormatSize(MaxRawLoad)))
+			fmt.Errorf("%s raw segment, Load reads at most %s", bytesize.Format(st.Size), bytesize.Format(maxRawLoad)))
 	}
 	buf := make([]byte, st.Size)
 	n, err := preadFull(fd, buf, 0)
 	if err != nil {
-		return nil, fileErr("read", r.addr, err)
+		return nil, sysErr(onFile, "read", r.addr, err)
 	}
 	buf = buf[:n]
 	if !r.fixed {
@@ -504,7 +505,7 @@ func (r *Raw) Exact() (bool, error) {
 	}
 	ok, err := matchesMark(fd, st.Size)
 	if err != nil {
-		return false, fileErr("stat", r.addr, err)
+		return false, sysErr(onFile, "stat", r.addr, err)
 	}
 	return ok, nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 )
 
 // Values are returned exactly: a raw segment shmbuf sized to its value,
@@ -19,6 +20,7 @@ import (
 // resizable segments and into fixed regions made by CreateRaw, on posix
 // and file:, and loads them back whole.
 func TestRaw_ExactTrailingNULs(t *testing.T) {
+	t.Parallel()
 	values := []string{"ab\x00\x00", "\x00", "", "x\x00y\x00", strings.Repeat("\x00", 64)}
 	for _, b := range []struct {
 		name string
@@ -93,6 +95,7 @@ func checkTrimmed(t *testing.T, addr, v string) {
 // mark no longer matches and Load trims as for a foreign region: the
 // mark never cuts short what the other program wrote.
 func TestRaw_MarkIgnoredAfterForeignWrite(t *testing.T) {
+	t.Parallel()
 	addr := posixTestAddr(t)
 	r, err := shmbuf.CreateRaw(addr, shmbuf.CreateOptions{Size: 64})
 	if err != nil {
@@ -131,6 +134,7 @@ func TestRaw_MarkIgnoredAfterForeignWrite(t *testing.T) {
 // System V segment) comes back trimmed: shmbuf cannot tell it from the
 // padding, and leaves no mark on someone else's region.
 func TestRaw_ForeignRegionsTrimmed(t *testing.T) {
+	t.Parallel()
 	t.Run("python", func(t *testing.T) {
 		py := needPython(t)
 		name := uniqueName(t)
@@ -162,31 +166,18 @@ shm.close()`
 }
 
 // needPython returns python3's path, or skips the test without it
-// (fails it when SHMBUF_REQUIRE=1).
+// (see testenv.Missing).
 func needPython(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("python3")
-	if err != nil {
-		if os.Getenv("SHMBUF_REQUIRE") == "1" {
-			t.Fatalf("python3 is needed (SHMBUF_REQUIRE=1): %v", err)
-		}
-		t.Skipf("python3 is missing: %v", err)
-	}
-	return p
+	return testenv.Tool(t, "python3")
 }
 
 // ipcmk makes a System V segment of size bytes with ipcmk -M and returns
 // its id; it is removed when the test ends. Without ipcmk the test skips
-// (fails when SHMBUF_REQUIRE=1).
+// (see testenv.Missing).
 func ipcmk(t *testing.T, size int) string {
 	t.Helper()
-	p, err := exec.LookPath("ipcmk")
-	if err != nil {
-		if os.Getenv("SHMBUF_REQUIRE") == "1" {
-			t.Fatalf("ipcmk is needed (SHMBUF_REQUIRE=1): %v", err)
-		}
-		t.Skipf("ipcmk is missing: %v", err)
-	}
+	p := testenv.Tool(t, "ipcmk")
 	out, err := exec.Command(p, "-M", strconv.Itoa(size)).Output()
 	if err != nil {
 		t.Fatalf("ipcmk: %v", err)

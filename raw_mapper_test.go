@@ -12,24 +12,11 @@ import (
 	"time"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 )
 
 // Raw segments are never shrunk under a process that maps them: a store
 // of a shorter value replaces the file, and the mapper keeps the old one.
-
-// toolOrSkip returns the path of a tool a test needs, skipping the test
-// when it is missing unless SHMBUF_REQUIRE=1 asks for every test to run.
-func toolOrSkip(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("SHMBUF_REQUIRE") == "1" {
-			t.Fatalf("%s is needed for this test (SHMBUF_REQUIRE=1): %v", name, err)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return p
-}
 
 // pyMapper maps the segment named argv[1] with multiprocessing's
 // shared_memory and reads every byte of the mapping in a loop until its
@@ -86,12 +73,13 @@ int main(int argc, char **argv) {
 // stores shorter and longer values. It never dies, and the file holds
 // exactly the latest value after each store.
 func TestRaw_MapperSurvivesShorterValues(t *testing.T) {
+	t.Parallel()
 	mappers := map[string]func(t *testing.T, name string) *exec.Cmd{
 		"python": func(t *testing.T, name string) *exec.Cmd {
-			return exec.Command(toolOrSkip(t, "python3"), "-c", pyMapper, name)
+			return exec.Command(testenv.Tool(t, "python3"), "-c", pyMapper, name)
 		},
 		"c": func(t *testing.T, name string) *exec.Cmd {
-			gcc := toolOrSkip(t, "gcc")
+			gcc := testenv.Tool(t, "gcc")
 			dir := t.TempDir()
 			src, bin := filepath.Join(dir, "mapper.c"), filepath.Join(dir, "mapper")
 			if err := os.WriteFile(src, []byte(cMapper), 0o600); err != nil {
@@ -141,7 +129,7 @@ func TestRaw_MapperSurvivesShorterValues(t *testing.T) {
 			}
 			defer r.Close()
 			stores := 0
-			for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); stores++ {
+			for deadline := time.Now().Add(testenv.ShortOrLong(300*time.Millisecond, 10*time.Second)); time.Now().Before(deadline); stores++ {
 				var v []byte
 				switch stores % 4 {
 				case 0:
@@ -182,6 +170,7 @@ func TestRaw_MapperSurvivesShorterValues(t *testing.T) {
 // or removed the segment reads and writes what the path names now; it
 // never writes into a file that is no longer there.
 func TestRaw_HandleFollowsPath(t *testing.T) {
+	t.Parallel()
 	for _, b := range segBackends[:2] {
 		t.Run(b.name, func(t *testing.T) {
 			addr := b.addr(t)

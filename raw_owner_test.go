@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 )
 
 // Raw stores into files of another user. /dev/shm is sticky: a user may
@@ -62,13 +63,8 @@ func fileOwner(t *testing.T, path string) (uid int, mode os.FileMode, content st
 }
 
 func TestRaw_OtherUsersFile(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("SHMBUF_REQUIRE") == "1" {
-			t.Fatal("this test needs root (SHMBUF_REQUIRE=1)")
-		}
-		t.Skip("needs root to act as two users")
-	}
-	toolOrSkip(t, "setpriv")
+	testenv.Root(t, "to act as two users")
+	testenv.Tool(t, "setpriv")
 	bin := nobodyBinary(t)
 
 	t.Run("nobody-writes-roots-0666", func(t *testing.T) {
@@ -115,8 +111,8 @@ func TestRaw_OtherUsersFile(t *testing.T) {
 		if uid != 65534 || mode != 0o644 || content != "root" {
 			t.Fatalf("after root's shorter value: uid %d mode %v content %q; want nobody's 0644 file holding %q", uid, mode, content, "root")
 		}
-		if k, err := shmbuf.DetectKind(name); err != nil || k != shmbuf.KindRaw {
-			t.Fatalf("DetectKind = %v, %v: the kind mark was lost", k, err)
+		if k, err := kindAt(name); err != nil || k != shmbuf.KindRaw {
+			t.Fatalf("kind = %v, %v: the kind mark was lost", k, err)
 		}
 		// nobody still owns it, so nobody can still replace it.
 		if errs := storeAsNobody(t, bin, name, "n"); errs[0] != "" {

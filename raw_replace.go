@@ -36,14 +36,14 @@ func (r *Raw) lockCurrent(op string, how int) error {
 		var held, cur unix.Stat_t
 		err := unix.Fstat(int(r.f.Fd()), &held)
 		if err == nil {
-			err = unix.Lstat(r.addr.Path, &cur)
+			err = unix.Lstat(r.addr.Path(), &cur)
 		}
 		if err == nil && held.Dev == cur.Dev && held.Ino == cur.Ino {
 			return nil
 		}
 		lockFile(r.f, unix.LOCK_UN)
 		if err != nil {
-			return fileErr(op, r.addr, err)
+			return sysErr(onFile, op, r.addr, err)
 		}
 		if err := r.reopen(op); err != nil {
 			return err
@@ -106,14 +106,14 @@ func (r *Raw) replace(p []byte, st *unix.Stat_t) (*os.File, error) {
 	if _, err := ofdTryLock(u.f, layout.LockUsers, lockShared); err != nil {
 		u.discard()
 		u.f.Close()
-		return nil, fileErr("write", r.addr, err)
+		return nil, sysErr(onFile, "write", r.addr, err)
 	}
-	if err := u.renameOver(r.addr.Path); err != nil {
+	if err := u.renameOver(r.addr.Path()); err != nil {
 		u.f.Close()
 		if isPermission(err) {
 			return nil, &noReplaceError{err}
 		}
-		return nil, fileErr("write", r.addr, err)
+		return nil, sysErr(onFile, "write", r.addr, err)
 	}
 	return u.f, nil
 }

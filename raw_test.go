@@ -19,8 +19,8 @@ func segmentContent(t *testing.T, addr string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Backend != shmbuf.SysV {
-		b, err := os.ReadFile(a.Path)
+	if a.Backend() != shmbuf.SysV {
+		b, err := os.ReadFile(a.Path())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,10 +90,10 @@ func TestRaw_StoreResizable(t *testing.T) {
 			if err != nil || fi.Mode() != 0o600 {
 				t.Fatalf("mode %v (%v), want 0600", fi.Mode(), err)
 			}
-			if k, err := shmbuf.DetectKind(addr); err != nil || k != shmbuf.KindRaw {
-				t.Fatalf("DetectKind = %v, %v; want raw", k, err)
+			if k, err := kindAt(addr); err != nil || k != shmbuf.KindRaw {
+				t.Fatalf("kind = %v, %v; want raw", k, err)
 			}
-			if info, err := shmbuf.Stat(addr); err != nil || info.Kind != "raw" || !info.Lockable {
+			if info, err := shmbuf.Stat(addr); err != nil || info.Kind != shmbuf.KindRaw || !info.Lockable {
 				t.Fatalf("Stat = %+v, %v", info, err)
 			}
 		})
@@ -221,8 +221,8 @@ func TestRaw_ForeignFile(t *testing.T) {
 		t.Fatalf("file = %q", got)
 	}
 	wantErr(t, "Store too large", r.Store(make([]byte, 129)), shmbuf.ErrTooLarge, addr)
-	if k, err := shmbuf.DetectKind(addr); err != nil || k != shmbuf.KindUnknown {
-		t.Fatalf("DetectKind = %v, %v; want unknown", k, err)
+	if k, err := kindAt(addr); err != nil || k != shmbuf.KindUnknown {
+		t.Fatalf("kind = %v, %v; want unknown", k, err)
 	}
 
 	empty := posixTestAddr(t)
@@ -262,7 +262,7 @@ func TestRaw_WrongKind(t *testing.T) {
 		_, err = shmbuf.OpenRawReadOnly(addr)
 		wantErr(t, "OpenRawReadOnly", err, shmbuf.ErrWrongKind, addr)
 		wantErr(t, "StoreRaw", shmbuf.StoreRaw(addr, []byte("x"), 0), shmbuf.ErrWrongKind, addr)
-		if v, err := s.Load(nil); err != nil || string(v) != "value" {
+		if v, _, err := s.Load(nil); err != nil || string(v) != "value" {
 			t.Fatalf("snapshot after refused raw access: %q, %v", v, err)
 		}
 	})

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -103,9 +104,9 @@ func childSmallTmpfs() int {
 }
 
 func TestResource_NoSpaceOnSmallTmpfs(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("mounting a private tmpfs needs root (CI runs as root)")
-	}
+	t.Parallel()
+	testenv.Root(t, "to mount a private tmpfs")
+	testenv.Tool(t, "unshare")
 	// unshare -m gives the child a private mount namespace, so the small
 	// tmpfs hides /dev/shm only from it.
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c",
@@ -160,6 +161,7 @@ func childFDLimit() int {
 }
 
 func TestResource_FileDescriptorLimit(t *testing.T) {
+	t.Parallel()
 	cmd := childCmd(t, "fd-limit")
 	cmd.Stderr = nil
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -213,6 +215,7 @@ func childMapLimit() int {
 }
 
 func TestResource_MappingLimit(t *testing.T) {
+	t.Parallel()
 	cmd := childCmd(t, "map-limit")
 	cmd.Stderr = nil
 	if out, err := cmd.CombinedOutput(); err != nil {

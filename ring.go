@@ -80,9 +80,12 @@ import (
 // and Readers are each for one goroutine at a time (see their docs), but
 // the Ring's Close may end their calls from any goroutine.
 type Ring struct {
-	seg  *Segment
+	seg  *segment
 	l    *layout.Ring
 	addr string
+	// created is the header's creation time (Unix nanoseconds), read once
+	// at open: Instance reports it.
+	created int64
 	// lf is the segment file's description (nil on System V): it holds
 	// the users' shared lock and no slot lock, so liveness checks ask from
 	// it. Reapers take dead slots' locks on it, one at a time (reapMu).
@@ -121,17 +124,6 @@ func (p Policy) String() string {
 	return "policy(" + strconv.Itoa(int(p)) + ")"
 }
 
-// ParsePolicy parses "block" or "overwrite".
-func ParsePolicy(s string) (Policy, error) {
-	switch s {
-	case "block":
-		return PolicyBlock, nil
-	case "overwrite":
-		return PolicyOverwrite, nil
-	}
-	return 0, wrapErr("parse policy", strconv.Quote(s), ErrInvalidArgument, errors.New("want block or overwrite"))
-}
-
 // WaitStrategy says how a reader or writer waits.
 type WaitStrategy int
 
@@ -156,19 +148,6 @@ func (w WaitStrategy) String() string {
 	return "wait(" + strconv.Itoa(int(w)) + ")"
 }
 
-// ParseWait parses "spin", "adaptive" or "block".
-func ParseWait(s string) (WaitStrategy, error) {
-	switch s {
-	case "adaptive":
-		return WaitAdaptive, nil
-	case "spin":
-		return WaitSpin, nil
-	case "block":
-		return WaitBlock, nil
-	}
-	return 0, wrapErr("parse wait", strconv.Quote(s), ErrInvalidArgument, errors.New("want spin, adaptive or block"))
-}
-
 // StartPosition says where a new reader starts.
 type StartPosition int
 
@@ -188,17 +167,6 @@ func (s StartPosition) String() string {
 		return "latest"
 	}
 	return "from(" + strconv.Itoa(int(s)) + ")"
-}
-
-// ParseFrom parses "oldest" or "latest".
-func ParseFrom(s string) (StartPosition, error) {
-	switch s {
-	case "oldest":
-		return FromOldest, nil
-	case "latest":
-		return FromLatest, nil
-	}
-	return 0, wrapErr("parse from", strconv.Quote(s), ErrInvalidArgument, errors.New("want oldest or latest"))
 }
 
 // RingOptions controls CreateRing.
@@ -308,7 +276,7 @@ func OpenRing(addr string) (*Ring, error) {
 	if err != nil {
 		return nil, err
 	}
-	seg, err := OpenSegment(a, false)
+	seg, err := openSegment(a, false)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +287,7 @@ func OpenRing(addr string) (*Ring, error) {
 // inspection for stale detection) takes the users' shared lock of a
 // file-backed segment, which tells `ls` and `rm --stale` in any pid
 // namespace that the ring is in use.
-func newRing(seg *Segment, user bool) (r *Ring, err error) {
+func newRing(seg *segment, user bool) (r *Ring, err error) {
 	addr := seg.addr.String()
 	old := debug.SetPanicOnFault(true)
 	defer func() {
@@ -335,11 +303,16 @@ func newRing(seg *Segment, user bool) (r *Ring, err error) {
 	if err != nil {
 		return nil, headerErr("open", addr, err)
 	}
+	h, err := layout.HeaderOf(seg.data)
+	if err != nil {
+		return nil, headerErr("open", addr, err)
+	}
+	created := h.CreatedNanos
 	lf, err := userLock(seg, user)
 	if err != nil {
 		return nil, err
 	}
-	return &Ring{seg: seg, l: l, addr: addr, lf: lf,
+	return &Ring{seg: seg, l: l, addr: addr, lf: lf, created: created,
 		writers: make(map[*Writer]struct{}), readers: make(map[*Reader]struct{})}, nil
 }
 
@@ -354,6 +327,15 @@ func (r *Ring) Capacity() int { return int(r.l.Capacity) }
 
 // Policy returns the ring's policy.
 func (r *Ring) Policy() Policy { return Policy(r.l.Policy) }
+
+// Instance tells this ring from every other ring that had or will have
+// its address: the time it was created and a random number drawn then
+// (the key of its record stamps). A process that opens an address again
+// compares them to learn whether it is still the same ring, and names the
+// ring's records across hosts with them (the bridge's message ids).
+func (r *Ring) Instance() (created time.Time, id uint64) {
+	return time.Unix(0, r.created), r.l.Key
+}
 
 // Close closes the Writers and Readers still open on r (a writer's Close
 // may end the stream) and unmaps the ring. Like io.Pipe's Close, it ends

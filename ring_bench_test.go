@@ -85,7 +85,7 @@ func benchRingWriterChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	wait, _ := shmbuf.ParseWait(os.Getenv("RING_WAIT"))
+	wait := waitEnv("RING_WAIT")
 	w, err := r.NewWriter(shmbuf.WriterOptions{Wait: wait})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -258,7 +258,7 @@ func benchRingEchoChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	wait, _ := shmbuf.ParseWait(os.Getenv("RING_WAIT"))
+	wait := waitEnv("RING_WAIT")
 	rd, err := in.NewReader(shmbuf.ReaderOptions{Wait: wait})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -397,7 +397,7 @@ func BenchmarkRing_Latency(b *testing.B) {
 // benchWait is the strategy of the throughput benchmark's two sides:
 // RING_BENCH_WAIT (spin, adaptive, block), default adaptive.
 func benchWait() shmbuf.WaitStrategy {
-	w, _ := shmbuf.ParseWait(os.Getenv("RING_BENCH_WAIT"))
+	w := waitEnv("RING_BENCH_WAIT")
 	return w
 }
 

@@ -77,6 +77,7 @@ func wantClosed(t *testing.T, what string, ch chan error) {
 // a Reader blocked in Next and a Writer blocked in Write with ErrClosed,
 // as io.Pipe's Close does, before it unmaps the ring (run it with -race).
 func TestRing_CloseEndsBlockedCalls(t *testing.T) {
+	t.Parallel()
 	for _, wait := range []shmbuf.WaitStrategy{shmbuf.WaitAdaptive, shmbuf.WaitSpin, shmbuf.WaitBlock} {
 		t.Run(wait.String(), func(t *testing.T) {
 			r, rd, w, rerr, werr := blockedPair(t, wait)
@@ -116,6 +117,7 @@ func TestRing_CloseEndsBlockedCalls(t *testing.T) {
 // from another goroutine, ends its blocked call the same way, and the
 // ring stays usable.
 func TestRing_HandleCloseEndsBlockedCall(t *testing.T) {
+	t.Parallel()
 	r, rd, w, rerr, werr := blockedPair(t, shmbuf.WaitAdaptive)
 	if err := rd.Close(); err != nil {
 		t.Fatal(err)

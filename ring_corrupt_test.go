@@ -199,6 +199,7 @@ func (c *corruptChild) wait(t *testing.T, what string, d time.Duration) int {
 // reader reached it. Field addresses come from the layout overlay, not
 // from offsets.
 func TestRing_LiveCorruption(t *testing.T) {
+	t.Parallel()
 	words := []struct {
 		name string
 		word func(l *layout.Ring) *atomic.Uint64
@@ -215,6 +216,7 @@ func TestRing_LiveCorruption(t *testing.T) {
 	for _, wd := range words {
 		for _, garbage := range []uint64{0x4141414141414141, ^uint64(0)} {
 			t.Run(fmt.Sprintf("%s=%#x", wd.name, garbage), func(t *testing.T) {
+				t.Parallel()
 				_, addr := newRing(t, shmbuf.RingOptions{Size: 64 << 10, MaxRecord: corruptMaxLen})
 				a, err := shmbuf.ParseAddress(addr)
 				if err != nil {

@@ -16,6 +16,13 @@ import (
 // round (an io.EOF between them is a stream that ended before the second
 // writer came) and, once both closed, io.EOF: never ErrWriterLost, never
 // a wait that does not end.
+//
+// Not parallel: while another test of this process forks a child, the
+// child holds a copy of every open file description until it execs, so
+// the slot lock of a writer that just closed stays held for that moment
+// and NewWriter fails with ErrWritersFull although the slot is free. The
+// ring should wait that out instead; until it does, this test runs while
+// no other test forks.
 func TestRing_AttachAsLastCloses(t *testing.T) {
 	r, _ := newRing(t, shmbuf.RingOptions{Size: 4096, Writers: 2})
 	rd, err := r.NewReader(shmbuf.ReaderOptions{})
@@ -56,6 +63,11 @@ func TestRing_AttachAsLastCloses(t *testing.T) {
 		for len(seen) < 2 {
 			rec, err := rd.Next(ctx)
 			if err == io.EOF {
+				// Between the streams Next returns io.EOF until the next
+				// one starts: a writer that failed never starts it.
+				if ctx.Err() != nil {
+					t.Fatalf("round %d: records %v, then only io.EOF for 10 s; writers: %v", round, seen, drain(errs))
+				}
 				eofBetween++
 				continue
 			}
@@ -86,4 +98,17 @@ func TestRing_AttachAsLastCloses(t *testing.T) {
 		cancel()
 	}
 	t.Logf("300 rounds, %d ends of stream seen between the two writers", eofBetween)
+}
+
+// drain returns the errors waiting in errs.
+func drain(errs chan error) []error {
+	var out []error
+	for {
+		select {
+		case err := <-errs:
+			out = append(out, err)
+		default:
+			return out
+		}
+	}
 }

@@ -117,7 +117,7 @@ func ringReaderChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	wait, _ := shmbuf.ParseWait(os.Getenv("RING_WAIT"))
+	wait := waitEnv("RING_WAIT")
 	rd, err := r.NewReader(shmbuf.ReaderOptions{Wait: wait})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -252,4 +252,28 @@ func isLost(err error) (*shmbuf.LostError, bool) {
 	var le *shmbuf.LostError
 	ok := errors.As(err, &le)
 	return le, ok
+}
+
+// liveAfterReap reaps r's dead peers, as a waiting writer does every
+// liveness tick, and checks that its readers readers are all still
+// attached and alive: the state that makes a writer wait for them, found
+// without waiting to see whether it does.
+func liveAfterReap(t *testing.T, r *shmbuf.Ring, readers int) {
+	t.Helper()
+	if err := r.Reap(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	alive := 0
+	for _, p := range st.Readers {
+		if p.Alive {
+			alive++
+		}
+	}
+	if len(st.Readers) != readers || alive != readers {
+		t.Fatalf("after a reap: readers %+v, want %d attached and alive", st.Readers, readers)
+	}
 }

@@ -72,22 +72,6 @@ type Reader struct {
 	ws      waitState
 }
 
-// LostError is returned by a Reader of an overwrite-policy ring that was
-// lapped by the writers: Records records with Bytes payload bytes were
-// overwritten before it read them. The next call continues from the
-// oldest record still in the ring. errors.Is(err, ErrOverrun) is true.
-type LostError struct {
-	Records, Bytes uint64
-	Addr           string
-}
-
-func (e *LostError) Error() string {
-	return fmt.Sprintf("shmbuf: read %s: %v: lost %d records (%d bytes)", e.Addr, ErrOverrun, e.Records, e.Bytes)
-}
-
-// Unwrap returns ErrOverrun.
-func (e *LostError) Unwrap() error { return ErrOverrun }
-
 // NewReader registers a reader in a free slot. When every slot is held by
 // a live reader it fails with ErrReadersFull. On a file-backed ring the
 // reader opens the segment file again and holds the slot's lock on that
@@ -477,7 +461,7 @@ func (rd *Reader) lapped(past uint64) error {
 		return corruptf("read", rd.r.addr, "head triple (%d, %d records, %d bytes) is not past the reader (%d, %d records, %d bytes)",
 			pos, recs, byts, past, rd.recs, rd.byts)
 	}
-	e := &LostError{Records: recs - rd.recs, Bytes: byts - rd.byts, Addr: rd.r.addr}
+	e := wrapErr("read", rd.r.addr, nil, &LostError{Records: recs - rd.recs, Bytes: byts - rd.byts})
 	rd.pos, rd.recs, rd.byts = pos, recs, byts
 	rd.l.Ctl.Overruns.Add(1)
 	return e

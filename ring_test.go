@@ -158,6 +158,13 @@ func TestRing_OverwriteLossIsExact(t *testing.T) {
 			if !errors.Is(err, shmbuf.ErrOverrun) {
 				t.Fatalf("LostError %v is not ErrOverrun", err)
 			}
+			// Like every error of the package, it is an *Error naming
+			// the operation and the ring.
+			var se *shmbuf.Error
+			if !errors.As(err, &se) || se.Op != "read" || se.Addr != "posix:"+addr {
+				t.Fatalf("loss %v (%T) is not a *shmbuf.Error of read %s", err, err, addr)
+			}
+			checkOneLine(t, err, addr)
 			// The loss must equal the gap: peek at the next record.
 			rec, err = rd.Next(ctx)
 			if err != nil {
@@ -260,6 +267,7 @@ func TestRing_ReadAndWriteToAreByteStreams(t *testing.T) {
 }
 
 func TestRing_ContextCancel(t *testing.T) {
+	t.Parallel()
 	r, _ := newRing(t, shmbuf.RingOptions{Size: 4096})
 	for _, wait := range []shmbuf.WaitStrategy{shmbuf.WaitSpin, shmbuf.WaitAdaptive, shmbuf.WaitBlock} {
 		rd, err := r.NewReader(shmbuf.ReaderOptions{Wait: wait})
@@ -298,7 +306,7 @@ func TestRing_NoReaderFillsThenWaits(t *testing.T) {
 	w, _ := r.NewWriter(shmbuf.WriterOptions{})
 	buf := make([]byte, 100)
 	var written uint64
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	for ; ; written++ {
 		fillRec(buf, 0, written)
 		if _, err := w.WriteContext(ctx, buf); err != nil {
@@ -454,8 +462,8 @@ func TestRing_WrongKind(t *testing.T) {
 		}
 		t.Fatalf("OpenRing(snapshot) = %v, want ErrWrongKind", err)
 	}
-	if k, err := shmbuf.DetectKind(addr); err != nil || k != shmbuf.KindRing {
-		t.Fatalf("DetectKind = %v, %v", k, err)
+	if k, err := kindAt(addr); err != nil || k != shmbuf.KindRing {
+		t.Fatalf("kind = %v, %v", k, err)
 	}
 }
 

@@ -7,14 +7,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Segment is a shared-memory region mapped into this process: a file in
+// segment is a shared-memory region mapped into this process: a file in
 // /dev/shm, a regular file, or a System V segment. It owns exactly the
 // slice mmap or shmat returned and releases exactly that slice in Close.
-//
-// A Segment is the layer below the kinds (raw, snapshot, ring); most
-// programs use those instead. Its methods are not safe for concurrent use
-// with Close.
-type Segment struct {
+// It is the layer below the kinds (raw, snapshot, ring). Its methods are
+// not safe for concurrent use with Close.
+type segment struct {
 	addr     Address
 	f        *os.File // posix and file backends
 	shmid    int      // sysv backend
@@ -32,7 +30,8 @@ type building struct {
 	force bool         // replace an existing segment
 }
 
-// CreateOptions controls CreateSegment.
+// CreateOptions controls CreateRaw and CreateSnapshot (CreateRing takes
+// RingOptions, which hold the same fields).
 type CreateOptions struct {
 	// Size is the segment's size in bytes; it must be positive.
 	Size int64
@@ -51,7 +50,7 @@ func (o CreateOptions) mode() os.FileMode {
 	return o.Mode.Perm()
 }
 
-// CreateSegment creates a segment of opts.Size bytes at addr and maps it
+// createSegment creates a segment of opts.Size bytes at addr and maps it
 // read-write. A file's space is reserved with fallocate, so a full
 // /dev/shm fails here with ErrNoSpace instead of raising SIGBUS on a later
 // access. The new memory is zero.
@@ -62,7 +61,7 @@ func (o CreateOptions) mode() os.FileMode {
 // gives ErrExist, a symbolic link ErrSymlink); with opts.Force it is
 // renamed over an existing regular file, so processes that have the old
 // one mapped keep it.
-func CreateSegment(addr Address, opts CreateOptions) (*Segment, error) {
+func createSegment(addr Address, opts CreateOptions) (*segment, error) {
 	s, err := newSegment(addr, opts)
 	if err != nil {
 		return nil, err
@@ -73,14 +72,14 @@ func CreateSegment(addr Address, opts CreateOptions) (*Segment, error) {
 	return s, nil
 }
 
-// newSegment is the first half of CreateSegment: it creates and maps a
+// newSegment is the first half of createSegment: it creates and maps a
 // segment that no other process can open yet, for the kinds to format
 // before they publish it.
-func newSegment(addr Address, opts CreateOptions) (*Segment, error) {
+func newSegment(addr Address, opts CreateOptions) (*segment, error) {
 	if opts.Size <= 0 {
 		return nil, wrapErr("create", addr.String(), ErrInvalidSize, nil)
 	}
-	if addr.Backend == SysV {
+	if addr.Backend() == SysV {
 		return createSysV(addr, opts)
 	}
 	return createFile(addr, opts)
@@ -89,13 +88,13 @@ func newSegment(addr Address, opts CreateOptions) (*Segment, error) {
 // publish makes a segment from newSegment visible at its address, without
 // replacing an existing one unless it was created with Force. On failure
 // it leaves nothing behind and closes s.
-func (s *Segment) publish(op string) error {
+func (s *segment) publish(op string) error {
 	b := s.building
 	if b == nil {
 		return nil
 	}
 	var err error
-	if s.addr.Backend == SysV {
+	if s.addr.Backend() == SysV {
 		err = publishSysV(op, s.addr, s.shmid, b.mode)
 	} else {
 		err = b.tmp.link(op, s.addr, b.force)
@@ -108,36 +107,36 @@ func (s *Segment) publish(op string) error {
 	return nil
 }
 
-// OpenSegment opens and maps an existing segment. readOnly maps it without
+// openSegment opens and maps an existing segment. readOnly maps it without
 // write permission, which is all a reader of a 0644 segment owned by
 // another user can get. A segment of size zero is opened but not mapped.
-func OpenSegment(addr Address, readOnly bool) (*Segment, error) {
-	if addr.Backend == SysV {
+func openSegment(addr Address, readOnly bool) (*segment, error) {
+	if addr.Backend() == SysV {
 		return openSysV(addr, readOnly)
 	}
 	return openFile(addr, readOnly)
 }
 
 // Addr returns the segment's address.
-func (s *Segment) Addr() Address { return s.addr }
+func (s *segment) Addr() Address { return s.addr }
 
 // Bytes returns the mapping. It is valid until Close; if another process
 // shrinks the file, accessing the part past the new end raises SIGBUS,
 // which the kinds turn into ErrTruncated.
-func (s *Segment) Bytes() []byte { return s.data }
+func (s *segment) Bytes() []byte { return s.data }
 
 // Size returns the length of the mapping.
-func (s *Segment) Size() int64 { return int64(len(s.data)) }
+func (s *segment) Size() int64 { return int64(len(s.data)) }
 
 // ReadOnly reports whether the segment was mapped without write access.
-func (s *Segment) ReadOnly() bool { return s.readOnly }
+func (s *segment) ReadOnly() bool { return s.readOnly }
 
 // Close unmaps the segment and closes its file. It is safe to call twice.
 // A segment closed before it was published is removed.
-func (s *Segment) Close() error {
+func (s *segment) Close() error {
 	if b := s.building; b != nil {
 		s.building = nil
-		if s.addr.Backend == SysV {
+		if s.addr.Backend() == SysV {
 			unix.SysvShmCtl(s.shmid, unix.IPC_RMID, nil)
 		} else {
 			b.tmp.discard()
@@ -162,12 +161,14 @@ func (s *Segment) Close() error {
 
 // SegmentInfo describes a segment as Stat sees it.
 type SegmentInfo struct {
-	Addr    Address
-	Size    int64
-	Mode    os.FileMode
-	UID     int
-	GID     int
-	ModTime time.Time // last write (file mtime, SysV shm_dtime is not it: shm_ctime)
+	Addr Address
+	Size int64
+	Mode os.FileMode
+	UID  int
+	GID  int
+	// ModTime is the last write: the file's modification time. System V
+	// keeps no write time; its ModTime is the last change (shm_ctime).
+	ModTime time.Time
 	// AccessTime is the last read (file atime) or, for System V, the last
 	// attach.
 	AccessTime time.Time
@@ -181,8 +182,10 @@ type SegmentInfo struct {
 	// CreatorPid and LastPid are System V's shm_cpid and shm_lpid.
 	CreatorPid int
 	LastPid    int
-	// Kind is "raw", "snapshot" or "ring" for shmbuf segments, "" otherwise.
-	Kind string
+	// Kind is the kind shmbuf made the segment as: KindRaw, KindSnapshot
+	// or KindRing; KindUnknown for a segment of another program, or one
+	// this process may not read.
+	Kind Kind
 	// Lockable is true when raw access is serialised with flock; System V
 	// segments have no file to lock.
 	Lockable bool
@@ -207,14 +210,14 @@ func Stat(addr string) (*SegmentInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return StatSegment(a)
+	return statSegment(a)
 }
 
-// StatSegment is Stat for a parsed address.
-func StatSegment(a Address) (*SegmentInfo, error) {
+// statSegment is Stat for a parsed address.
+func statSegment(a Address) (*SegmentInfo, error) {
 	var info *SegmentInfo
 	var err error
-	if a.Backend == SysV {
+	if a.Backend() == SysV {
 		info, err = statSysV(a)
 	} else {
 		info, err = statFile(a)
@@ -224,7 +227,7 @@ func StatSegment(a Address) (*SegmentInfo, error) {
 	}
 	info.Kind = kindOfSegment(a, info)
 	info.Owner, info.Group = userName(info.UID), groupName(info.GID)
-	if a.Backend != SysV {
+	if a.Backend() != SysV {
 		info.Type = "file" // statFile refuses anything else
 	}
 	return info, nil
@@ -239,12 +242,12 @@ func Remove(addr string) error {
 	if err != nil {
 		return err
 	}
-	return RemoveSegment(a)
+	return removeSegment(a)
 }
 
-// RemoveSegment is Remove for a parsed address.
-func RemoveSegment(a Address) error {
-	if a.Backend == SysV {
+// removeSegment is Remove for a parsed address.
+func removeSegment(a Address) error {
+	if a.Backend() == SysV {
 		return removeSysV(a)
 	}
 	return removeFile(a)

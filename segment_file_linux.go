@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/shmbuf/shmbuf/internal/bytesize"
 	"golang.org/x/sys/unix"
 )
 
@@ -15,15 +16,15 @@ import (
 // the file is known to be regular.
 func openNoFollow(op string, a Address, flags int) (*os.File, error) {
 	fd, err := retryEINTR(func() (int, error) {
-		return unix.Open(a.Path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+		return unix.Open(a.Path(), flags|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	})
 	if err != nil {
-		return nil, fileErr(op, a, err)
+		return nil, sysErr(onFile, op, a, err)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		return nil, fileErr(op, a, err)
+		return nil, sysErr(onFile, op, a, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
@@ -31,44 +32,22 @@ func openNoFollow(op string, a Address, flags int) (*os.File, error) {
 	}
 	if err := unix.SetNonblock(fd, false); err != nil {
 		unix.Close(fd)
-		return nil, fileErr(op, a, err)
+		return nil, sysErr(onFile, op, a, err)
 	}
-	return os.NewFile(uintptr(fd), a.Path), nil
-}
-
-// fileErr maps the errors of open and friends to the package's sentinels,
-// keeping the errno visible to errors.Is.
-func fileErr(op string, a Address, err error) error {
-	if lerr := limitErr(op, a, err); lerr != nil {
-		return lerr
-	}
-	switch {
-	case errors.Is(err, unix.ENOENT):
-		return wrapErr(op, a.String(), ErrNotExist, nil)
-	case errors.Is(err, unix.EEXIST):
-		return wrapErr(op, a.String(), ErrExist, nil)
-	case errors.Is(err, unix.ELOOP):
-		return wrapErr(op, a.String(), ErrSymlink, nil)
-	case errors.Is(err, unix.EISDIR):
-		// A directory fails open for writing before Fstat can see it.
-		return wrapErr(op, a.String(), ErrNotRegular, nil)
-	case errors.Is(err, unix.ENOSPC), errors.Is(err, unix.EFBIG), errors.Is(err, unix.ENOMEM):
-		return wrapErr(op, a.String(), ErrNoSpace, err)
-	}
-	return wrapErr(op, a.String(), nil, err)
+	return os.NewFile(uintptr(fd), a.Path()), nil
 }
 
 // checkSpace refuses a size larger than the file system holding path can
 // still provide, before anything is created.
 func checkSpace(op string, a Address, size int64) error {
 	var fs unix.Statfs_t
-	if err := unix.Statfs(filepath.Dir(a.Path), &fs); err != nil {
-		return fileErr(op, a, err)
+	if err := unix.Statfs(filepath.Dir(a.Path()), &fs); err != nil {
+		return sysErr(onFile, op, a, err)
 	}
 	avail := int64(fs.Bavail) * fs.Bsize
 	if fs.Bavail > 0 && size > avail {
 		return wrapErr(op, a.String(), ErrNoSpace, errors.New(
-			FormatSize(size)+" requested, "+FormatSize(avail)+" available in "+filepath.Dir(a.Path)))
+			bytesize.Format(size)+" requested, "+bytesize.Format(avail)+" available in "+filepath.Dir(a.Path())))
 	}
 	return nil
 }
@@ -81,14 +60,14 @@ func reserve(op string, a Address, f *os.File, size int64) error {
 		err = f.Truncate(size)
 	}
 	if err != nil {
-		return fileErr(op, a, err)
+		return sysErr(onFile, op, a, err)
 	}
 	return nil
 }
 
 // createFile builds a file segment of opts.Size bytes where no other
 // process can open it yet; publish links it into place.
-func createFile(a Address, opts CreateOptions) (*Segment, error) {
+func createFile(a Address, opts CreateOptions) (*segment, error) {
 	if err := occupied("create", a, opts.Force); err != nil {
 		return nil, err
 	}
@@ -99,7 +78,7 @@ func createFile(a Address, opts CreateOptions) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := func() (*Segment, error) {
+	s, err := func() (*segment, error) {
 		if err := reserve("create", a, u.f, opts.Size); err != nil {
 			return nil, err
 		}
@@ -114,7 +93,7 @@ func createFile(a Address, opts CreateOptions) (*Segment, error) {
 	return s, nil
 }
 
-func openFile(a Address, readOnly bool) (*Segment, error) {
+func openFile(a Address, readOnly bool) (*segment, error) {
 	flags := unix.O_RDWR
 	if readOnly {
 		flags = unix.O_RDONLY
@@ -126,7 +105,7 @@ func openFile(a Address, readOnly bool) (*Segment, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fileErr("open", a, err)
+		return nil, sysErr(onFile, "open", a, err)
 	}
 	s, err := mapFile(a, f, fi.Size(), readOnly)
 	if err != nil {
@@ -136,8 +115,8 @@ func openFile(a Address, readOnly bool) (*Segment, error) {
 	return s, nil
 }
 
-func mapFile(a Address, f *os.File, size int64, readOnly bool) (*Segment, error) {
-	s := &Segment{addr: a, f: f, readOnly: readOnly, shmid: -1}
+func mapFile(a Address, f *os.File, size int64, readOnly bool) (*segment, error) {
+	s := &segment{addr: a, f: f, readOnly: readOnly, shmid: -1}
 	if size == 0 {
 		return s, nil
 	}
@@ -150,17 +129,14 @@ func mapFile(a Address, f *os.File, size int64, readOnly bool) (*Segment, error)
 	}
 	data, err := unix.Mmap(int(f.Fd()), 0, int(size), prot, unix.MAP_SHARED)
 	if err != nil {
-		if lerr := mapLimitErr("map", a, err); lerr != nil {
-			return nil, lerr
-		}
-		return nil, wrapErr("map", a.String(), nil, err)
+		return nil, sysErr(onMap, "map", a, err)
 	}
 	s.data = data
 	return s, nil
 }
 
-func unmap(s *Segment) error {
-	if s.addr.Backend == SysV {
+func unmap(s *segment) error {
+	if s.addr.Backend() == SysV {
 		return unix.SysvShmDetach(s.data)
 	}
 	return unix.Munmap(s.data)
@@ -168,8 +144,8 @@ func unmap(s *Segment) error {
 
 func removeFile(a Address) error {
 	var st unix.Stat_t
-	if err := unix.Lstat(a.Path, &st); err != nil {
-		return fileErr("remove", a, err)
+	if err := unix.Lstat(a.Path(), &st); err != nil {
+		return sysErr(onFile, "remove", a, err)
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFLNK:
@@ -178,19 +154,19 @@ func removeFile(a Address) error {
 	default:
 		return wrapErr("remove", a.String(), ErrNotRegular, nil)
 	}
-	if err := unix.Unlink(a.Path); err != nil {
-		return fileErr("remove", a, err)
+	if err := unix.Unlink(a.Path()); err != nil {
+		return sysErr(onFile, "remove", a, err)
 	}
 	// A replacement of this segment whose writer died may have left its
 	// file under the hidden name.
-	clearHidden(hiddenPath(a.Path))
+	clearHidden(hiddenPath(a.Path()))
 	return nil
 }
 
 func statFile(a Address) (*SegmentInfo, error) {
 	var st unix.Stat_t
-	if err := unix.Lstat(a.Path, &st); err != nil {
-		return nil, fileErr("stat", a, err)
+	if err := unix.Lstat(a.Path(), &st); err != nil {
+		return nil, sysErr(onFile, "stat", a, err)
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFLNK:
@@ -236,6 +212,3 @@ func retryEINTR0(fn func() error) error {
 		}
 	}
 }
-
-// errPermission matches the errno of a refused open or attach.
-var errPermission = unix.EACCES

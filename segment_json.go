@@ -6,10 +6,6 @@ import (
 	"time"
 )
 
-// kindUnknownJSON is the JSON kind of a segment shmbuf did not mark
-// (Kind ""): read and written as raw bytes.
-const kindUnknownJSON = "unknown"
-
 // segmentJSON is the JSON form of a SegmentInfo, the schema of
 // docs/JSON.md that `shmbuf ls --json` and `shmbuf stat --json` print.
 type segmentJSON struct {
@@ -19,7 +15,7 @@ type segmentJSON struct {
 	Path     string     `json:"path,omitempty"`
 	Type     string     `json:"type,omitempty"`
 	Target   string     `json:"target,omitempty"`
-	Kind     string     `json:"kind"`
+	Kind     Kind       `json:"kind"`
 	Size     int64      `json:"size"`
 	Mode     string     `json:"mode"`
 	UID      int        `json:"uid"`
@@ -43,13 +39,13 @@ type sysvJSON struct {
 }
 
 // MarshalJSON renders the segment in the schema of docs/JSON.md: the
-// address in its canonical form, Kind "" as "unknown", the mode as four
+// address in its canonical form, the kind by name, the mode as four
 // octal digits, times in RFC 3339 (left out when never), and the System V
 // fields in a "sysv" object of their own.
 func (i SegmentInfo) MarshalJSON() ([]byte, error) {
 	j := segmentJSON{
 		Address: i.Addr.String(),
-		Backend: i.Addr.Backend.String(),
+		Backend: i.Addr.Backend().String(),
 		Type:    i.Type,
 		Target:  i.Target,
 		Kind:    i.Kind,
@@ -61,22 +57,19 @@ func (i SegmentInfo) MarshalJSON() ([]byte, error) {
 		Group:   i.Group,
 		Changed: when(i.ChangeTime),
 	}
-	if j.Kind == "" {
-		j.Kind = kindUnknownJSON
-	}
 	if j.Owner == "" {
 		j.Owner = userName(i.UID)
 	}
 	if j.Group == "" {
 		j.Group = groupName(i.GID)
 	}
-	switch i.Addr.Backend {
+	switch i.Addr.Backend() {
 	case POSIX:
-		j.Name, j.Path = i.Addr.Name, i.Addr.Path
+		j.Name, j.Path = i.Addr.Name(), i.Addr.Path()
 	case File:
-		j.Path = i.Addr.Path
+		j.Path = i.Addr.Path()
 	}
-	if i.Addr.Backend == SysV {
+	if i.Addr.Backend() == SysV {
 		// System V records attaches, not writes: no modification time.
 		j.Accessed = when(i.AccessTime)
 		j.SysV = &sysvJSON{
@@ -91,6 +84,21 @@ func (i SegmentInfo) MarshalJSON() ([]byte, error) {
 		j.Modified, j.Accessed = when(i.ModTime), when(i.AccessTime)
 	}
 	return json.Marshal(j)
+}
+
+// usageJSON is the JSON form of a Usage: the "written" and "in_use"
+// members of docs/JSON.md's segment object.
+type usageJSON struct {
+	Written *time.Time `json:"written,omitempty"`
+	InUse   bool       `json:"in_use"`
+}
+
+// MarshalJSON renders the usage as the members "written" (LastWrite, left
+// out when unknown) and "in_use" (InUse) of docs/JSON.md's segment object:
+// `shmbuf ls --json` and `shmbuf stat --json` print them after the
+// SegmentInfo's.
+func (u Usage) MarshalJSON() ([]byte, error) {
+	return json.Marshal(usageJSON{Written: when(u.LastWrite), InUse: u.InUse()})
 }
 
 // when is t for JSON, nil for the zero time or the epoch (System V's

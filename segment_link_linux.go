@@ -55,10 +55,10 @@ type unnamedFile struct {
 }
 
 // newUnnamed creates an empty regular file with exactly mode (the umask
-// does not apply) in the directory of a.Path, where no other process can
+// does not apply) in the directory of a.Path(), where no other process can
 // find it.
 func newUnnamed(op string, a Address, mode os.FileMode) (*unnamedFile, error) {
-	dir := filepath.Dir(a.Path)
+	dir := filepath.Dir(a.Path())
 	if !noTmpfile && procFDs() {
 		fd, err := retryEINTR(func() (int, error) {
 			return unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, uint32(mode.Perm()))
@@ -69,7 +69,7 @@ func newUnnamed(op string, a Address, mode os.FileMode) (*unnamedFile, error) {
 		// EOPNOTSUPP: the file system has no O_TMPFILE; EISDIR and EINVAL:
 		// the kernel predates it.
 		case !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EINVAL):
-			return nil, fileErr(op, a, err)
+			return nil, sysErr(onFile, op, a, err)
 		}
 	}
 	for {
@@ -81,20 +81,20 @@ func newUnnamed(op string, a Address, mode os.FileMode) (*unnamedFile, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fileErr(op, a, err)
+			return nil, sysErr(onFile, op, a, err)
 		}
 		return finishUnnamed(op, a, fd, hidden, mode)
 	}
 }
 
 func finishUnnamed(op string, a Address, fd int, hidden string, mode os.FileMode) (*unnamedFile, error) {
-	u := &unnamedFile{f: os.NewFile(uintptr(fd), a.Path), hidden: hidden}
+	u := &unnamedFile{f: os.NewFile(uintptr(fd), a.Path()), hidden: hidden}
 	// The umask may have narrowed the mode; the caller asked for it
 	// exactly.
 	if err := unix.Fchmod(fd, uint32(mode.Perm())); err != nil {
 		u.discard()
 		u.f.Close()
-		return nil, fileErr(op, a, err)
+		return nil, sysErr(onFile, op, a, err)
 	}
 	return u, nil
 }
@@ -112,18 +112,18 @@ func (u *unnamedFile) discard() {
 	}
 }
 
-// link gives the file the name a.Path. Without replace it never replaces
+// link gives the file the name a.Path(). Without replace it never replaces
 // anything: an existing entry makes it fail with ErrExist (ErrSymlink for a
 // symbolic link). With replace it renames the file over an existing
 // regular file, atomically. On failure nothing is left behind.
 func (u *unnamedFile) link(op string, a Address, replace bool) error {
-	err := u.linkNoReplace(a.Path)
+	err := u.linkNoReplace(a.Path())
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(err, unix.EEXIST) {
 		u.discard()
-		return fileErr(op, a, err)
+		return sysErr(onFile, op, a, err)
 	}
 	if err := occupied(op, a, replace); err != nil {
 		u.discard()
@@ -134,20 +134,20 @@ func (u *unnamedFile) link(op string, a Address, replace bool) error {
 		u.discard()
 		return wrapErr(op, a.String(), ErrExist, nil)
 	}
-	if err := u.renameOver(a.Path); err != nil {
-		return fileErr(op, a, err)
+	if err := u.renameOver(a.Path()); err != nil {
+		return sysErr(onFile, op, a, err)
 	}
 	return nil
 }
 
-// occupied says why the entry at a.Path stops a creation: ErrSymlink for
+// occupied says why the entry at a.Path() stops a creation: ErrSymlink for
 // a symbolic link, ErrExist for anything else unless replace, and then
 // ErrNotRegular for what is not a regular file. It is nil when the path is
 // free or replaceable. Creators call it first to fail before building a
 // segment; link's own outcome is what decides.
 func occupied(op string, a Address, replace bool) error {
 	var st unix.Stat_t
-	if err := unix.Lstat(a.Path, &st); err != nil {
+	if err := unix.Lstat(a.Path(), &st); err != nil {
 		return nil
 	}
 	switch {

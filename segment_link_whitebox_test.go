@@ -91,8 +91,8 @@ func TestLink_EveryWayLeavesNothing(t *testing.T) {
 			r.Close()
 			fi, _ := os.Stat(path)
 			check("forced CreateRing", fi.Size(), 0o604, "")
-			if k, err := DetectKind(addr); err != nil || k != KindRing {
-				t.Fatalf("DetectKind = %v, %v", k, err)
+			if info, err := Stat(addr); err != nil || info.Kind != KindRing {
+				t.Fatalf("Stat = %+v, %v; want kind ring", info, err)
 			}
 
 			raw, err := CreateRaw(addr, CreateOptions{Size: 100, Force: true})

@@ -38,11 +38,11 @@ const (
 func publishSysV(op string, a Address, id int, mode os.FileMode) error {
 	var d unix.SysvShmDesc
 	if _, err := unix.SysvShmCtl(id, unix.IPC_STAT, &d); err != nil {
-		return sysvErr(op, a, err)
+		return sysErr(onShmid, op, a, err)
 	}
 	d.Perm.Mode = uint32(mode.Perm())
 	if _, err := unix.SysvShmCtl(id, unix.IPC_SET, &d); err != nil {
-		return sysvErr(op, a, err)
+		return sysErr(onShmid, op, a, err)
 	}
 	return nil
 }
@@ -53,7 +53,7 @@ func awaitSysV(op string, a Address, id int) error {
 	for delay := 50 * time.Microsecond; ; delay = min(2*delay, 10*time.Millisecond) {
 		mode, cpid, err := sysvPerm(id)
 		if err != nil {
-			return sysvErr(op, a, err)
+			return sysErr(onShmid, op, a, err)
 		}
 		if mode != sysvBuildingMode {
 			return nil

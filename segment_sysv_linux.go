@@ -9,40 +9,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sysvErr maps shmget/shmat/shmctl errors to the package's sentinels.
-func sysvErr(op string, a Address, err error) error {
-	switch {
-	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.EIDRM),
-		a.ByID && errors.Is(err, unix.EINVAL):
-		return wrapErr(op, a.String(), ErrNotExist, nil)
-	case errors.Is(err, unix.EEXIST):
-		return wrapErr(op, a.String(), ErrExist, nil)
-	case errors.Is(err, unix.ENOSPC), errors.Is(err, unix.ENOMEM):
-		return wrapErr(op, a.String(), ErrNoSpace, err)
-	case !a.ByID && errors.Is(err, unix.EINVAL):
-		return wrapErr(op, a.String(), ErrInvalidSize, errors.New("size outside the kernel's SHMMIN..SHMMAX or larger than the existing segment"))
-	}
-	return wrapErr(op, a.String(), nil, err)
-}
-
 // sysvID resolves a to a segment id.
 func sysvID(op string, a Address) (int, error) {
-	if a.ByID {
+	if a.byID {
 		var d unix.SysvShmDesc
-		if _, err := unix.SysvShmCtl(a.ID, unix.IPC_STAT, &d); err != nil {
-			return 0, sysvErr(op, a, err)
+		if _, err := unix.SysvShmCtl(a.ID(), unix.IPC_STAT, &d); err != nil {
+			return 0, sysErr(onShmid, op, a, err)
 		}
-		return a.ID, nil
+		return a.ID(), nil
 	}
-	id, err := unix.SysvShmGet(int(a.Key), 0, 0)
+	id, err := unix.SysvShmGet(int(a.Key()), 0, 0)
 	if err != nil {
-		return 0, sysvErr(op, a, err)
+		return 0, sysErr(onShmget, op, a, err)
 	}
 	return id, nil
 }
 
-func createSysV(a Address, opts CreateOptions) (*Segment, error) {
-	if a.ByID {
+func createSysV(a Address, opts CreateOptions) (*segment, error) {
+	if a.byID {
 		return nil, wrapErr("create", a.String(), ErrInvalidAddress, errors.New("a sysv-id: names an existing segment; create with sysv:KEY"))
 	}
 	if int64(int(opts.Size)) != opts.Size {
@@ -55,15 +39,15 @@ func createSysV(a Address, opts CreateOptions) (*Segment, error) {
 	// The segment is created marked as being built; publish gives it the
 	// requested mode once the kind has formatted it.
 	flags := unix.IPC_CREAT | unix.IPC_EXCL | sysvBuildingMode
-	id, err := unix.SysvShmGet(int(a.Key), int(opts.Size), flags)
+	id, err := unix.SysvShmGet(int(a.Key()), int(opts.Size), flags)
 	if errors.Is(err, unix.EEXIST) && opts.Force {
 		if rerr := removeSysV(a); rerr != nil {
 			return nil, rerr
 		}
-		id, err = unix.SysvShmGet(int(a.Key), int(opts.Size), flags)
+		id, err = unix.SysvShmGet(int(a.Key()), int(opts.Size), flags)
 	}
 	if err != nil {
-		return nil, sysvErr("create", a, err)
+		return nil, sysErr(onShmget, "create", a, err)
 	}
 	s, err := attachSysV(a, id, false)
 	if err != nil {
@@ -74,7 +58,7 @@ func createSysV(a Address, opts CreateOptions) (*Segment, error) {
 	return s, nil
 }
 
-func openSysV(a Address, readOnly bool) (*Segment, error) {
+func openSysV(a Address, readOnly bool) (*segment, error) {
 	id, err := sysvID("open", a)
 	if err != nil {
 		return nil, err
@@ -85,19 +69,16 @@ func openSysV(a Address, readOnly bool) (*Segment, error) {
 	return attachSysV(a, id, readOnly)
 }
 
-func attachSysV(a Address, id int, readOnly bool) (*Segment, error) {
+func attachSysV(a Address, id int, readOnly bool) (*segment, error) {
 	flag := 0
 	if readOnly {
 		flag = unix.SHM_RDONLY
 	}
 	data, err := unix.SysvShmAttach(id, 0, flag)
 	if err != nil {
-		if lerr := mapLimitErr("attach", a, err); lerr != nil {
-			return nil, lerr
-		}
-		return nil, sysvErr("attach", a, err)
+		return nil, sysErr(onShmat, "attach", a, err)
 	}
-	return &Segment{addr: a, shmid: id, data: data, readOnly: readOnly}, nil
+	return &segment{addr: a, shmid: id, data: data, readOnly: readOnly}, nil
 }
 
 func removeSysV(a Address) error {
@@ -106,7 +87,7 @@ func removeSysV(a Address) error {
 		return err
 	}
 	if _, err := unix.SysvShmCtl(id, unix.IPC_RMID, nil); err != nil {
-		return sysvErr("remove", a, err)
+		return sysErr(onShmid, "remove", a, err)
 	}
 	return nil
 }
@@ -121,7 +102,7 @@ func statSysV(a Address) (*SegmentInfo, error) {
 	}
 	var d unix.SysvShmDesc
 	if _, err := unix.SysvShmCtl(id, unix.IPC_STAT, &d); err != nil {
-		return nil, sysvErr("stat", a, err)
+		return nil, sysErr(onShmid, "stat", a, err)
 	}
 	return &SegmentInfo{
 		Addr:       a,

@@ -87,7 +87,7 @@ func filePath(t testing.TB, addr string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return a.Path
+	return a.Path()
 }
 
 func canon(t testing.TB, addr string) string {
@@ -160,7 +160,7 @@ func TestSegment_CreateOpen(t *testing.T) {
 			t.Fatalf("Stat = size %d mode %v uid %d gid %d; want %d 0600 %d %d",
 				info.Size, info.Mode, info.UID, info.GID, size, os.Getuid(), os.Getgid())
 		}
-		if info.Addr.String() != canon(t, addr) || info.Kind != "" {
+		if info.Addr.String() != canon(t, addr) || info.Kind != shmbuf.KindUnknown {
 			t.Fatalf("Stat Addr %v Kind %q", info.Addr, info.Kind)
 		}
 		if info.ModTime.IsZero() || info.ChangeTime.IsZero() {
@@ -186,12 +186,12 @@ func TestSegment_CreateOpen(t *testing.T) {
 			t.Fatalf("read-only open: ReadOnly %v", ro.ReadOnly())
 		}
 
-		if s.Addr().Backend == shmbuf.SysV {
+		if s.Addr().Backend() == shmbuf.SysV {
 			if info.Lockable || info.ID < 0 || info.CreatorPid != os.Getpid() {
 				t.Fatalf("sysv Stat: %+v", info)
 			}
-			if info.Key != s.Addr().Key {
-				t.Fatalf("Stat Key %#x, want %#x", info.Key, s.Addr().Key)
+			if info.Key != s.Addr().Key() {
+				t.Fatalf("Stat Key %#x, want %#x", info.Key, s.Addr().Key())
 			}
 			// s, o and ro are attached.
 			attachedSettles(t, addr, 3, "with three mappings")
@@ -243,7 +243,7 @@ func TestSegment_ModeIgnoresUmask(t *testing.T) {
 				if info.Mode != tt.want {
 					t.Fatalf("mode %v, want %v", info.Mode, tt.want)
 				}
-				if s.Addr().Backend != shmbuf.SysV {
+				if s.Addr().Backend() != shmbuf.SysV {
 					if fi, err := os.Stat(filePath(t, addr)); err != nil || fi.Mode().Perm() != tt.want {
 						t.Fatalf("file mode %v, %v; want %v", fi.Mode(), err, tt.want)
 					}
@@ -368,10 +368,10 @@ func TestSegment_Symlink(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				if err := os.Symlink(target, a.Path); err != nil {
+				if err := os.Symlink(target, a.Path()); err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { os.Remove(a.Path) })
+				t.Cleanup(func() { os.Remove(a.Path()) })
 
 				ops := map[string]func() error{
 					"OpenSegment": func() error { _, err := shmbuf.OpenSegment(a, false); return err },
@@ -385,7 +385,7 @@ func TestSegment_Symlink(t *testing.T) {
 						return err
 					},
 					"Stat":            func() error { _, err := shmbuf.Stat(addr); return err },
-					"DetectKind":      func() error { _, err := shmbuf.DetectKind(addr); return err },
+					"Stat kind":       func() error { _, err := kindAt(addr); return err },
 					"Remove":          func() error { return shmbuf.Remove(addr) },
 					"OpenRaw":         func() error { _, err := shmbuf.OpenRaw(addr); return err },
 					"OpenRawReadOnly": func() error { _, err := shmbuf.OpenRawReadOnly(addr); return err },
@@ -403,7 +403,7 @@ func TestSegment_Symlink(t *testing.T) {
 				for name, op := range ops {
 					wantErr(t, name, op(), shmbuf.ErrSymlink, addr)
 				}
-				if got, err := os.Readlink(a.Path); err != nil || got != target {
+				if got, err := os.Readlink(a.Path()); err != nil || got != target {
 					t.Fatalf("the link changed: %q, %v", got, err)
 				}
 				fi, err := os.Lstat(target)
@@ -484,8 +484,8 @@ func TestSegment_Remove(t *testing.T) {
 		if msg := shmbuf.Remove(addr).Error(); !bytes.Contains([]byte(msg), []byte("no such segment")) {
 			t.Fatalf("message %q does not say \"no such segment\"", msg)
 		}
-		if a.Backend != shmbuf.SysV {
-			if _, err := os.Lstat(a.Path); !errors.Is(err, os.ErrNotExist) {
+		if a.Backend() != shmbuf.SysV {
+			if _, err := os.Lstat(a.Path()); !errors.Is(err, os.ErrNotExist) {
 				t.Fatalf("file still there: %v", err)
 			}
 		}
@@ -541,7 +541,7 @@ func TestSegment_Missing(t *testing.T) {
 		for name, op := range map[string]func() error{
 			"OpenSegment":  func() error { _, err := openSegment(t, addr, false); return err },
 			"Stat":         func() error { _, err := shmbuf.Stat(addr); return err },
-			"DetectKind":   func() error { _, err := shmbuf.DetectKind(addr); return err },
+			"Stat kind":    func() error { _, err := kindAt(addr); return err },
 			"Remove":       func() error { return shmbuf.Remove(addr) },
 			"OpenRaw":      func() error { _, err := shmbuf.OpenRaw(addr); return err },
 			"OpenSnapshot": func() error { _, err := shmbuf.OpenSnapshot(addr); return err },

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shmbuf/shmbuf/internal/layout"
 	"github.com/shmbuf/shmbuf/internal/proc"
+	"golang.org/x/sys/unix"
 )
 
 // Snapshot is a latest-value segment (a blackboard): writers Publish whole
@@ -27,12 +28,12 @@ import (
 // lock on the segment file while it holds the word, which proves it alive
 // in any pid namespace; on System V a holder in another pid namespace
 // cannot be checked, and a writer waiting for it gives up with
-// ErrLockHeld after LockWait.
+// ErrLockHeld after 5 s.
 //
 // A Snapshot's methods may be called from several goroutines at once,
 // except Close.
 type Snapshot struct {
-	seg  *Segment
+	seg  *segment
 	l    *layout.Snapshot
 	addr string
 	a    Address // kept apart from seg, which Close clears
@@ -44,11 +45,12 @@ type Snapshot struct {
 	mu sync.Mutex
 }
 
-// LockWait is how long Publish on a System V snapshot waits for a writer
+// lockWait is how long Publish on a System V snapshot waits for a writer
 // lock held by a process whose liveness it cannot check (one of another
 // pid namespace) before it returns ErrLockHeld. A live writer holds the
-// lock only while it copies one value.
-const LockWait = 5 * time.Second
+// lock only while it copies one value. A variable only so that the test
+// binary can shorten it (export_test.go).
+var lockWait = 5 * time.Second
 
 // CreateSnapshot creates a snapshot segment able to hold values of up to
 // opts.Size bytes.
@@ -96,9 +98,9 @@ func OpenSnapshot(addr string) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	seg, err := OpenSegment(a, false)
-	if errors.Is(err, errPermission) {
-		seg, err = OpenSegment(a, true)
+	seg, err := openSegment(a, false)
+	if errors.Is(err, unix.EACCES) {
+		seg, err = openSegment(a, true)
 	}
 	if err != nil {
 		return nil, err
@@ -108,7 +110,7 @@ func OpenSnapshot(addr string) (*Snapshot, error) {
 
 // newSnapshot validates seg as a snapshot; a user (not an inspection for
 // stale detection) takes the users' shared lock, as newRing does.
-func newSnapshot(seg *Segment, user bool) (s *Snapshot, err error) {
+func newSnapshot(seg *segment, user bool) (s *Snapshot, err error) {
 	addr := seg.addr.String()
 	old := debug.SetPanicOnFault(true)
 	defer func() {
@@ -173,7 +175,7 @@ func (s *Snapshot) Generation() (gen uint64) {
 // (or, if that writer died, until its death is noticed). p larger than
 // Capacity is refused with ErrTooLarge and nothing changes. On a System V
 // snapshot whose lock a process of another pid namespace has held for
-// LockWait, it returns ErrLockHeld and nothing changes.
+// 5 s, it returns ErrLockHeld and nothing changes.
 func (s *Snapshot) Publish(p []byte) (err error) {
 	if s.seg == nil {
 		return wrapErr("write", s.addr, ErrClosed, nil)
@@ -240,7 +242,7 @@ func (s *Snapshot) Publish(p []byte) (err error) {
 // so a held word is a dead writer's and is taken over at once. On System V
 // a holder proven dead by its identity is taken over; a live one of this
 // pid namespace is waited for; one that cannot be checked is waited for
-// up to LockWait.
+// up to lockWait.
 func (s *Snapshot) lock(self proc.Identity) (uint32, error) {
 	ctl := s.l.Ctl
 	take := func(st uint64) (uint32, bool) {
@@ -286,9 +288,9 @@ func (s *Snapshot) lock(self proc.Identity) (uint32, error) {
 			now := time.Now()
 			if st != held {
 				held, since = st, now
-			} else if now.Sub(since) >= LockWait {
+			} else if now.Sub(since) >= lockWait {
 				return 0, wrapErr("write", s.addr, ErrLockHeld, fmt.Errorf(
-					"pid %d there, held for %v: it may have died holding it", layout.SlotPid(st), LockWait))
+					"pid %d there, held for %v: it may have died holding it", layout.SlotPid(st), lockWait))
 			}
 		}
 		time.Sleep(50 * time.Microsecond)
@@ -301,13 +303,17 @@ func (s *Snapshot) unlock(self proc.Identity, gen uint32) {
 	ctl.LockState.CompareAndSwap(layout.SlotState(gen, self.Pid, layout.LockHeld), layout.SlotState(gen, 0, layout.LockFree))
 }
 
-// Load appends the newest complete value to dst[:0] and returns it; with a
-// dst of sufficient capacity it does not allocate. Before the first
-// Publish it returns an empty value. A segment whose control words are
-// inconsistent returns ErrCorrupt instead of spinning.
-func (s *Snapshot) Load(dst []byte) (v []byte, err error) {
+// Load appends the newest complete value to dst[:0] and returns it with
+// its generation: the count of values published up to and including it,
+// so that a caller polling the snapshot can tell a new value from the one
+// it already has (equal values published twice have different
+// generations). With a dst of sufficient capacity it does not allocate.
+// Before the first Publish it returns an empty value and generation 0. A
+// segment whose control words are inconsistent returns ErrCorrupt instead
+// of spinning.
+func (s *Snapshot) Load(dst []byte) (v []byte, gen uint64, err error) {
 	if s.seg == nil {
-		return nil, wrapErr("read", s.addr, ErrClosed, nil)
+		return nil, 0, wrapErr("read", s.addr, ErrClosed, nil)
 	}
 	old := debug.SetPanicOnFault(true)
 	defer func() {
@@ -319,9 +325,9 @@ func (s *Snapshot) Load(dst []byte) (v []byte, err error) {
 	ctl := s.l.Ctl
 	for tries := 0; ; tries++ {
 		// Partner: the writer's Gen.Store in Publish.
-		gen := ctl.Gen.Load()
+		gen = ctl.Gen.Load()
 		if gen == 0 {
-			return dst[:0], nil
+			return dst[:0], 0, nil
 		}
 		i := gen & 1
 		slot := s.l.Slots[i]
@@ -330,21 +336,21 @@ func (s *Snapshot) Load(dst []byte) (v []byte, err error) {
 			if ctl.Gen.Load() == gen {
 				// A writer only rewrites this slot after advancing Gen,
 				// so an unchanged Gen with a foreign Seq is corruption.
-				return nil, wrapErr("read", s.addr, ErrCorrupt, errors.New("slot sequence disagrees with generation"))
+				return nil, 0, wrapErr("read", s.addr, ErrCorrupt, errors.New("slot sequence disagrees with generation"))
 			}
 			continue
 		}
 		n := slot.Len.Load()
 		if n > s.l.Capacity {
 			if slot.Seq.Load() == seq {
-				return nil, wrapErr("read", s.addr, ErrCorrupt, fmt.Errorf("value length %d exceeds capacity %d", n, s.l.Capacity))
+				return nil, 0, wrapErr("read", s.addr, ErrCorrupt, fmt.Errorf("value length %d exceeds capacity %d", n, s.l.Capacity))
 			}
 			continue
 		}
 		dst = append(dst[:0], s.l.Data[i][:n]...)
 		// Partner: the writer's odd Seq.Store before it rewrites the slot.
 		if slot.Seq.Load() == seq {
-			return dst, nil
+			return dst, gen, nil
 		}
 		if tries > 100 {
 			runtime.Gosched()
@@ -389,10 +395,10 @@ func (s *Snapshot) Close() error {
 	return err
 }
 
-// LastWriter returns the pid of the process that published the newest
+// lastWriter returns the pid of the process that published the newest
 // value and whether it may still be running (as Creator judges it); pid 0
 // before any Publish.
-func (s *Snapshot) LastWriter() (pid int, alive bool) {
+func (s *Snapshot) lastWriter() (pid int, alive bool) {
 	if s.seg == nil {
 		return 0, false
 	}

@@ -92,7 +92,7 @@ func mustOpenSnapshot(t *testing.T, addr string) *shmbuf.Snapshot {
 
 func mustLoad(t *testing.T, s *shmbuf.Snapshot) string {
 	t.Helper()
-	v, err := s.Load(nil)
+	v, _, err := s.Load(nil)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -117,11 +117,11 @@ func TestSnapshot_PublishLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		want, _ := layout.SnapshotSize(capacity)
-		if info.Size < int64(want) || info.Kind != "snapshot" || info.Mode != 0o600 {
+		if info.Size < int64(want) || info.Kind != shmbuf.KindSnapshot || info.Mode != 0o600 {
 			t.Fatalf("Stat = size %d kind %q mode %v; want >= %d snapshot 0600", info.Size, info.Kind, info.Mode, want)
 		}
-		if k, err := shmbuf.DetectKind(addr); err != nil || k != shmbuf.KindSnapshot {
-			t.Fatalf("DetectKind = %v, %v", k, err)
+		if k, err := kindAt(addr); err != nil || k != shmbuf.KindSnapshot {
+			t.Fatalf("kind = %v, %v", k, err)
 		}
 
 		if err := w.Publish([]byte("one")); err != nil {
@@ -165,7 +165,7 @@ func TestSnapshot_PublishLoad(t *testing.T) {
 
 		// Load reuses dst and does not allocate.
 		dst := make([]byte, 0, capacity)
-		v, err := r.Load(dst)
+		v, _, err := r.Load(dst)
 		if err != nil || string(v) != "value 9" || &v[:1][0] != &dst[:1][0] {
 			t.Fatalf("Load(dst) = %q, %v, or did not reuse dst", v, err)
 		}
@@ -173,6 +173,44 @@ func TestSnapshot_PublishLoad(t *testing.T) {
 			t.Fatalf("Load with a large enough dst allocates %v times", n)
 		}
 	})
+}
+
+// TestSnapshot_LoadGeneration: the generation Load returns is the one of
+// the value it returns, however fast a writer publishes meanwhile. The
+// writer publishes each generation's own number as the value.
+func TestSnapshot_LoadGeneration(t *testing.T) {
+	addr := posixTestAddr(t)
+	w := mustCreateSnapshot(t, addr, 64)
+	r := mustOpenSnapshot(t, addr)
+	if v, gen, err := r.Load(nil); err != nil || len(v) != 0 || gen != 0 {
+		t.Fatalf("before any Publish: %q, generation %d, %v", v, gen, err)
+	}
+	const n = 20000
+	done := make(chan error, 1)
+	go func() {
+		for i := uint64(1); i <= n; i++ {
+			if err := w.Publish(strconv.AppendUint(nil, i, 10)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	var buf []byte
+	var last uint64
+	for loads := 0; last < n; loads++ {
+		v, gen, err := r.Load(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gen < last || (gen > 0 && string(v) != strconv.FormatUint(gen, 10)) {
+			t.Fatalf("load %d: value %q with generation %d (previous %d)", loads, v, gen, last)
+		}
+		buf, last = v, gen
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestSnapshot_CreateExisting(t *testing.T) {
@@ -344,7 +382,7 @@ func TestSnapshot_HostileControl(t *testing.T) {
 				}
 				defer r.Close()
 				done := make(chan error, 1)
-				go func() { _, err := r.Load(nil); done <- err }()
+				go func() { _, _, err := r.Load(nil); done <- err }()
 				select {
 				case err := <-done:
 					wantErr(t, "Load", err, shmbuf.ErrCorrupt, addr)
@@ -355,7 +393,7 @@ func TestSnapshot_HostileControl(t *testing.T) {
 				if err := w.Publish([]byte("repaired")); err != nil {
 					t.Fatal(err)
 				}
-				if v, err := r.Load(nil); err != nil || string(v) != "repaired" {
+				if v, _, err := r.Load(nil); err != nil || string(v) != "repaired" {
 					t.Logf("after Publish on a corrupt snapshot: %q, %v", v, err)
 				}
 			})
@@ -378,7 +416,7 @@ func TestSnapshot_Truncated(t *testing.T) {
 				if err := os.Truncate(filePath(t, addr), newSize); err != nil {
 					t.Fatal(err)
 				}
-				_, err := r.Load(nil)
+				_, _, err := r.Load(nil)
 				wantErr(t, "Load", err, shmbuf.ErrTruncated, addr)
 				// A value reaching past the new end faults mid-update.
 				big := bytes.Repeat([]byte{'a'}, 60<<10)
@@ -428,7 +466,7 @@ func TestSnapshot_Closed(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	wantErr(t, "Publish after Close", s.Publish([]byte("x")), shmbuf.ErrClosed, addr)
-	_, err = s.Load(nil)
+	_, _, err = s.Load(nil)
 	wantErr(t, "Load after Close", err, shmbuf.ErrClosed, addr)
 	// The mapping is gone: these must not touch it.
 	if a := s.Addr(); a.String() != canon(t, addr) {
@@ -456,8 +494,8 @@ func init() {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		if a.Backend != shmbuf.SysV {
-			f, err := os.OpenFile(a.Path, os.O_RDWR, 0)
+		if a.Backend() != shmbuf.SysV {
+			f, err := os.OpenFile(a.Path(), os.O_RDWR, 0)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
@@ -513,10 +551,15 @@ func TestSnapshot_DeadWriterLock(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { done <- w.Publish([]byte("after")) }()
+	// What Publish judges the holder by, the kernel's lock on the writer
+	// byte, shows it alive: Publish waits.
+	if !writerLockHeld(t, addr) {
+		t.Fatal("the live holder's writer lock is not held")
+	}
 	select {
 	case err := <-done:
 		t.Fatalf("Publish took the lock of a live writer: %v", err)
-	case <-time.After(300 * time.Millisecond):
+	default:
 	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -554,4 +597,24 @@ func TestSnapshot_DeadWriterLock(t *testing.T) {
 	if v := mustLoad(t, w); v != "reused pid" {
 		t.Fatalf("Load = %q", v)
 	}
+}
+
+// writerLockHeld reports whether another open file description holds the
+// kernel lock on the writer byte of the file-backed snapshot at addr.
+func writerLockHeld(t *testing.T, addr string) bool {
+	t.Helper()
+	a, err := shmbuf.ParseAddress(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(a.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Start: layout.LockSnapshotWriter, Len: 1}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, &lk); err != nil {
+		t.Fatal(err)
+	}
+	return lk.Type != unix.F_UNLCK
 }

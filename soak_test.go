@@ -11,17 +11,13 @@ import (
 	"time"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 )
 
-// Soak suite: many writers and readers in separate processes for a while.
-// CI runs soakFor() = 3 s; SHMBUF_LONG=1 runs 60 s.
+// Soak suite: many writers and readers in separate processes for a while:
+// soakFor() is 1 s by default, 60 s with SHMBUF_LONG=1.
 
-func soakFor() time.Duration {
-	if os.Getenv("SHMBUF_LONG") != "" {
-		return 60 * time.Second
-	}
-	return 3 * time.Second
-}
+func soakFor() time.Duration { return testenv.ShortOrLong(time.Second, 60*time.Second) }
 
 const soakMaxLen = 256
 

@@ -16,11 +16,14 @@ import (
 // it, nobody uses it, and nobody has written it for a while. Processes
 // that exited after writing leave data, not garbage.
 
-// Usage tells who uses a segment and when it was last written, for
-// `shmbuf ls` and `shmbuf rm --stale`.
+// Usage tells who uses a segment and when it was last written: what a
+// program needs to tell a segment an earlier run abandoned (Stale) from
+// one that is still someone's data. `shmbuf ls` and `shmbuf rm --stale`
+// show and act on it. Usages returns it.
 type Usage struct {
-	// Kind is the segment's kind ("" for a segment shmbuf did not make).
-	Kind string
+	// Kind is the segment's kind (KindUnknown for a segment shmbuf did
+	// not make).
+	Kind Kind
 	// Recorded are the processes the segment itself records: the creator,
 	// a snapshot's last writer, a ring's writers and readers.
 	Recorded []RecordedProcess
@@ -86,43 +89,25 @@ func (u *Usage) InUse() bool {
 // was last written at least olderThan ago (LastWrite; a write time in the
 // future counts as now).
 func (u *Usage) Stale(olderThan time.Duration) bool {
-	if u.Kind == "" || u.InUse() || u.LastWrite.IsZero() {
+	if u.Kind == KindUnknown || u.InUse() || u.LastWrite.IsZero() {
 		return false
 	}
 	return time.Since(u.LastWrite) >= olderThan
 }
 
-// SegmentUsage inspects the segment at a: its kind, recorded processes,
-// live users and last write. It maps the segment only briefly, read-only
-// where it can, takes none of its locks, and does not count itself as a
-// user.
-func SegmentUsage(a Address) (*Usage, error) {
-	info, err := StatSegment(a)
-	if err != nil {
-		return nil, err
-	}
-	var files *procFiles
-	if a.Backend != SysV {
-		var st unix.Stat_t
-		if err := unix.Lstat(a.Path, &st); err != nil {
-			return nil, fileErr("stat", a, err)
-		}
-		files = scanProc(func(ino uint64) bool { return ino == st.Ino })
-	}
-	return usageOf(a, info.Kind, files)
-}
-
-// Usages returns the Usage of each segment of list (as List returns
-// it), as SegmentUsage would, reading /proc once for all of them. An
-// entry is nil where list's is not a segment (Type other than "file") or
-// could not be inspected (removed meanwhile, unreadable, of another
+// Usages inspects each segment of list (as List or Stat return them):
+// its kind, recorded processes, live users and last write. It reads /proc
+// once for all of them, maps each segment only briefly, read-only where
+// it can, takes none of its locks, and does not count itself as a user.
+// An entry is nil where list's is not a segment (Type other than "file")
+// or could not be inspected (removed meanwhile, unreadable, of another
 // format version).
 func Usages(list []SegmentInfo) []*Usage {
 	inos := map[uint64]bool{}
 	for _, info := range list {
-		if info.Addr.Backend != SysV && info.Type == "file" {
+		if info.Addr.Backend() != SysV && info.Type == "file" {
 			var st unix.Stat_t
-			if unix.Lstat(info.Addr.Path, &st) == nil {
+			if unix.Lstat(info.Addr.Path(), &st) == nil {
 				inos[st.Ino] = true
 			}
 		}
@@ -130,7 +115,7 @@ func Usages(list []SegmentInfo) []*Usage {
 	files := scanProc(func(ino uint64) bool { return inos[ino] })
 	out := make([]*Usage, len(list))
 	for i, info := range list {
-		if info.Addr.Backend != SysV && info.Type != "file" {
+		if info.Addr.Backend() != SysV && info.Type != "file" {
 			continue
 		}
 		if u, err := usageOf(info.Addr, info.Kind, files); err == nil {
@@ -142,12 +127,12 @@ func Usages(list []SegmentInfo) []*Usage {
 
 // usageOf inspects the segment at a, of kind, with files the processes
 // that map or hold open files (nil for System V).
-func usageOf(a Address, kind string, files *procFiles) (*Usage, error) {
+func usageOf(a Address, kind Kind, files *procFiles) (*Usage, error) {
 	u := &Usage{Kind: kind, Attached: -1}
 	var recorded, created time.Time
 	switch kind {
-	case "snapshot":
-		seg, err := OpenSegment(a, true)
+	case KindSnapshot:
+		seg, err := openSegment(a, true)
 		if err != nil {
 			return nil, err
 		}
@@ -160,14 +145,14 @@ func usageOf(a Address, kind string, files *procFiles) (*Usage, error) {
 			created = at
 		}
 		u.Recorded = append(u.Recorded, RecordedProcess{"creator", pid, alive})
-		if pid, alive := s.LastWriter(); pid != 0 {
+		if pid, alive := s.lastWriter(); pid != 0 {
 			u.Recorded = append(u.Recorded, RecordedProcess{"writer", pid, alive})
 		}
 		u.Locked = lockHeld(s.lf, layout.LockUsers) || lockHeld(s.lf, layout.LockSnapshotWriter)
 		recorded = recordedWrite(&s.l.Ctl.LastWrite)
 		s.Close()
-	case "ring":
-		seg, err := OpenSegment(a, false)
+	case KindRing:
+		seg, err := openSegment(a, false)
 		if err != nil {
 			return nil, err
 		}
@@ -192,9 +177,9 @@ func usageOf(a Address, kind string, files *procFiles) (*Usage, error) {
 			u.Recorded = append(u.Recorded, RecordedProcess{"reader", p.Pid, p.Alive})
 		}
 	}
-	if a.Backend == SysV {
+	if a.Backend() == SysV {
 		// Stat again: the kind checks above attached and detached.
-		info, err := StatSegment(a)
+		info, err := statSegment(a)
 		if err != nil {
 			return nil, err
 		}
@@ -206,12 +191,12 @@ func usageOf(a Address, kind string, files *procFiles) (*Usage, error) {
 		return u, nil
 	}
 	var st unix.Stat_t
-	if err := unix.Lstat(a.Path, &st); err != nil {
-		return nil, fileErr("stat", a, err)
+	if err := unix.Lstat(a.Path(), &st); err != nil {
+		return nil, sysErr(onFile, "stat", a, err)
 	}
 	u.LastWrite = newest(recorded, time.Unix(st.Mtim.Unix()))
-	u.Users = files.users(a.Path, st.Dev, st.Ino)
-	if kind == "raw" {
+	u.Users = files.users(a.Path(), st.Dev, st.Ino)
+	if kind == KindRaw {
 		u.Locked = rawLocked(a)
 	}
 	return u, nil
@@ -229,11 +214,11 @@ func newest(a, b time.Time) time.Time {
 // file at a (an open Raw, in any pid namespace), or the kernel cannot say
 // (then it counts as in use).
 func rawLocked(a Address) bool {
-	fd, err := unix.Open(a.Path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(a.Path(), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return true
 	}
-	f := os.NewFile(uintptr(fd), a.Path)
+	f := os.NewFile(uintptr(fd), a.Path())
 	defer f.Close()
 	return lockHeld(f, layout.LockUsers)
 }

@@ -65,26 +65,38 @@ func checkAge(t *testing.T, addr string, old time.Time) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Backend != SysV {
-		if err := os.Chtimes(a.Path, old, old); err != nil {
+	if a.Backend() != SysV {
+		if err := os.Chtimes(a.Path(), old, old); err != nil {
 			t.Fatal(err)
 		}
 	}
-	u, err := SegmentUsage(a)
+	u, err := usageAt(a)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !u.LastWrite.Equal(old) {
 		t.Fatalf("recorded a write at %v: %+v", old, u)
 	}
-	if a.Backend == SysV {
+	if a.Backend() == SysV {
 		return
 	}
 	now := time.Now()
-	if err := os.Chtimes(a.Path, now, now); err != nil {
+	if err := os.Chtimes(a.Path(), now, now); err != nil {
 		t.Fatal(err)
 	}
-	if u, err = SegmentUsage(a); err != nil || u.LastWrite.Before(now.Add(-time.Second)) {
+	if u, err = usageAt(a); err != nil || u.LastWrite.Before(now.Add(-time.Second)) {
 		t.Fatalf("touched now: %+v, %v", u, err)
 	}
+}
+
+// usageAt is the Usage of the segment at a, as Usages gives it.
+func usageAt(a Address) (*Usage, error) {
+	info, err := statSegment(a)
+	if err != nil {
+		return nil, err
+	}
+	if u := Usages([]SegmentInfo{*info})[0]; u != nil {
+		return u, nil
+	}
+	return nil, wrapErr("stat", a.String(), ErrNotExist, nil)
 }

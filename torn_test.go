@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 )
 
 // Torn-value tests: writer processes rewrite a segment in a loop with
@@ -27,8 +28,8 @@ import (
 const (
 	tornMaxPayload = 3000
 	tornCapacity   = 8 + 4 + tornMaxPayload + 8 + 1
-	tornReadFor    = 2 * time.Second
 	tornMaxReads   = 2_000_000
+	tornReadMax    = 10 * time.Second // until the race is seen, on a loaded machine
 	tornWriterMax  = 20 * time.Second // a writer's own limit, in case nobody stops it
 )
 
@@ -109,8 +110,16 @@ func init() {
 	}
 }
 
-// tornRun starts writers of role on addr, reads with load for tornReadFor,
-// then stops the writers and checks what was read.
+// tornReadFor is how long tornRun reads at least: long enough, by
+// default, to see a hundred values from every writer; SHMBUF_LONG=1 reads
+// for 10 s.
+func tornReadFor() time.Duration {
+	return testenv.ShortOrLong(500*time.Millisecond, 10*time.Second)
+}
+
+// tornRun starts writers of role on addr, reads with load for
+// tornReadFor (longer if the writers have not yet been seen changing the
+// value 100 times), then stops the writers and checks what was read.
 func tornRun(t *testing.T, addr, role string, writers int, load func() ([]byte, error)) {
 	type writer struct {
 		stdin io.Closer
@@ -144,7 +153,11 @@ func tornRun(t *testing.T, addr, role string, writers int, load func() ([]byte, 
 	var last uint64
 	var firstTorn error
 	start := time.Now()
-	for reads < tornMaxReads && time.Since(start) < tornReadFor {
+	readFor := tornReadFor()
+	for reads < tornMaxReads {
+		if d := time.Since(start); d >= tornReadMax || d >= readFor && changes >= 100 && len(seenWriter) == writers {
+			break
+		}
 		v, err := load()
 		if err != nil {
 			t.Fatalf("read %d: %v", reads, err)
@@ -262,7 +275,7 @@ func TestSnapshot_NoTornValues(t *testing.T) {
 			r := mustOpenSnapshot(t, addr)
 			buf := make([]byte, 0, tornCapacity)
 			tornRun(t, addr, "torn-snapshot-writer", writers, func() ([]byte, error) {
-				v, err := r.Load(buf)
+				v, _, err := r.Load(buf)
 				if err == nil && len(v) == 0 {
 					return nil, errors.New("empty value after the writers' first Publish")
 				}

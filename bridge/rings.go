@@ -31,25 +31,15 @@ func (r ringIdentity) id(host string) uint64 {
 	return h.Sum64()
 }
 
-// identify reads the identity of the ring at addr from its header.
+// identify reads the identity of the ring at addr.
 func identify(addr string) (ringIdentity, error) {
-	a, err := shmbuf.ParseAddress(addr)
+	r, err := shmbuf.OpenRing(addr)
 	if err != nil {
 		return ringIdentity{}, err
 	}
-	seg, err := shmbuf.OpenSegment(a, true)
-	if err != nil {
-		return ringIdentity{}, err
-	}
-	defer seg.Close()
-	h, err := layout.HeaderOf(seg.Bytes())
-	if err == nil {
-		err = h.Validate(len(seg.Bytes()), layout.KindRing, nil)
-	}
-	if err != nil {
-		return ringIdentity{}, &shmbuf.Error{Op: "open", Addr: a.String(), Err: fmt.Errorf("%w (%v)", shmbuf.ErrCorrupt, err)}
-	}
-	return ringIdentity{addr: a.String(), created: h.CreatedNanos, key: h.StampKey}, nil
+	defer r.Close()
+	created, key := r.Instance()
+	return ringIdentity{addr: r.Addr().String(), created: created.UnixNano(), key: key}, nil
 }
 
 // canonical returns the canonical form of a ring address.
@@ -69,15 +59,15 @@ func StateAddr(ring, suffix string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	switch a.Backend {
+	switch a.Backend() {
 	case shmbuf.POSIX:
-		name := a.Name + ".bridge-" + suffix
-		if err := shmbuf.ValidateName(name); err != nil {
-			return "", &shmbuf.Error{Op: "bridge", Addr: a.String(), Err: fmt.Errorf("%w: state name %q: %v", shmbuf.ErrInvalidName, name, err)}
+		s, err := shmbuf.PosixAddress(a.Name() + ".bridge-" + suffix)
+		if err != nil {
+			return "", &shmbuf.Error{Op: "bridge", Addr: a.String(), Err: fmt.Errorf("%w: the state's name: %v", shmbuf.ErrInvalidName, err)}
 		}
-		return "posix:" + name, nil
+		return s.String(), nil
 	case shmbuf.File:
-		return "file:" + a.Path + ".bridge-" + suffix, nil
+		return "file:" + a.Path() + ".bridge-" + suffix, nil
 	}
 	return "", &shmbuf.Error{Op: "bridge", Addr: a.String(), Err: fmt.Errorf("%w: a System V ring needs --state ADDR for the bridge's own state", shmbuf.ErrInvalidArgument)}
 }

@@ -32,10 +32,10 @@ func checkModeOwner(info *shmbuf.SegmentInfo) error {
 // very file.
 func chmodSegment(a shmbuf.Address, mode os.FileMode) error {
 	perm := uint32(mode.Perm())
-	if a.Backend == shmbuf.SysV {
-		id := a.ID
-		if !a.ByID {
-			info, err := shmbuf.StatSegment(a)
+	if a.Backend() == shmbuf.SysV {
+		id := a.ID()
+		if id < 0 { // sysv:KEY
+			info, err := shmbuf.Stat(a.String())
 			if err != nil {
 				return err
 			}
@@ -49,7 +49,7 @@ func chmodSegment(a shmbuf.Address, mode os.FileMode) error {
 		_, err := unix.SysvShmCtl(id, unix.IPC_SET, &d)
 		return modeErr(err)
 	}
-	fd, err := unix.Open(a.Path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(a.Path(), unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return modeErr(err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/shmbuf/shmbuf"
@@ -51,13 +50,13 @@ func segmentNames(prefix string, skip []string) []string {
 	}
 	for _, info := range list {
 		switch {
-		case info.Addr.Backend == shmbuf.SysV:
-			add("sysv-id:" + strconv.Itoa(info.ID))
-			if info.Key != 0 {
-				add(shmbuf.Address{Backend: shmbuf.SysV, Key: info.Key}.String())
+		case info.Addr.Backend() == shmbuf.SysV:
+			add(info.Addr.String()) // sysv-id:ID
+			if a, err := shmbuf.SysVKeyAddress(info.Key); err == nil {
+				add(a.String()) // not a private segment
 			}
 		case info.Type == "file":
-			add(info.Addr.Name)
+			add(info.Addr.Name())
 		}
 	}
 	return names

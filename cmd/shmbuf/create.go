@@ -189,8 +189,8 @@ func (s segmentSpec) create(a shmbuf.Address, out io.Writer) (*created, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.Backend == shmbuf.SysV {
-		info, err := shmbuf.StatSegment(a)
+	if a.Backend() == shmbuf.SysV {
+		info, err := shmbuf.Stat(a.String())
 		if err != nil {
 			return nil, errors.Join(err, c.Close())
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 	"github.com/spf13/pflag"
 )
 
@@ -66,7 +67,7 @@ func (r *raceRun) wait(t *testing.T) {
 // plain file that replaced a K, and the reader never takes a K being built
 // for a raw segment.
 func TestCreate_RacesWrite(t *testing.T) {
-	const trials = 50
+	trials := testenv.ShortOrLong(10, 200)
 	for _, kind := range []string{"ring", "snapshot"} {
 		t.Run(kind, func(t *testing.T) {
 			won := map[string]int{}
@@ -89,7 +90,7 @@ func TestCreate_RacesWrite(t *testing.T) {
 				if write.code != 0 {
 					fail("write failed")
 				}
-				k, err := shmbuf.DetectKind(name)
+				k, err := kindAt(name)
 				if err != nil {
 					fail("after the race: %v", err)
 				}
@@ -183,7 +184,7 @@ func TestCreate_WriteLosesToCreate(t *testing.T) {
 			if err := s.close(); err != nil {
 				t.Fatal(err)
 			}
-			if k, err := shmbuf.DetectKind(name); err != nil || k.String() != kind {
+			if k, err := kindAt(name); err != nil || k.String() != kind {
 				t.Fatalf("after the write: %v, %v; want %s", k, err, kind)
 			}
 			if got := catSegment(t, name); got != "one\ntwo\n" {
@@ -206,4 +207,13 @@ func openWriteSink(name, kind string) (sink, error) {
 		return nil, err
 	}
 	return o.open(context.Background())
+}
+
+// kindAt is the kind Stat reports for the segment at addr.
+func kindAt(addr string) (shmbuf.Kind, error) {
+	info, err := shmbuf.Stat(addr)
+	if err != nil {
+		return shmbuf.KindUnknown, err
+	}
+	return info.Kind, nil
 }

@@ -154,23 +154,23 @@ var exampleRuns = map[string]exampleRun{
 	`shmbuf bench --quick`: {
 		bounded: `shmbuf bench --quick --transports pipe,ring --reps 1 --warmup 0 --phase 10ms --quiet`,
 		why:     "a measurement: bounded to one short repetition of two transports",
-		check:   `grep -q '^ring ' example.out`, long: true},
+		check:   `grep -q '^ring ' example.out`},
 	`shmbuf bench --transports pipe,pipe-buffered,ring --sizes 64,64KiB --cpus 0,1`: {
 		bounded: `shmbuf bench --transports pipe,pipe-buffered,ring --sizes 64,64KiB --cpus 0,1 --reps 1 --warmup 0 --phase 10ms --quiet`,
 		why:     "a measurement: bounded to one short repetition",
-		check:   `grep -q '^pipe-buffered ' example.out`, long: true},
+		check:   `grep -q '^pipe-buffered ' example.out`},
 	`shmbuf bench --json results.json --chart results.png`: {
 		bounded: `shmbuf bench --json results.json --chart results.png --transports pipe,ring --sizes 64 --reps 1 --warmup 0 --phase 10ms --quiet`,
 		why:     "a measurement: bounded to one short repetition of one size and two transports",
-		check:   `jq -e .results results.json > /dev/null && [ -s results.png ]`, long: true},
+		check:   `jq -e .results results.json > /dev/null && [ -s results.png ]`},
 	`shmbuf bench --setup`: {
 		bounded: `shmbuf bench --setup --setups 5 --quiet`,
 		why:     "a measurement: bounded to five setups",
-		check:   `grep -q '^ring ' example.out`, long: true},
+		check:   `grep -q '^ring ' example.out`},
 	`shmbuf bench --scaling --peers 1,2,3`: {
 		bounded: `shmbuf bench --scaling --peers 1,2,3 --transports ring --reps 1 --warmup 0 --phase 10ms --quiet`,
 		why:     "a measurement: bounded to one short repetition of the ring",
-		check:   `grep -q 'ring' example.out`, long: true},
+		check:   `grep -q 'ring' example.out`},
 	// bridge --help: the sandbox has no NATS server, so each bridge
 	// starts, says it cannot reach the server yet and keeps trying (the
 	// bridge's own tests run real servers).
@@ -195,9 +195,10 @@ var exampleRuns = map[string]exampleRun{
 
 	// README: the first lines, installing, the library.
 	`go build -o shmbuf ./cmd/shmbuf && echo hello | ./shmbuf write && cat /dev/shm/shared_buffer && ./shmbuf read && ./shmbuf rm shared_buffer`: {
-		setup: `cp -r "$EXAMPLE_ROOT"/. src; cd src; rm -f shmbuf`,
-		check: `[ "$(cat example.out)" = "$(printf 'hello\nhello')" ] && [ ! -e /dev/shm/shared_buffer ]`,
-		long:  true},
+		setup:    `cp -r "$EXAMPLE_ROOT"/. src; cd src; rm -f shmbuf`,
+		short:    `ln -s "$EXAMPLE_BIN/shmbuf" shmbuf && echo hello | ./shmbuf write && cat /dev/shm/shared_buffer && ./shmbuf read && ./shmbuf rm shared_buffer`,
+		shortWhy: "the build is the one go test just made of this module",
+		check:    `[ "$(cat example.out)" = "$(printf 'hello\nhello')" ] && [ ! -e /dev/shm/shared_buffer ]`},
 	`go test ./...`: {
 		skip: "the test run this test is part of"},
 	`go build -o shmbuf ./cmd/shmbuf     # a binary here`: {
@@ -216,8 +217,7 @@ var exampleRuns = map[string]exampleRun{
 		long:       true},
 	readmeProgram: {
 		goProgram: true,
-		check:     `[ "$(cat example.out)" = "$(printf 'hello\nready (generation 1)')" ]`,
-		long:      true},
+		check:     `[ "$(cat example.out)" = "$(printf 'hello\nready (generation 1)')" ]`},
 
 	// README: rings, completion, errors.
 	`shmbuf create logs --kind ring --size 1MiB`: {
@@ -282,10 +282,10 @@ func main() {
 	if err := s.Publish([]byte("ready")); err != nil {
 		log.Fatal(err)
 	}
-	latest, err := s.Load(nil)
+	latest, gen, err := s.Load(nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("%s (generation %d)\n", latest, s.Generation())
+	fmt.Printf("%s (generation %d)\n", latest, gen)
 }
 `

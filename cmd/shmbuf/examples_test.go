@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmbuf/shmbuf/internal/testenv"
 	"github.com/spf13/cobra"
 )
 
@@ -26,7 +27,9 @@ import (
 // example any more. A few examples cannot run as written; their entry
 // runs a bounded form instead and says why: one that needs a terminal
 // runs under script(1); benchmarks run with --reps 1 and short phases;
-// `go test ./...` is the run this test is part of.
+// `go test ./...` is the run this test is part of. Examples marked long
+// (the builds the first one already proves) run with SHMBUF_LONG=1.
+// Each example has namespaces of its own, so they run in parallel.
 func TestExamples(t *testing.T) {
 	examples := collectExamples(t)
 	for _, ex := range examples {
@@ -42,13 +45,9 @@ func TestExamples(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	if os.Geteuid() != 0 {
-		requireTool(t, "root (for the examples' namespaces)")
-	}
+	testenv.Root(t, "for the examples' namespaces")
 	for _, tool := range []string{"unshare", "bash", "jq", "xxd", "script", "ipcmk"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			requireTool(t, tool)
-		}
+		testenv.Tool(t, tool)
 	}
 	bin := t.TempDir()
 	if err := os.Symlink(os.Args[0], filepath.Join(bin, "shmbuf")); err != nil {
@@ -68,9 +67,10 @@ func TestExamples(t *testing.T) {
 			if r.skip != "" {
 				t.Skip(r.skip)
 			}
-			if r.long && testing.Short() {
-				t.Skip("builds or benchmarks: skipped with -short")
+			if r.long && !testenv.Long() {
+				t.Skip("another build of shmbuf or of its tests: SHMBUF_LONG=1 runs it")
 			}
+			t.Parallel()
 			runExample(t, ex, r, bin, root)
 		})
 	}
@@ -95,6 +95,10 @@ type exampleRun struct {
 	// bounded replaces the example when it cannot run as written (see
 	// why); "" runs it as written.
 	bounded, why string
+	// short replaces the example in the default run, when what it proves
+	// is proved more cheaply (see shortWhy); SHMBUF_LONG=1 runs it as
+	// written.
+	short, shortWhy string
 	// bg runs the example in the background (it does not end on its
 	// own); check then waits for what it must see.
 	bg bool
@@ -103,7 +107,7 @@ type exampleRun struct {
 	check string
 	// code is the exit code the example must end with (not bg).
 	code int
-	long bool   // a build or a benchmark: skipped with -short
+	long bool   // a build another example proves: run with SHMBUF_LONG=1
 	skip string // not run here, and why
 	// privateTmp gives the example a /tmp of its own, and runs it in a
 	// copy of the module there, /tmp/src. The test binary, under /tmp,
@@ -131,7 +135,11 @@ waitfor() { for i in $(seq 200); do if eval "$1"; then return 0; fi; sleep 0.05;
 func runExample(t *testing.T, ex example, r exampleRun, bin, root string) {
 	dir := t.TempDir()
 	body := ex.text
-	if r.bounded != "" {
+	switch {
+	case r.short != "" && !testenv.Long():
+		body = r.short
+		t.Logf("runs %q instead: %s (SHMBUF_LONG=1 runs it as written)", r.short, r.shortWhy)
+	case r.bounded != "":
 		body = r.bounded
 		t.Logf("runs %q instead: %s", r.bounded, r.why)
 	}
@@ -157,7 +165,7 @@ mount --move newtmp /tmp; cd /tmp/src
 		fmt.Fprintf(&script, "set +e\n{\n%s\n} > example.out 2> example.err\ncode=$?\nset -e\n", body)
 		fmt.Fprintf(&script, "if [ $code -ne %d ]; then echo \"exit code $code, want %d\" >&2; cat example.err >&2; exit 1; fi\n", r.code, r.code)
 	}
-	if ex.output != "" && r.bounded == "" {
+	if ex.output != "" && body == ex.text {
 		if err := os.WriteFile(filepath.Join(dir, "transcript.txt"), []byte(ex.output), 0o644); err != nil {
 			t.Fatal(err)
 		}

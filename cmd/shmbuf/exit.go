@@ -67,10 +67,6 @@ func (e *cmdError) Unwrap() error { return e.err }
 
 // causeOf is the text of err after "shmbuf: OP ADDR: ".
 func causeOf(err error, addr string) string {
-	var lost *shmbuf.LostError
-	if errors.As(err, &lost) {
-		return fmt.Sprintf("%v: lost %d records (%d bytes)", shmbuf.ErrOverrun, lost.Records, lost.Bytes)
-	}
 	msg := err.Error()
 	var le *shmbuf.Error
 	if errors.As(err, &le) {

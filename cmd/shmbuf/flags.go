@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/bytesize"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -101,34 +102,36 @@ var autoKindChoice = choice{"kind", []string{kindAuto, "raw", "snapshot", "ring"
 // parseKind parses a --kind value checked by kindChoice or
 // autoKindChoice: KindUnknown for auto.
 func parseKind(c choice, s string) (shmbuf.Kind, error) {
-	if err := c.check(s); err != nil {
-		return 0, err
-	}
-	if s == kindAuto {
+	if s == kindAuto && c.check(s) == nil {
 		return shmbuf.KindUnknown, nil
 	}
-	return shmbuf.ParseKind(s)
+	return pick(c, s, shmbuf.KindRaw, shmbuf.KindSnapshot, shmbuf.KindRing)
 }
 
 func parsePolicy(s string) (shmbuf.Policy, error) {
-	if err := policyChoice.check(s); err != nil {
-		return 0, err
-	}
-	return shmbuf.ParsePolicy(s)
+	return pick(policyChoice, s, shmbuf.PolicyBlock, shmbuf.PolicyOverwrite)
 }
 
 func parseWait(s string) (shmbuf.WaitStrategy, error) {
-	if err := waitChoice.check(s); err != nil {
-		return 0, err
-	}
-	return shmbuf.ParseWait(s)
+	return pick(waitChoice, s, shmbuf.WaitSpin, shmbuf.WaitAdaptive, shmbuf.WaitBlock)
 }
 
 func parseFrom(s string) (shmbuf.StartPosition, error) {
-	if err := fromChoice.check(s); err != nil {
-		return 0, err
+	return pick(fromChoice, s, shmbuf.FromOldest, shmbuf.FromLatest)
+}
+
+// pick returns the value whose name (String) is s, when s is one of c's
+// words.
+func pick[T fmt.Stringer](c choice, s string, values ...T) (T, error) {
+	if err := c.check(s); err == nil {
+		for _, v := range values {
+			if v.String() == s {
+				return v, nil
+			}
+		}
 	}
-	return shmbuf.ParseFrom(s)
+	var none T
+	return none, badArg(c.flag, s, c.want())
 }
 
 // sizeWant is what a size flag takes.
@@ -137,7 +140,7 @@ const sizeWant = "a size such as 4096, 64KiB, 4MiB or 1GiB"
 // parseSize parses a size flag: a positive byte count with an optional
 // unit.
 func parseSize(flag, s string) (int64, error) {
-	n, err := shmbuf.ParseSize(s)
+	n, err := bytesize.Parse(s)
 	if err != nil {
 		return 0, &flagError{flag, s, shmbuf.ErrInvalidSize, sizeWant}
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 )
 
 // quoteCases are names with every kind of character quoteName treats
@@ -32,7 +33,7 @@ var quoteCases = []string{
 func TestQuoteName_GNU(t *testing.T) {
 	out, err := exec.Command("ls", "--version").Output()
 	if err != nil || !bytes.Contains(out, []byte("GNU coreutils")) {
-		requireTool(t, "GNU ls")
+		testenv.Missing(t, "GNU ls")
 	}
 	dir := t.TempDir()
 	for _, name := range quoteCases {
@@ -61,9 +62,7 @@ func TestQuoteName_GNU(t *testing.T) {
 // TestQuoteName_Shell checks that every quoted name is one shell word
 // that bash reads back as the name.
 func TestQuoteName_Shell(t *testing.T) {
-	if _, err := exec.LookPath("bash"); err != nil {
-		requireTool(t, "bash")
-	}
+	testenv.Tool(t, "bash")
 	for _, name := range quoteCases {
 		q := quoteName(name)
 		if strings.ContainsAny(q, "\n\r") {

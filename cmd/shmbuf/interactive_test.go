@@ -259,7 +259,7 @@ func TestWrite_InteractiveTooLarge(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		v, err := snap.Load(nil)
+		v, _, err := snap.Load(nil)
 		if err != nil || string(v) != want || snap.Generation() != gen {
 			t.Fatalf("snapshot holds %q at generation %d (err %v), want %q at %d; terminal showed:\n%s", v, snap.Generation(), err, want, gen, s.output())
 		}

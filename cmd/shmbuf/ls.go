@@ -67,10 +67,13 @@ which updates its last-attach time and pid.`,
 
 func (o *lsOptions) validate([]string) error { return nil }
 
-// lsEntry is what ls adds to a SegmentInfo, as stat does (see details).
+// lsEntry is what ls adds to a SegmentInfo, as stat does (see details):
+// its Usage (nil for an entry that is not a segment or could not be
+// inspected) and a ring's Stat.
 type lsEntry struct {
-	usageFields
-	Ring *shmbuf.RingStat `json:"ring,omitempty"`
+	usage *shmbuf.Usage
+	Stale bool             `json:"stale"`
+	Ring  *shmbuf.RingStat `json:"ring,omitempty"`
 }
 
 func (o *lsOptions) run(context.Context) error {
@@ -82,11 +85,11 @@ func (o *lsOptions) run(context.Context) error {
 	usages := shmbuf.Usages(list)
 	for i := range list {
 		info := &list[i]
-		if info.Type != "file" && info.Addr.Backend != shmbuf.SysV {
+		if info.Type != "file" && info.Addr.Backend() != shmbuf.SysV {
 			continue // not a segment
 		}
-		extra[i].usageFields = usageOf(usages[i])
-		if info.Kind == "ring" {
+		extra[i].usage, extra[i].Stale = usages[i], isStale(usages[i])
+		if info.Kind == shmbuf.KindRing {
 			extra[i].Ring, _ = ringStat(info.Addr)
 		}
 	}
@@ -101,7 +104,7 @@ func printLsJSON(out io.Writer, list []shmbuf.SegmentInfo, extra []lsEntry) erro
 		Segments []json.RawMessage `json:"segments"`
 	}{Segments: []json.RawMessage{}}
 	for i := range list {
-		b, err := mergeJSON(list[i], extra[i])
+		b, err := mergeJSON(segmentJSON(list[i], extra[i].usage, extra[i])...)
 		if err != nil {
 			return err
 		}
@@ -118,29 +121,29 @@ func printLs(out io.Writer, list []shmbuf.SegmentInfo, extra []lsEntry, f sizeFo
 	fmt.Fprintf(tw, "%s\n", shmbuf.ShmDir)
 	fmt.Fprintf(tw, "NAME\tTYPE\tKIND\tSIZE\tMODE\tOWNER\tWRITTEN\tIN_USE\tREADERS\tWRITERS\tSTATUS\n")
 	for i, info := range list {
-		if info.Addr.Backend == shmbuf.SysV {
+		if info.Addr.Backend() == shmbuf.SysV {
 			continue
 		}
-		name := quoteName(info.Addr.Name)
+		name := quoteName(info.Addr.Name())
 		if info.Type == "symlink" {
 			name += " -> " + quoteName(info.Target)
 		}
 		e := extra[i]
 		readers, writers := ringSlots(e.Ring)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%04o\t%s\t%s\t%s\t%s\t%s\t%s\n", name, info.Type, kindOf(&info),
-			f.size(info.Size), uint32(info.Mode.Perm()), info.Owner, ago(e.Written), yesNo(e.InUse),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%04o\t%s\t%s\t%s\t%s\t%s\t%s\n", name, info.Type, info.Kind,
+			f.size(info.Size), uint32(info.Mode.Perm()), info.Owner, ago(lastWrite(e.usage)), inUse(e.usage),
 			readers, writers, status(&info, e))
 	}
 	fmt.Fprintf(tw, "\nSystem V\n")
 	fmt.Fprintf(tw, "KEY\tID\tKIND\tSIZE\tMODE\tOWNER\tATTACHED\tWRITTEN\tIN_USE\tREADERS\tWRITERS\tSTATUS\n")
 	for i, info := range list {
-		if info.Addr.Backend != shmbuf.SysV {
+		if info.Addr.Backend() != shmbuf.SysV {
 			continue
 		}
 		e := extra[i]
 		readers, writers := ringSlots(e.Ring)
-		fmt.Fprintf(tw, "0x%08x\t%d\t%s\t%s\t%04o\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", uint32(info.Key), info.ID, kindOf(&info),
-			f.size(info.Size), uint32(info.Mode.Perm()), info.Owner, info.Attached, ago(e.Written), yesNo(e.InUse),
+		fmt.Fprintf(tw, "0x%08x\t%d\t%s\t%s\t%04o\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", uint32(info.Key), info.ID, info.Kind,
+			f.size(info.Size), uint32(info.Mode.Perm()), info.Owner, info.Attached, ago(lastWrite(e.usage)), inUse(e.usage),
 			readers, writers, status(&info, e))
 	}
 	if err := tw.Flush(); err != nil {

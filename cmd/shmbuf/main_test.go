@@ -3,10 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/shmbuf/shmbuf/internal/bench"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/bench"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,6 +35,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv("GORACE") == "" {
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
 	}
+	// Scripts and examples mostly wait for the commands they run.
+	testenv.RaiseParallel(8)
 	testscript.Main(m, map[string]func(){
 		"shmbuf": func() { os.Exit(Main()) },
 	})
@@ -95,7 +100,40 @@ func setupScript(env *testscript.Env) error {
 //	    serialise use of /dev/shm/shared_buffer with other test runs (flock
 //	    on /dev/shm) and remove it when the script ends, unless it existed
 //	    before, which [defaultbusy] then reports
+//	settle PROG [ARGS...] -- REGEXP...
+//	    run PROG like exec, again every 50 ms for up to 10 s, until its
+//	    stdout matches every REGEXP (as stdout would); its last stdout and
+//	    stderr are kept for the following checks. For "nobody uses it":
+//	    any process on the machine running ls or rm --stale (other tests,
+//	    other test runs) has each segment of /dev/shm open or mapped for
+//	    a moment while it inspects it, which makes it in use, and so not
+//	    stale, for that moment.
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	"settle": func(ts *testscript.TestScript, neg bool, args []string) {
+		sep := slices.Index(args, "--")
+		if neg || sep < 1 || sep == len(args)-1 {
+			ts.Fatalf("usage: settle PROG [ARGS...] -- REGEXP...")
+		}
+		var res []*regexp.Regexp
+		for _, s := range args[sep+1:] {
+			re, err := regexp.Compile("(?m)" + s)
+			ts.Check(err)
+			res = append(res, re)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ts.Check(ts.Exec(args[0], args[1:sep]...))
+			out := ts.ReadFile("stdout")
+			missing := slices.IndexFunc(res, func(re *regexp.Regexp) bool { return !re.MatchString(out) })
+			if missing < 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				ts.Fatalf("%s: no match for %q in stdout after 10 s", args[0], res[missing])
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	},
 	"exits": func(ts *testscript.TestScript, neg bool, args []string) {
 		if neg || len(args) < 2 {
 			ts.Fatalf("usage: exits CODE PROG [ARGS...]")
@@ -184,11 +222,21 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	},
 }
 
-// scriptCondition answers [defaultbusy]: /dev/shm/shared_buffer exists
-// (and is not this test's: claimdefault ran before); and [unshare]: the
-// script may run commands in a new pid namespace (root and unshare(1)),
-// which SHMBUF_REQUIRE=1 makes an error when it may not.
+// scriptCondition answers [tool:NAME]: the program NAME is installed;
+// [defaultbusy]: /dev/shm/shared_buffer exists (and is not this test's:
+// claimdefault ran before); and [unshare]: the script may run commands in
+// a new pid namespace (root and unshare(1)). SHMBUF_REQUIRE=1 makes a
+// missing tool or namespace an error.
 func scriptCondition(cond string) (bool, error) {
+	if name, ok := strings.CutPrefix(cond, "tool:"); ok {
+		if _, err := exec.LookPath(name); err == nil {
+			return true, nil
+		}
+		if testenv.Required() {
+			return false, fmt.Errorf("[%s]: %s is missing (SHMBUF_REQUIRE=1)", cond, name)
+		}
+		return false, nil
+	}
 	switch cond {
 	case "defaultbusy":
 		_, err := os.Lstat(filepath.Join(shmbuf.ShmDir, shmbuf.DefaultName))
@@ -198,7 +246,7 @@ func scriptCondition(cond string) (bool, error) {
 		if os.Geteuid() == 0 && err == nil {
 			return true, nil
 		}
-		if os.Getenv("SHMBUF_REQUIRE") == "1" {
+		if testenv.Required() {
 			return false, errors.New("[unshare]: needs root and unshare(1) (SHMBUF_REQUIRE=1)")
 		}
 		return false, nil
@@ -210,16 +258,6 @@ func scriptCondition(cond string) (bool, error) {
 // dispatches on the base name of argv[0]).
 func shmbufCmd(args ...string) *exec.Cmd {
 	return &exec.Cmd{Path: os.Args[0], Args: append([]string{"shmbuf"}, args...)}
-}
-
-// requireTool skips the test for want of what (a tool, root), or fails
-// it when SHMBUF_REQUIRE=1 says that everything must run.
-func requireTool(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("SHMBUF_REQUIRE") == "1" {
-		t.Fatalf("%s is required (SHMBUF_REQUIRE=1) but missing", what)
-	}
-	t.Skipf("%s is missing", what)
 }
 
 var nameCounter atomic.Int64

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 )
 
 // nobody is the uid and gid of the unprivileged user the tests run the
@@ -22,12 +23,8 @@ const nobody = "65534"
 // command that runs it as nobody through setpriv.
 func shmbufAsNobody(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		requireTool(t, "root")
-	}
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		requireTool(t, "setpriv (util-linux)")
-	}
+	testenv.Root(t, "to run shmbuf as nobody")
+	testenv.Tool(t, "setpriv")
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)

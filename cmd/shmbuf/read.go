@@ -128,16 +128,16 @@ func (o *readOptions) validate(args []string) error {
 func (o *readOptions) run(ctx context.Context) error {
 	k := o.kind
 	if k == shmbuf.KindUnknown {
-		info, err := shmbuf.StatSegment(o.addr)
+		info, err := shmbuf.Stat(o.addr.String())
 		if err != nil {
 			return o.fail(err)
 		}
-		k, _ = shmbuf.ParseKind(info.Kind)
+		k = info.Kind
 	}
 	if k != shmbuf.KindRing {
 		for _, name := range ringReadFlags {
 			if o.flags.Changed(name) {
-				return o.usagef("--%s applies only to a ring, not %v", name, kindText(k))
+				return o.usagef("--%s applies only to a ring, not %v", name, k)
 			}
 		}
 	}
@@ -173,24 +173,24 @@ func (o *readOptions) readSnapshot(ctx context.Context) error {
 	}
 	defer s.Close()
 	if !o.follow {
-		v, err := s.Load(nil)
+		v, _, err := s.Load(nil)
 		if err != nil {
 			return err
 		}
 		return writeOut(o.io.out, v)
 	}
 	var buf []byte
-	var last uint64
+	var last uint64 // the generation printed last
 	tick := time.NewTicker(followPoll)
 	defer tick.Stop()
 	for printed := 0; o.count == 0 || printed < o.count; {
-		if gen := s.Generation(); gen != last {
-			v, at, err := loadStable(s, buf, gen)
+		// Generation is a load of one word; Load copies the value.
+		if s.Generation() != last {
+			v, gen, err := s.Load(buf)
 			if err != nil {
 				return err
 			}
-			buf = v
-			last = at
+			buf, last = v, gen
 			if err := writeOut(o.io.out, v); err != nil {
 				return err
 			}
@@ -206,27 +206,6 @@ func (o *readOptions) readSnapshot(ctx context.Context) error {
 	return nil
 }
 
-// loadStable loads the snapshot's value and the generation it belongs to:
-// a value loaded while the generation stayed the same is that
-// generation's. Under a writer faster than this loop it gives up after a
-// few tries and reports the newer generation, so a value may be skipped
-// but is never printed twice.
-func loadStable(s *shmbuf.Snapshot, buf []byte, gen uint64) ([]byte, uint64, error) {
-	for range 100 {
-		v, err := s.Load(buf)
-		if err != nil {
-			return nil, 0, err
-		}
-		after := s.Generation()
-		if after == gen {
-			return v, gen, nil
-		}
-		buf, gen = v, after
-	}
-	v, err := s.Load(buf)
-	return v, s.Generation(), err
-}
-
 // writeOut writes a value to standard output. A consumer that went away
 // (EPIPE) leaves nothing to do: not an error.
 func writeOut(out io.Writer, v []byte) error {
@@ -234,13 +213,4 @@ func writeOut(out io.Writer, v []byte) error {
 		return err
 	}
 	return nil
-}
-
-// kindText names a kind in messages: "unknown" for a segment shmbuf did
-// not mark, as ls, stat and their JSON say.
-func kindText(k shmbuf.Kind) string {
-	if k == shmbuf.KindUnknown {
-		return kindUnknown
-	}
-	return k.String()
 }

@@ -260,8 +260,8 @@ func (s *ringSink) noticeNoReader() bool {
 		return false
 	}
 	name := s.addr
-	if a := s.ring.Addr(); a.Backend == shmbuf.POSIX {
-		name = a.Name
+	if a := s.ring.Addr(); a.Backend() == shmbuf.POSIX {
+		name = a.Name()
 	}
 	fmt.Fprintf(s.stderr, "shmbuf: waiting for a reader of %s: the ring is full and has no reader; start `shmbuf read -f %s` or use --policy overwrite\n",
 		quoteName(s.addr), quoteName(name))

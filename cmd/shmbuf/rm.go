@@ -110,7 +110,7 @@ func (o *rmOptions) run(context.Context) error {
 	}
 	var errs []error
 	for _, a := range o.addrs {
-		err := shmbuf.RemoveSegment(a)
+		err := shmbuf.Remove(a.String())
 		if err != nil && !(o.force && errors.Is(err, shmbuf.ErrNotExist)) {
 			t := target{op: o.op, addr: a.String()}
 			errs = append(errs, t.fail(err))
@@ -142,8 +142,8 @@ func (o *rmOptions) removeStale() error {
 	var errs []error
 	for i, info := range list {
 		a := info.Addr
-		name := a.Name
-		if a.Backend == shmbuf.SysV {
+		name := a.Name()
+		if a.Backend() == shmbuf.SysV {
 			name = fmt.Sprintf("0x%08x", uint32(info.Key))
 			if info.Removed {
 				continue
@@ -157,16 +157,16 @@ func (o *rmOptions) removeStale() error {
 		if u := usages[i]; u == nil || !u.Stale(o.olderThan) {
 			continue
 		}
-		u, err := shmbuf.SegmentUsage(a)
-		if err != nil || !u.Stale(o.olderThan) {
+		u := shmbuf.Usages([]shmbuf.SegmentInfo{info})[0] // again, now
+		if u == nil || !u.Stale(o.olderThan) {
 			continue
 		}
-		what := fmt.Sprintf("%s (%s, stale, written %s ago)", quoteName(a.String()), u.Kind, ago(&u.LastWrite))
+		what := fmt.Sprintf("%s (%s, stale, written %s ago)", quoteName(a.String()), u.Kind, ago(u.LastWrite))
 		if o.dryRun {
 			fmt.Fprintf(o.io.out, "would remove %s\n", what)
 			continue
 		}
-		if err := shmbuf.RemoveSegment(a); err != nil {
+		if err := shmbuf.Remove(a.String()); err != nil {
 			t := target{op: o.op, addr: a.String()}
 			errs = append(errs, t.fail(err))
 			continue

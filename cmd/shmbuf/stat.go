@@ -13,11 +13,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// kindUnknown is the kind ls, stat and their JSON show for a segment
-// shmbuf did not mark (shmbuf.KindUnknown): read and written as raw
-// bytes.
-const kindUnknown = "unknown"
-
 // lockingNone is what stat says about a System V raw segment.
 const lockingNone = "none: System V has no file to lock"
 
@@ -81,21 +76,23 @@ func (o *statOptions) validate(args []string) error {
 }
 
 func (o *statOptions) run(context.Context) error {
-	info, err := shmbuf.StatSegment(o.addr)
+	info, err := shmbuf.Stat(o.addr.String())
 	if err != nil {
 		return o.fail(err)
 	}
 	d := describe(o.addr, info)
 	if o.asJSON {
-		return o.fail(writeJSON(o.io.out, info, d))
+		return o.fail(writeJSON(o.io.out, segmentJSON(*info, d.usage, d)...))
 	}
 	return o.fail(printStat(o.io.out, info, d, sizeFormat(o.exact)))
 }
 
-// details is what stat adds to a segment's SegmentInfo: its JSON members
-// follow the SegmentInfo's in the one object stat --json prints.
+// details is what stat adds to a segment's SegmentInfo: its Usage (nil
+// when it could not be inspected), then the JSON members that follow the
+// SegmentInfo's and the Usage's in the one object stat --json prints.
 type details struct {
-	usageFields
+	usage    *shmbuf.Usage
+	Stale    bool             `json:"stale"`
 	Raw      *rawStat         `json:"raw,omitempty"`
 	Snapshot *snapshotStat    `json:"snapshot,omitempty"`
 	Ring     *shmbuf.RingStat `json:"ring,omitempty"`
@@ -128,12 +125,11 @@ type snapshotStat struct {
 // describe opens the segment as its kind for the details.
 func describe(a shmbuf.Address, info *shmbuf.SegmentInfo) *details {
 	d := &details{}
-	if u, err := shmbuf.SegmentUsage(a); err == nil {
-		d.usageFields = usageOf(u)
-	}
+	d.usage = shmbuf.Usages([]shmbuf.SegmentInfo{*info})[0]
+	d.Stale = isStale(d.usage)
 	problem := func(err error) { d.Problem = causeOf(err, a.String()) }
 	switch info.Kind {
-	case "", "raw":
+	case shmbuf.KindUnknown, shmbuf.KindRaw:
 		r, err := shmbuf.OpenRawReadOnly(a.String())
 		if err != nil {
 			problem(err)
@@ -153,7 +149,7 @@ func describe(a shmbuf.Address, info *shmbuf.SegmentInfo) *details {
 		if !info.Lockable {
 			d.Raw.Locking = lockingNone
 		}
-	case "snapshot":
+	case shmbuf.KindSnapshot:
 		s, err := shmbuf.OpenSnapshot(a.String())
 		if err != nil {
 			problem(err)
@@ -168,7 +164,7 @@ func describe(a shmbuf.Address, info *shmbuf.SegmentInfo) *details {
 			Created:      created,
 		}
 		s.Close()
-	case "ring":
+	case shmbuf.KindRing:
 		st, err := ringStat(a)
 		if err != nil {
 			problem(err)
@@ -193,14 +189,6 @@ func ringStat(a shmbuf.Address) (*shmbuf.RingStat, error) {
 	return &st, nil
 }
 
-// kindOf names a SegmentInfo's kind for text output, as its JSON does.
-func kindOf(info *shmbuf.SegmentInfo) string {
-	if info.Kind == "" {
-		return kindUnknown
-	}
-	return info.Kind
-}
-
 // printStat prints stat's text form: one "name value" row per field of
 // the JSON form, with the same names.
 func printStat(out io.Writer, info *shmbuf.SegmentInfo, d *details, f sizeFormat) error {
@@ -210,27 +198,27 @@ func printStat(out io.Writer, info *shmbuf.SegmentInfo, d *details, f sizeFormat
 	}
 	a := info.Addr
 	row("address", "%s", quoteName(a.String()))
-	row("backend", "%s", a.Backend)
-	if a.Backend == shmbuf.POSIX {
-		row("name", "%s", quoteName(a.Name))
+	row("backend", "%s", a.Backend())
+	if a.Backend() == shmbuf.POSIX {
+		row("name", "%s", quoteName(a.Name()))
 	}
-	if a.Path != "" {
-		row("path", "%s", quoteName(a.Path))
+	if a.Path() != "" {
+		row("path", "%s", quoteName(a.Path()))
 		row("type", "%s", info.Type)
 	}
-	row("kind", "%s", kindOf(info))
+	row("kind", "%s", info.Kind)
 	row("size", "%s", f.size(info.Size))
 	row("mode", "%04o", uint32(info.Mode.Perm()))
 	row("uid", "%d", info.UID)
 	row("owner", "%s", info.Owner)
 	row("gid", "%d", info.GID)
 	row("group", "%s", info.Group)
-	if a.Backend != shmbuf.SysV {
+	if a.Backend() != shmbuf.SysV {
 		row("modified", "%s", when(info.ModTime))
 	}
 	row("accessed", "%s", when(info.AccessTime))
 	row("changed", "%s", when(info.ChangeTime))
-	if a.Backend == shmbuf.SysV {
+	if a.Backend() == shmbuf.SysV {
 		row("id", "%d", info.ID)
 		row("key", "0x%08x", uint32(info.Key))
 		row("attached", "%d", info.Attached)
@@ -238,11 +226,11 @@ func printStat(out io.Writer, info *shmbuf.SegmentInfo, d *details, f sizeFormat
 		row("last_pid", "%d", info.LastPid)
 		row("removed", "%t", info.Removed)
 	}
-	if d.Written != nil {
-		row("written", "%s", when(*d.Written))
-	}
-	if d.InUse != nil {
-		row("in_use", "%t", *d.InUse)
+	if u := d.usage; u != nil {
+		if !u.LastWrite.IsZero() {
+			row("written", "%s", when(u.LastWrite))
+		}
+		row("in_use", "%t", u.InUse())
 	}
 	row("stale", "%t", d.Stale)
 	if r := d.Raw; r != nil {

@@ -34,43 +34,38 @@ time if newer (touch keeps a segment, or ages one never written); on
 System V, which records no write time, the creation time before the
 first write.`
 
-// usageFields is what ls and stat say about a segment's use: their JSON
-// members follow the SegmentInfo's.
-type usageFields struct {
-	// Written is when the segment was last written; nil when it is not
-	// known (System V segments shmbuf did not format, segments that
-	// could not be inspected).
-	Written *time.Time `json:"written,omitempty"`
-	// InUse is whether anyone uses the segment; nil when it could not be
-	// inspected.
-	InUse *bool `json:"in_use,omitempty"`
-	// Stale is true for a segment rm --stale removes (with the default
-	// --older-than).
-	Stale bool `json:"stale"`
+// segmentJSON is the parts of one segment object of ls --json and stat
+// --json, in order: info, u's own members ("written", "in_use") where the
+// segment could be inspected (u not nil), then what the command adds,
+// beginning with "stale".
+func segmentJSON(info shmbuf.SegmentInfo, u *shmbuf.Usage, extra any) []any {
+	if u == nil {
+		return []any{info, extra}
+	}
+	return []any{info, u, extra}
 }
 
-// usageOf renders a Usage (nil: not inspected) for ls and stat.
-func usageOf(u *shmbuf.Usage) usageFields {
+// isStale reports whether ls and stat call the segment stale: what rm
+// --stale removes with its default --older-than. u is nil for an entry
+// that is not a segment or could not be inspected.
+func isStale(u *shmbuf.Usage) bool { return u != nil && u.Stale(staleAge) }
+
+// lastWrite is u's LastWrite, zero when u is nil.
+func lastWrite(u *shmbuf.Usage) time.Time {
 	if u == nil {
-		return usageFields{}
+		return time.Time{}
 	}
-	inUse := u.InUse()
-	f := usageFields{InUse: &inUse, Stale: u.Stale(staleAge)}
-	if !u.LastWrite.IsZero() {
-		t := u.LastWrite
-		f.Written = &t
-	}
-	return f
+	return u.LastWrite
 }
 
 // ago renders how long ago t was, shortly, as kubectl shows ages: 45s,
 // 3m12s, 17m, 2h5m, 30h, 3d4h, 12d; "-" for the zero time. Times in the
 // future show as 0s.
-func ago(t *time.Time) string {
-	if t == nil || t.IsZero() {
+func ago(t time.Time) string {
+	if t.IsZero() {
 		return "-"
 	}
-	d := max(time.Since(*t), 0)
+	d := max(time.Since(t), 0)
 	s := int64(d / time.Second)
 	m, h := s/60, s/3600
 	days := h / 24
@@ -92,12 +87,12 @@ func ago(t *time.Time) string {
 	return itoa(days) + "d"
 }
 
-// yesNo renders an optional bool for ls's columns.
-func yesNo(b *bool) string {
+// inUse renders ls's IN_USE column: "-" where u is nil (not inspected).
+func inUse(u *shmbuf.Usage) string {
 	switch {
-	case b == nil:
+	case u == nil:
 		return "-"
-	case *b:
+	case u.InUse():
 		return "yes"
 	}
 	return "no"

@@ -210,7 +210,7 @@ func (o *writeOptions) applyMode() error {
 // open opens the segment at the address as the kind it has or, when
 // --kind says, must have; a missing segment is created (see create).
 func (o *writeOptions) open(ctx context.Context) (sink, error) {
-	info, err := shmbuf.StatSegment(o.addr)
+	info, err := shmbuf.Stat(o.addr.String())
 	if errors.Is(err, shmbuf.ErrNotExist) && !o.raced {
 		return o.create(ctx)
 	}
@@ -221,7 +221,7 @@ func (o *writeOptions) open(ctx context.Context) (sink, error) {
 	if k == shmbuf.KindUnknown {
 		// A segment shmbuf did not mark (Python's, a C program's, one
 		// ipcmk made) is raw bytes.
-		k, _ = shmbuf.ParseKind(info.Kind)
+		k = info.Kind
 		if k == shmbuf.KindUnknown {
 			k = shmbuf.KindRaw
 		}
@@ -277,7 +277,7 @@ func (o *writeOptions) create(ctx context.Context) (sink, error) {
 	}
 	addr := o.addr.String()
 	switch {
-	case spec.kind == shmbuf.KindRaw && spec.size == 0 && o.addr.Backend != shmbuf.SysV:
+	case spec.kind == shmbuf.KindRaw && spec.size == 0 && o.addr.Backend() != shmbuf.SysV:
 		s := &rawSink{addr: addr, mode: o.mode}
 		if o.kind == shmbuf.KindUnknown {
 			s.reopen = func() (sink, error) {
@@ -286,7 +286,7 @@ func (o *writeOptions) create(ctx context.Context) (sink, error) {
 			}
 		}
 		return s, nil
-	case spec.kind == shmbuf.KindRaw && spec.size == 0 && o.addr.ByID:
+	case spec.kind == shmbuf.KindRaw && spec.size == 0 && o.addr.ID() >= 0:
 		return nil, shmbuf.ErrNotExist // an id names a segment that exists
 	case spec.kind == shmbuf.KindRaw && spec.size == 0:
 		return nil, fmt.Errorf("%w (write creates a System V segment when --size gives its size)", shmbuf.ErrNotExist)

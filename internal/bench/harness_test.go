@@ -3,6 +3,8 @@ package bench
 import (
 	"testing"
 	"time"
+
+	"github.com/shmbuf/shmbuf/internal/testenv"
 )
 
 // quickSettings keep harness tests short; speed is not what they check.
@@ -24,12 +26,14 @@ func newTestHarness(t *testing.T) *harness {
 }
 
 // TestHarness_EveryTransport runs every transport in both modes at a
-// small and a large size and checks the reports make sense: records were
-// verified, phases measured, latency recorded.
+// small and a large size (and one between, with SHMBUF_LONG=1) and checks
+// the reports make sense: records were verified, phases measured, latency
+// recorded.
 func TestHarness_EveryTransport(t *testing.T) {
 	h := newTestHarness(t)
+	sizes := testenv.ShortOrLong([]int{MinSize, 64 << 10}, []int{MinSize, 100, 64 << 10})
 	for _, tr := range all {
-		for _, size := range []int{MinSize, 100, 64 << 10} {
+		for _, size := range sizes {
 			if why := tr.Unsupported(size); why != "" {
 				t.Logf("%s %d: n/a: %s", tr.Name(), size, why)
 				continue

@@ -10,5 +10,11 @@ import (
 func TestMain(m *testing.M) {
 	RunPeerIfRequested()
 	runCommandIfRequested()
+	// Under -race every peer this binary starts would sleep a second at
+	// exit (the race runtime's atexit_sleep_ms) for late race reports;
+	// races are still reported. A user's own GORACE stays.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
 	os.Exit(m.Run())
 }

@@ -407,7 +407,7 @@ func setupSnapshot(s *setupRun) error {
 		return err
 	}
 	s.made(r.Close)
-	v, err := r.Load(s.buf[:0])
+	v, _, err := r.Load(s.buf[:0])
 	if err != nil {
 		return err
 	}

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/bytesize"
 )
 
 // sizeLabel renders a record size the way the table shows it: 64B, 1KiB.
 func sizeLabel(n int) string {
-	s := shmbuf.FormatSize(int64(n))
+	s := bytesize.Format(int64(n))
 	if !strings.ContainsAny(s, "KMG") {
 		s += "B"
 	}
@@ -26,7 +26,7 @@ func parseSizes(list string) ([]int, error) {
 		if f == "" {
 			continue
 		}
-		n, err := shmbuf.ParseSize(f)
+		n, err := bytesize.Parse(f)
 		if err != nil {
 			return nil, fmt.Errorf("bad size %q: use a byte count like 64, 1KiB, 64KiB, 1MiB", f)
 		}

@@ -61,7 +61,7 @@ func (e *snapshotEnd) Send(rec []byte) error { return e.s.Publish(rec) }
 func (e *snapshotEnd) Recv() ([]byte, error) {
 	for n := 1; ; n++ {
 		if g := e.s.Generation(); g != e.gen {
-			v, err := e.s.Load(e.buf)
+			v, _, err := e.s.Load(e.buf)
 			if err != nil {
 				return nil, err
 			}

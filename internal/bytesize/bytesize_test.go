@@ -1,15 +1,14 @@
-package shmbuf_test
+package bytesize_test
 
 import (
-	"errors"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/bytesize"
 )
 
-func TestParseSize(t *testing.T) {
+func TestParse(t *testing.T) {
 	tests := []struct {
 		in   string
 		want int64
@@ -33,27 +32,24 @@ func TestParseSize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strconv.Quote(tt.in), func(t *testing.T) {
-			got, err := shmbuf.ParseSize(tt.in)
+			got, err := bytesize.Parse(tt.in)
 			if err != nil || got != tt.want {
-				t.Fatalf("ParseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+				t.Fatalf("Parse(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
 			}
 		})
 	}
 }
 
-func TestParseSize_Invalid(t *testing.T) {
+func TestParse_Invalid(t *testing.T) {
 	for _, in := range []string{
 		"", " ", "0", "-1", "-0", "0KiB", "-4KiB", "+5", "12XB", "1.5MiB", "1e3", "0x10",
 		"KiB", "B", "abc", "64kib", "64 K iB", "4096 bytes", "1 2", "64KiB!",
 		"9223372036854775807", "99999999999999999999", "9999999999GiB", "5000000TiB",
 	} {
 		t.Run(strconv.Quote(in), func(t *testing.T) {
-			n, err := shmbuf.ParseSize(in)
+			n, err := bytesize.Parse(in)
 			if err == nil {
-				t.Fatalf("ParseSize(%q) = %d, want error", in, n)
-			}
-			if !errors.Is(err, shmbuf.ErrInvalidSize) {
-				t.Fatalf("ParseSize(%q) = %v, want ErrInvalidSize", in, err)
+				t.Fatalf("Parse(%q) = %d, want error", in, n)
 			}
 			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, strconv.Quote(in)) {
 				t.Fatalf("message %q: want one line naming %q", msg, in)
@@ -62,7 +58,7 @@ func TestParseSize_Invalid(t *testing.T) {
 	}
 }
 
-func TestFormatSize(t *testing.T) {
+func TestFormat(t *testing.T) {
 	tests := []struct {
 		in   int64
 		want string
@@ -81,13 +77,26 @@ func TestFormatSize(t *testing.T) {
 		{1 << 40, "1024GiB"},
 	}
 	for _, tt := range tests {
-		if got := shmbuf.FormatSize(tt.in); got != tt.want {
-			t.Errorf("FormatSize(%d) = %q, want %q", tt.in, got, tt.want)
+		if got := bytesize.Format(tt.in); got != tt.want {
+			t.Errorf("Format(%d) = %q, want %q", tt.in, got, tt.want)
 		}
 		if tt.in > 0 {
-			if back, err := shmbuf.ParseSize(tt.want); err != nil || back != tt.in {
-				t.Errorf("ParseSize(FormatSize(%d)) = %d, %v", tt.in, back, err)
+			if back, err := bytesize.Parse(tt.want); err != nil || back != tt.in {
+				t.Errorf("Parse(Format(%d)) = %d, %v", tt.in, back, err)
 			}
 		}
 	}
+}
+
+// FuzzParse checks that sizes either parse to a positive count or fail.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"4096", "64KiB", "4MiB", "1GiB", "12XB", "-1", "0", "", "1.5MiB", "99999999999GiB", " 7 K"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := bytesize.Parse(s)
+		if err == nil && n <= 0 {
+			t.Fatalf("Parse(%q) = %d", s, n)
+		}
+	})
 }

@@ -1,4 +1,7 @@
-package shmbuf
+// Package bytesize reads and writes byte counts as people type them:
+// 4096, 64KiB, 4MiB, 1GiB. The command line's size flags, the
+// benchmark's record sizes and the library's messages share it.
+package bytesize
 
 import (
 	"fmt"
@@ -6,9 +9,9 @@ import (
 	"strings"
 )
 
-// sizeUnits are the suffixes ParseSize accepts, longest first so that
-// "KiB" is tried before "B".
-var sizeUnits = []struct {
+// units are the suffixes Parse accepts, longest first so that "KiB" is
+// tried before "B".
+var units = []struct {
 	suffix string
 	mult   int64
 }{
@@ -18,12 +21,13 @@ var sizeUnits = []struct {
 	{"B", 1},
 }
 
-// ParseSize parses a positive byte count: "4096", "64KiB", "4MiB", "1GiB"
+// Parse parses a positive byte count: "4096", "64KiB", "4MiB", "1GiB"
 // (binary units; K, M and G mean the same, KB, MB and GB are decimal).
-func ParseSize(s string) (int64, error) {
+// Its error names s; callers wrap it in their own error kind.
+func Parse(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	mult := int64(1)
-	for _, u := range sizeUnits {
+	for _, u := range units {
 		if strings.HasSuffix(t, u.suffix) {
 			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
 			break
@@ -32,17 +36,17 @@ func ParseSize(s string) (int64, error) {
 	n, err := strconv.ParseInt(t, 10, 64)
 	switch {
 	case err != nil || t == "" || t[0] == '+':
-		return 0, fmt.Errorf("%w: %q is not a size (try 4096, 64KiB, 4MiB, 1GiB)", ErrInvalidSize, s)
+		return 0, fmt.Errorf("%q is not a size (try 4096, 64KiB, 4MiB, 1GiB)", s)
 	case n <= 0:
-		return 0, fmt.Errorf("%w: %q must be greater than zero", ErrInvalidSize, s)
+		return 0, fmt.Errorf("%q must be greater than zero", s)
 	case n > (1<<62)/mult:
-		return 0, fmt.Errorf("%w: %q is too large", ErrInvalidSize, s)
+		return 0, fmt.Errorf("%q is too large", s)
 	}
 	return n * mult, nil
 }
 
-// FormatSize renders n with the largest binary unit that divides it.
-func FormatSize(n int64) string {
+// Format renders n with the largest binary unit that divides it.
+func Format(n int64) string {
 	for _, u := range []struct {
 		s string
 		m int64
