@@ -321,16 +321,12 @@ func OpenRing(addr string) (*Ring, error) {
 // namespace that the ring is in use.
 func newRing(seg *Segment, user bool) (r *Ring, err error) {
 	addr := seg.addr.String()
-	old := debug.SetPanicOnFault(true)
 	defer func() {
-		debug.SetPanicOnFault(old)
-		if rec := recover(); rec != nil {
-			err = faultErr(rec, "open", addr)
-		}
 		if err != nil {
 			seg.Close()
 		}
 	}()
+	defer faultGuard(&err, "open", addr, nil, nil, debug.SetPanicOnFault(true))
 	l, err := layout.RingOf(seg.data)
 	if err != nil {
 		return nil, headerErr("open", addr, err)
@@ -409,34 +405,3 @@ func (r *Ring) hold(op string) error {
 }
 
 func (r *Ring) release() { r.life.RUnlock() }
-
-// guard runs on every method that touches the mapping: it turns a memory
-// fault (the segment truncated under us) into ErrTruncated. Use as
-// defer r.guard(op, &err, debug.SetPanicOnFault(true)).
-func (r *Ring) guard(op string, err *error, old bool) {
-	debug.SetPanicOnFault(old)
-	if rec := recover(); rec != nil {
-		*err = faultErr(rec, op, r.addr)
-	}
-}
-
-// guardCall is guard for the hot paths of Reader and Writer calls: it
-// also lets the call out of its gate g (entered just before), and a call
-// that sets *done before its normal return skips recover, which costs
-// about as much as the rest of the guard (a panic never reaches that
-// assignment, so it is still caught). One deferred call, not two: a
-// function with several defers and many returns loses open-coded defers.
-// Use as
-//
-//	done := false
-//	defer r.guardCall(&h.calls, op, &err, &done, debug.SetPanicOnFault(true))
-func (r *Ring) guardCall(g *callGate, op string, err *error, done *bool, old bool) {
-	g.exit()
-	debug.SetPanicOnFault(old)
-	if *done {
-		return
-	}
-	if rec := recover(); rec != nil {
-		*err = faultErr(rec, op, r.addr)
-	}
-}

@@ -1,9 +1,8 @@
 package shmbuf
 
 import (
-	"runtime/debug"
-
 	"github.com/shmbuf/shmbuf/internal/layout"
+	"runtime/debug"
 )
 
 // reapWriters frees the slots of dead writers (see takeDead for the
@@ -18,7 +17,7 @@ import (
 func (r *Ring) reapWriters() {
 	// A reaper touching a truncated segment gives up quietly; the
 	// caller's own access reports ErrTruncated.
-	defer quietFault(debug.SetPanicOnFault(true))
+	defer faultGuard(nil, "", "", nil, nil, debug.SetPanicOnFault(true))
 	r.reapMu.Lock()
 	defer r.reapMu.Unlock()
 	l := r.l
@@ -122,7 +121,8 @@ func (r *Ring) unblockClaim(i int) {
 // proof), as if they had closed, and wakes writers waiting for the space
 // they held.
 func (r *Ring) reapReaders() {
-	defer quietFault(debug.SetPanicOnFault(true))
+	// Quietly, as reapWriters does.
+	defer faultGuard(nil, "", "", nil, nil, debug.SetPanicOnFault(true))
 	r.reapMu.Lock()
 	defer r.reapMu.Unlock()
 	l := r.l
@@ -139,14 +139,5 @@ func (r *Ring) reapReaders() {
 		s.State.Store(freeState(st))
 		r.releaseDead(lock)
 		wakeWriters(l)
-	}
-}
-
-// quietFault restores the fault mode and swallows a memory fault (any
-// other panic is re-raised).
-func quietFault(old bool) {
-	debug.SetPanicOnFault(old)
-	if rec := recover(); rec != nil {
-		faultErr(rec, "", "")
 	}
 }

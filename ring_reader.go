@@ -100,7 +100,7 @@ func (r *Ring) NewReader(o ReaderOptions) (rd *Reader, err error) {
 	if o.Wait < WaitAdaptive || o.Wait > WaitBlock || o.From < FromOldest || o.From > FromLatest {
 		return nil, wrapErr("reader", r.addr, ErrInvalidArgument, fmt.Errorf("unknown wait strategy %d or start %d", o.Wait, o.From))
 	}
-	defer r.guard("reader", &err, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "reader", r.addr, nil, nil, debug.SetPanicOnFault(true))
 	var lf *os.File
 	if r.lf != nil {
 		if lf, err = reopenSegment(r.seg); err != nil {
@@ -294,7 +294,7 @@ func (rd *Reader) next(ctx context.Context, block, inPlace bool) (rec []byte, er
 		return nil, rd.closedErr()
 	}
 	done := false
-	defer rd.r.guardCall(&rd.calls, "read", &err, &done, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "read", rd.r.addr, &rd.calls, &done, debug.SetPanicOnFault(true))
 	l := rd.l
 	rd.rest = nil
 	rd.inPlace = false
@@ -528,7 +528,7 @@ func (rd *Reader) Read(p []byte) (n int, err error) {
 		}
 		rd.rest = rec
 	}
-	defer rd.r.guard("read", &err, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "read", rd.r.addr, nil, nil, debug.SetPanicOnFault(true))
 	n = copy(p, rd.rest)
 	if rd.overwrite && rd.l.Ctl.Head.Load() > rd.cur {
 		// The walker passed the record while we copied: count it as
@@ -593,7 +593,7 @@ func (rd *Reader) takeRest() (rest []byte, err error) {
 	if !rd.overwrite {
 		return rest, nil
 	}
-	defer rd.r.guard("read", &err, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "read", rd.r.addr, nil, nil, debug.SetPanicOnFault(true))
 	buf := rd.grow(uint64(len(rest)))
 	copy(buf, rest)
 	// Partner: the walker's Head store (see next).
@@ -633,7 +633,7 @@ func (rd *Reader) endClose(first bool) (err error) {
 		defer rd.lf.Close()
 	}
 	defer rd.finishClose()
-	defer rd.r.guard("close", &err, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "close", rd.r.addr, nil, nil, debug.SetPanicOnFault(true))
 	l := rd.l
 	rd.calls.drain()
 	rd.rest = nil

@@ -1,9 +1,8 @@
 package shmbuf
 
 import (
-	"runtime/debug"
-
 	"github.com/shmbuf/shmbuf/internal/layout"
+	"runtime/debug"
 )
 
 // RingStat describes a ring at one moment. Counters are published by
@@ -64,7 +63,7 @@ func (r *Ring) Stat() (st RingStat, err error) {
 		return st, err
 	}
 	defer r.release()
-	defer r.guard("stat", &err, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "stat", r.addr, nil, nil, debug.SetPanicOnFault(true))
 	l := r.l
 	ctl := l.Ctl
 	st = RingStat{

@@ -66,7 +66,7 @@ func (r *Ring) NewWriter(o WriterOptions) (w *Writer, err error) {
 	if o.Wait < WaitAdaptive || o.Wait > WaitBlock {
 		return nil, wrapErr("writer", r.addr, ErrInvalidArgument, fmt.Errorf("unknown wait strategy %d", o.Wait))
 	}
-	defer r.guard("writer", &err, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "writer", r.addr, nil, nil, debug.SetPanicOnFault(true))
 	var lf *os.File
 	if r.lf != nil {
 		if lf, err = reopenSegment(r.seg); err != nil {
@@ -157,7 +157,7 @@ func (w *Writer) WriteContext(ctx context.Context, p []byte) (n int, err error) 
 	}
 	// One fault guard for the whole record: claim, copy and publish.
 	done := false
-	defer w.r.guardCall(&w.calls, "write", &err, &done, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "write", w.r.addr, &w.calls, &done, debug.SetPanicOnFault(true))
 	size := uint64(len(p))
 	// One test sends empty, oversized and misused writes to the slow
 	// path: size-1 wraps around for an empty p.
@@ -195,7 +195,7 @@ func (w *Writer) claimCtx(ctx context.Context, n int) (buf []byte, err error) {
 		return nil, w.closedErr()
 	}
 	defer w.calls.exit()
-	defer w.r.guard("write", &err, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "write", w.r.addr, nil, nil, debug.SetPanicOnFault(true))
 	return w.claimLocked(ctx, n)
 }
 
@@ -293,7 +293,7 @@ func (w *Writer) Commit() (err error) {
 	if !w.pending {
 		return wrapErr("write", w.r.addr, ErrInvalidArgument, errors.New("Commit without Claim"))
 	}
-	defer w.r.guard("write", &err, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "write", w.r.addr, nil, nil, debug.SetPanicOnFault(true))
 	w.publish()
 	return nil
 }
@@ -381,7 +381,7 @@ func (w *Writer) endClose(kind uint64, first bool) (err error) {
 		defer w.lf.Close()
 	}
 	defer w.finishClose()
-	defer w.r.guard("close", &err, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "close", w.r.addr, nil, nil, debug.SetPanicOnFault(true))
 	l := w.l
 	w.calls.drain()
 	if w.pending {
