@@ -151,34 +151,19 @@ func (w *Writer) walk(target uint64) (bool, error) {
 	if tail := ctl.Tail.Load(); goal < tail {
 		goal = min(target+l.Capacity/16, tail)
 	}
+scan:
 	for pos < goal {
-		off := pos & l.Mask
-		rem := l.Capacity - off
-		if rem < layout.RecordHdrSize {
-			pos += rem
-			continue
-		}
-		h := l.Hdr(off)
-		// Partner: the writer's stamp store; Len is read after it.
-		if h.Stamp.Load() != l.Stamp(pos) {
-			break // claimed, not yet published
-		}
-		n := uint64(h.Len)
-		var size uint64
-		if h.Flags&layout.FlagPad != 0 {
-			size = layout.RecordHdrSize + n
-		} else {
-			size = layout.RecordSize(n)
-			if n > l.MaxRecord {
-				size = 0
-			}
-			recs++
-			byts += n
-		}
-		if size == 0 || size > rem || size%layout.RecordAlign != 0 {
+		v := l.RecordAt(pos)
+		switch v.Found {
+		case layout.FoundNothing:
+			break scan // claimed, not yet published
+		case layout.FoundBad:
 			return false, wrapErr("write", w.r.addr, ErrCorrupt, fmt.Errorf("%w at position %d", errWalkCorrupt, pos))
+		case layout.FoundRecord:
+			recs++
+			byts += v.Len
 		}
-		pos += size
+		pos += v.Size
 	}
 	if pos != start {
 		// Fill the copy readers are not pointed at, then flip, then

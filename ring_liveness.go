@@ -86,7 +86,7 @@ func (r *Ring) unblockClaim(i int) {
 	anyPending := false
 	for k := 0; k < np; k++ {
 		p := pieces[k][0]
-		if l.Hdr(p&l.Mask).Stamp.Load() != l.Stamp(p) {
+		if l.RecordAt(p).Found == layout.FoundNothing {
 			pending[k] = true
 			anyPending = true
 		}

@@ -189,44 +189,35 @@ func headTriple(l *layout.Ring) (pos, recs, byts uint64) {
 
 // skipToTail moves a new overwrite-policy reader over the published
 // records up to the tail, counting them, so its loss accounting matches
-// the Head triple. It stops early at an unpublished record.
+// the Head triple. It stops early at an unpublished record, and at a
+// header it cannot trust, which Next then reports.
 func (rd *Reader) skipToTail() {
 	l := rd.l
 	tail := l.Ctl.Tail.Load()
 	for rd.pos < tail {
 		p := rd.pos
-		off := p & l.Mask
-		rem := l.Capacity - off
-		if rem < layout.RecordHdrSize {
-			rd.pos += rem
-			continue
+		rec := l.RecordAt(p)
+		if rec.Found == layout.FoundNothing {
+			return
 		}
-		h := l.Hdr(off)
-		if h.Stamp.Load() != l.Stamp(p) {
-			break
-		}
-		n := uint64(h.Len)
-		size := layout.RecordSize(n)
-		pad := h.Flags&layout.FlagPad != 0
-		if pad {
-			size = layout.RecordHdrSize + n
-		}
-		if l.Ctl.Head.Load() > p {
+		if rec.Found != layout.FoundGap && l.Ctl.Head.Load() > p {
+			// The walker passed p: what we decoded may be a later
+			// lap's. Resume from its triple.
 			pos, recs, byts := headTriple(l)
 			if pos <= p {
-				break // Head and its triple disagree: Next will report it
+				return // Head and its triple disagree: Next will report it
 			}
 			rd.pos, rd.recs, rd.byts = pos, recs, byts
 			continue
 		}
-		if size > rem || (!pad && n > l.MaxRecord) || size%layout.RecordAlign != 0 {
-			break // corrupt: Next will report it
+		if rec.Found == layout.FoundBad {
+			return
 		}
-		if !pad {
+		if rec.Found == layout.FoundRecord {
 			rd.recs++
-			rd.byts += n
+			rd.byts += rec.Len
 		}
-		rd.pos += size
+		rd.pos += rec.Size
 	}
 }
 
@@ -296,88 +287,28 @@ func (rd *Reader) next(ctx context.Context, block, inPlace bool) (rec []byte, er
 	done := false
 	defer faultGuard(&err, "read", rd.r.addr, &rd.calls, &done, debug.SetPanicOnFault(true))
 	l := rd.l
-	rd.rest = nil
-	rd.inPlace = false
-	// The record returned last time is released now: the cursor may
-	// pass it. Batched, so that writers rarely see the line change.
-	//
-	// Why a record returned in place under PolicyBlock stays whole until
-	// then: writers claim only below the slowest live reader's published
-	// cursor plus the capacity (gate; a writer's cached limit comes from a
-	// gate no higher than a cursor this reader published, or than the Head
-	// it attached at, and cursors only grow). This reader publishes rd.pos
-	// only here, at the start of a call (the end of the record the caller
-	// just gave back), and before it waits or gives up (the position of a
-	// record not read yet), so its published cursor never passes a record
-	// it has returned and the caller may still hold; batching only delays
-	// a publication, which keeps the cursor lower. The next lap's copy of
-	// the record's bytes therefore lies at or past every writer's limit
-	// until the reader's next call. Under PolicyOverwrite writers ignore
-	// cursors, which is why Next copies and checks there.
+	rd.rest, rd.inPlace = nil, false
+	// The record returned last time is released now (see publish).
+	// Batched, so that writers rarely see the line change.
 	if rd.pos-rd.published >= rd.batch {
 		rd.publish()
 	}
-	waited := false
-	for {
-		p := rd.pos
-		off := p & l.Mask
-		rem := l.Capacity - off
-		if rem < layout.RecordHdrSize {
-			rd.pos += rem
-			continue
+	for waited := false; ; waited = true {
+		rec, ok, err := rd.take(inPlace)
+		if err != nil {
+			return nil, err
 		}
-		h := l.Hdr(off)
-		// Partner: the writer's stamp store after the payload.
-		if h.Stamp.Load() == l.Stamp(p) {
-			n := uint64(h.Len)
-			if h.Flags&layout.FlagPad != 0 {
-				size := layout.RecordHdrSize + n
-				if n%layout.RecordAlign != 0 || size > rem {
-					return nil, rd.corruptOrLapped(p, n)
-				}
-				rd.pos = p + size
-				continue
-			}
-			size := layout.RecordSize(n)
-			if n > l.MaxRecord || size > rem {
-				return nil, rd.corruptOrLapped(p, n)
-			}
-			// Partner: the walker's Head store, made before any writer
-			// may claim this record's space.
-			if rd.overwrite && l.Ctl.Head.Load() > p {
-				return nil, rd.lapped(p + 1)
-			}
-			start := off + layout.RecordHdrSize
-			rec = l.Data[start : start+n : start+n]
-			if !inPlace {
-				rec = rd.grow(n)
-				copy(rec, l.Data[start:start+n])
-				// A Head still at or below p after the copy means no
-				// writer claimed the space, so the length read above
-				// and the bytes copied are the record's. Partner: the
-				// walker's Head store, as above.
-				if l.Ctl.Head.Load() > p {
-					return nil, rd.lapped(p + 1)
-				}
-			}
-			rd.pos = p + size
-			rd.recs++
-			rd.byts += n
-			rd.cur, rd.curLen = p, n
-			rd.inPlace = inPlace && rd.overwrite
+		if ok {
 			done = true
 			return rec, nil
 		}
-		if rd.overwrite && l.Ctl.Head.Load() > p {
-			return nil, rd.lapped(p + 1)
-		}
-		// The stream has ended here when End, Tail and p agree and no
-		// writer slot is taken, checked in this order: a writer that
-		// attaches after the scan and claims before the Tail load moves
-		// Tail; one that claims later starts the next stream. Partners:
-		// endStream's CAS, and the Store that frees a writer slot after
-		// it.
-		e := l.Ctl.End.Load()
+		// Nothing at p: the stream has ended here when End, Tail and p
+		// agree and no writer slot is taken, checked in this order: a
+		// writer that attaches after the scan and claims before the
+		// Tail load moves Tail; one that claims later starts the next
+		// stream. Partners: endStream's CAS, and the Store that frees a
+		// writer slot after it.
+		p, e := rd.pos, l.Ctl.End.Load()
 		if e != 0 && skipGap(l, e&^layout.EndMask) == p && !writersAttached(l) && skipGap(l, l.Ctl.Tail.Load()) == p {
 			if rd.calls.closing() {
 				return nil, rd.closedErr() // the Ring's Close ended the stream too
@@ -392,29 +323,84 @@ func (rd *Reader) next(ctx context.Context, block, inPlace bool) (rec []byte, er
 		}
 		if !waited {
 			rd.ws.reset() // only a call that waits pays for the wait state
-			waited = true
 		}
-		due, err := rd.ws.pause(ctx, rd.wait, &l.Ctl.DataWake, &l.Ctl.ReaderWaiters,
-			func() bool { return rd.idle(p, e) })
-		if rd.calls.closing() {
-			return nil, rd.closedErr()
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, err
-			}
-			return nil, wrapErr("read", rd.r.addr, ErrTruncated, err)
-		}
-		if due {
-			corrupt, suspect := rd.ws.confirm(rd.check(p))
-			if corrupt != nil {
-				return nil, corrupt
-			}
-			if !suspect {
-				rd.r.reapWriters()
-			}
+		if err := rd.waitAt(ctx, p, e); err != nil {
+			return nil, err
 		}
 	}
+}
+
+// take returns the record at the cursor and moves the cursor past it,
+// skipping pads and the gap at the end of a lap. ok is false, with the
+// cursor at the first position holding nothing yet, when no record is
+// there to read.
+func (rd *Reader) take(inPlace bool) (rec []byte, ok bool, err error) {
+	l := rd.l
+	for {
+		p := rd.pos
+		v := l.RecordAt(p)
+		switch v.Found {
+		case layout.FoundGap, layout.FoundPad:
+			rd.pos = p + v.Size
+			continue
+		case layout.FoundBad:
+			return nil, false, rd.corruptOrLapped(p, v.Len)
+		}
+		// Partner: the walker's Head store, made before any writer may
+		// claim the space at p.
+		if rd.overwrite && l.Ctl.Head.Load() > p {
+			return nil, false, rd.lapped(p + 1)
+		}
+		if v.Found == layout.FoundNothing {
+			return nil, false, nil
+		}
+		start := v.Off + layout.RecordHdrSize
+		rec = l.Data[start : start+v.Len : start+v.Len]
+		if !inPlace {
+			rec = rd.grow(v.Len)
+			copy(rec, l.Data[start:start+v.Len])
+			// A Head still at or below p after the copy means no writer
+			// claimed the space, so the length read above and the bytes
+			// copied are the record's. Partner: as above.
+			if l.Ctl.Head.Load() > p {
+				return nil, false, rd.lapped(p + 1)
+			}
+		}
+		rd.pos = p + v.Size
+		rd.recs++
+		rd.byts += v.Len
+		rd.cur, rd.curLen = p, v.Len
+		rd.inPlace = inPlace && rd.overwrite
+		return rec, true, nil
+	}
+}
+
+// waitAt waits once at p, where nothing is published and e was the end of
+// stream, as the wait strategy says; at its periodic tick it checks the
+// ring's sanity and reaps dead writers. An error ends the call.
+func (rd *Reader) waitAt(ctx context.Context, p, e uint64) error {
+	l := rd.l
+	due, err := rd.ws.pause(ctx, rd.wait, &l.Ctl.DataWake, &l.Ctl.ReaderWaiters,
+		func() bool { return rd.idle(p, e) })
+	if rd.calls.closing() {
+		return rd.closedErr()
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return wrapErr("read", rd.r.addr, ErrTruncated, err)
+	}
+	if due {
+		corrupt, suspect := rd.ws.confirm(rd.check(p))
+		if corrupt != nil {
+			return corrupt
+		}
+		if !suspect {
+			rd.r.reapWriters()
+		}
+	}
+	return nil
 }
 
 // grow returns rd.buf resized to n bytes, reallocating only when n is
@@ -449,7 +435,7 @@ func skipGap(l *layout.Ring, p uint64) uint64 {
 // slot, and wakes readers after).
 func (rd *Reader) idle(p, end uint64) bool {
 	l := rd.l
-	if l.Hdr(p&l.Mask).Stamp.Load() == l.Stamp(p) || l.Ctl.End.Load() != end || rd.calls.closing() {
+	if l.RecordAt(p).Found != layout.FoundNothing || l.Ctl.End.Load() != end || rd.calls.closing() {
 		return false
 	}
 	if end != 0 && skipGap(l, end&^layout.EndMask) == p && !writersAttached(l) {
@@ -459,6 +445,20 @@ func (rd *Reader) idle(p, end uint64) bool {
 }
 
 // publish stores the cursor and wakes writers waiting for space.
+//
+// Why a record returned in place under PolicyBlock stays whole until the
+// reader's next call: writers claim only below the slowest live reader's
+// published cursor plus the capacity (gate; a writer's cached limit comes
+// from a gate no higher than a cursor this reader published, or than the
+// Head it attached at, and cursors only grow). A reader publishes rd.pos
+// only at the start of a call (the end of the record the caller just gave
+// back), and before it waits or gives up (the position of a record not
+// read yet), so its published cursor never passes a record it has
+// returned and the caller may still hold; batching only delays a
+// publication, which keeps the cursor lower. The next lap's copy of the
+// record's bytes therefore lies at or past every writer's limit until
+// the reader's next call. Under PolicyOverwrite writers ignore cursors,
+// which is why Next copies and checks there.
 func (rd *Reader) publish() {
 	// Partner: the writers' Cursor loads in minCursor.
 	rd.slot.Cursor.Store(rd.pos)

@@ -320,3 +320,70 @@ func (r *Ring) Hdr(off uint64) *RecordHdr {
 	}
 	return (*RecordHdr)(unsafe.Pointer(&r.Data[off]))
 }
+
+// Found says what RecordAt found at a position.
+type Found uint8
+
+const (
+	// FoundNothing: no record is published at the position (yet): a
+	// claim not yet published, space not yet claimed, or what an older
+	// lap left there.
+	FoundNothing Found = iota
+	// FoundRecord: a published record of Len payload bytes.
+	FoundRecord
+	// FoundPad: a published padding record, which readers skip.
+	FoundPad
+	// FoundGap: fewer than RecordHdrSize bytes are left in the lap; no
+	// header fits, and the next record starts at the next lap. Size is
+	// the rest of the lap.
+	FoundGap
+	// FoundBad: a published header whose length cannot be right (a pad
+	// that is not a whole number of records, or one that runs past the
+	// end of the lap, or a record longer than MaxRecord). Len is the
+	// length it holds. Under PolicyOverwrite a writer may have rewritten
+	// the header while it was read; the caller tells that from
+	// corruption by Head.
+	FoundBad
+)
+
+// RecordView is a record header decoded and checked by RecordAt.
+type RecordView struct {
+	Found Found
+	// Size is the space from the position to the next record: header,
+	// payload and alignment (FoundRecord, FoundPad), or the rest of the
+	// lap (FoundGap).
+	Size uint64
+	// Len is the payload length (FoundRecord; FoundBad: the bad length).
+	Len uint64
+	// Off is the offset of the header in the data area (all but
+	// FoundGap): the payload starts RecordHdrSize bytes after it.
+	Off uint64
+}
+
+// RecordAt decodes and checks the record header at position pos, the one
+// place that reads record headers: readers, the walker that advances
+// Head and the reaper that unblocks a dead writer's claim all see the
+// same records. The stamp is loaded first and the length after it.
+// Partner: the writer's stamp store, after Len and Flags.
+func (r *Ring) RecordAt(pos uint64) RecordView {
+	off := pos & r.Mask
+	rem := r.Capacity - off
+	if rem < RecordHdrSize {
+		return RecordView{Found: FoundGap, Size: rem}
+	}
+	h := r.Hdr(off)
+	if h.Stamp.Load() != r.Stamp(pos) {
+		return RecordView{Found: FoundNothing, Off: off}
+	}
+	n := uint64(h.Len)
+	if h.Flags&FlagPad != 0 {
+		if n%RecordAlign != 0 || RecordHdrSize+n > rem {
+			return RecordView{Found: FoundBad, Len: n, Off: off}
+		}
+		return RecordView{Found: FoundPad, Size: RecordHdrSize + n, Off: off}
+	}
+	if n > r.MaxRecord || RecordSize(n) > rem {
+		return RecordView{Found: FoundBad, Len: n, Off: off}
+	}
+	return RecordView{Found: FoundRecord, Size: RecordSize(n), Len: n, Off: off}
+}
