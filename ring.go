@@ -39,17 +39,33 @@ import (
 // sequence) so that they scan reader slots only when the cached space is
 // used up.
 //
-// Policies. PolicyBlock: writers reuse space only behind the slowest live
-// reader; with no reader attached they fill the ring and wait for the
-// first one, so nothing is lost. PolicyOverwrite: writers never wait for
-// readers. Before claiming space they advance Head, the oldest position
-// still in the ring, over whole published records, counting the records
+// Retention. Reading never removes a record: records stay in the ring
+// until a writer needs their space, so a reader that starts from the
+// oldest record reads everything the ring still holds, as often as it
+// likes, also after every writer has gone. Head is the oldest record
+// still there; writers move it forward, over whole records, only as far
+// as a claim needs (plus a sixteenth of the ring, so that they rarely
+// do).
+//
+// Policies. PolicyBlock: a writer reuses a record's space only once some
+// reader has read it and no live reader still needs it. ReadMark says how
+// far records were read (every record between Head and ReadMark was
+// returned to some reader); a reader raises it when it publishes its
+// cursor, provided it started at or below ReadMark (one that started
+// from the latest record, above records nobody has read, raises it only
+// once others have read up to its start). Head never passes ReadMark nor
+// a live reader's cursor, so a record nobody has read is never
+// overwritten, and writers with no reader ever attached fill the ring and
+// wait. Closing a reader frees its slot and discards nothing.
+// PolicyOverwrite: writers never wait for readers. Before claiming space
+// they advance Head over whole published records, counting the records
 // and payload bytes they pass (Head, the record count and the byte count
-// form one triple, updated by one writer at a time under a walk token, and
-// published through a two-copy generation like a sequence lock). A reader
-// that finds Head beyond its cursor was lapped: its loss is the difference
-// between Head's counts and the counts it has read, which is exact in
-// records and bytes whatever the number of writers, and it resumes at Head.
+// form one triple, updated by one writer at a time under a walk token,
+// and published through a two-copy generation like a sequence lock). A
+// reader that finds Head beyond its cursor was lapped: its loss is the
+// difference between Head's counts and the counts it has read, which is
+// exact in records and bytes whatever the number of writers, and it
+// resumes at Head.
 //
 // Waiting. Readers sleep on one futex word, writers waiting for space on
 // another; a waker bumps the word and calls FUTEX_WAKE only when the

@@ -119,7 +119,8 @@ func (r *Ring) unblockClaim(i int) {
 
 // reapReaders frees the slots of dead readers (see takeDead for the
 // proof), as if they had closed, and wakes writers waiting for the space
-// they held.
+// they held. What a dead reader read counts as read up to the cursor it
+// last published, which raised ReadMark then.
 func (r *Ring) reapReaders() {
 	// Quietly, as reapWriters does.
 	defer faultGuard(nil, "", "", nil, nil, debug.SetPanicOnFault(true))
@@ -132,9 +133,6 @@ func (r *Ring) reapReaders() {
 		st, ok := r.takeDead(&s.State, &s.Start, &s.Owner, lock)
 		if !ok {
 			continue
-		}
-		if layout.SlotStateOf(st) != layout.SlotAttaching && l.Policy == uint32(PolicyBlock) {
-			raiseHead(l, s.Cursor.Load())
 		}
 		s.State.Store(freeState(st))
 		r.releaseDead(lock)

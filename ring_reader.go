@@ -55,6 +55,16 @@ type Reader struct {
 	published uint64 // the cursor last stored in the slot
 	batch     uint64 // publish the cursor after this many bytes
 
+	// start is where the reader started (policy block); marking is set
+	// once ReadMark was found at or past it, from when the reader raises
+	// ReadMark (see markRead).
+	start   uint64
+	marking bool
+	// ended is the End word of the end of stream last reported at the
+	// cursor: Next does not report it again, but waits for the next
+	// stream.
+	ended uint64
+
 	// recs and byts count the records and payload bytes before pos, in
 	// the numbering of the Head triple (policy overwrite), so that a
 	// lapped reader's loss is exact.
@@ -158,9 +168,11 @@ func (rd *Reader) attach(from StartPosition, self proc.Identity) {
 	if from == FromLatest {
 		p = l.Ctl.Tail.Load()
 	}
-	// Store the cursor, become active, then re-read Head: see gate for
-	// why a writer that raised Head meanwhile cannot hand out space this
-	// reader still needs. Partner: the writers' State and Cursor loads.
+	// Store the cursor, become active, then load Head again: a walk
+	// that moved Head after our first load either saw this slot active
+	// (and claims no space at or past the cursor) or moved Head before
+	// this load (see Retention in ring_gate.go). Partner: the writers'
+	// State and Cursor loads in minCursor, and the walker's Head store.
 	s.Cursor.Store(p)
 	s.State.Store(active)
 	for {
@@ -171,7 +183,7 @@ func (rd *Reader) attach(from StartPosition, self proc.Identity) {
 		p = h
 		s.Cursor.Store(p)
 	}
-	rd.pos, rd.published = p, p
+	rd.pos, rd.published, rd.start = p, p, p
 }
 
 // headTriple reads Head with its record and byte counts, consistently.
@@ -303,16 +315,20 @@ func (rd *Reader) next(ctx context.Context, block, inPlace bool) (rec []byte, er
 			return rec, nil
 		}
 		// Nothing at p: the stream has ended here when End, Tail and p
-		// agree and no writer slot is taken, checked in this order: a
+		// agree and no writer slot is taken, checked in this order (End
+		// and the slots in endsAt, then Tail): a
 		// writer that attaches after the scan and claims before the
 		// Tail load moves Tail; one that claims later starts the next
 		// stream. Partners: endStream's CAS, and the Store that frees a
 		// writer slot after it.
+		// An end already reported here is not reported again: the
+		// next call waits for a writer to start the next stream.
 		p, e := rd.pos, l.Ctl.End.Load()
-		if e != 0 && skipGap(l, e&^layout.EndMask) == p && !writersAttached(l) && skipGap(l, l.Ctl.Tail.Load()) == p {
+		if rd.endsAt(p, e) && skipGap(l, l.Ctl.Tail.Load()) == p {
 			if rd.calls.closing() {
 				return nil, rd.closedErr() // the Ring's Close ended the stream too
 			}
+			rd.ended = e
 			return nil, rd.endErr(e)
 		}
 		if rd.pos != rd.published {
@@ -429,16 +445,20 @@ func skipGap(l *layout.Ring, p uint64) uint64 {
 	return p
 }
 
+// endsAt reports whether End e, loaded first, and the writer slots,
+// scanned after it, say that the stream ends at p, and it was not
+// reported there yet.
+func (rd *Reader) endsAt(p, e uint64) bool {
+	return e != 0 && e != rd.ended && skipGap(rd.l, e&^layout.EndMask) == p && !writersAttached(rd.l)
+}
+
 // idle reports whether nothing changed at p since the reader looked: no
 // record, no new end of stream, no lap, no Close, and not the last writer
 // gone from an end recorded at p (a closer stores End before it frees its
 // slot, and wakes readers after).
 func (rd *Reader) idle(p, end uint64) bool {
 	l := rd.l
-	if l.RecordAt(p).Found != layout.FoundNothing || l.Ctl.End.Load() != end || rd.calls.closing() {
-		return false
-	}
-	if end != 0 && skipGap(l, end&^layout.EndMask) == p && !writersAttached(l) {
+	if l.RecordAt(p).Found != layout.FoundNothing || l.Ctl.End.Load() != end || rd.calls.closing() || rd.endsAt(p, end) {
 		return false
 	}
 	return !rd.overwrite || l.Ctl.Head.Load() <= p
@@ -448,9 +468,9 @@ func (rd *Reader) idle(p, end uint64) bool {
 //
 // Why a record returned in place under PolicyBlock stays whole until the
 // reader's next call: writers claim only below the slowest live reader's
-// published cursor plus the capacity (gate; a writer's cached limit comes
-// from a gate no higher than a cursor this reader published, or than the
-// Head it attached at, and cursors only grow). A reader publishes rd.pos
+// published cursor plus the capacity (room; a writer's cached limit is no
+// higher than a cursor this reader published, or than the Head it
+// attached at, plus the capacity, and cursors only grow). A reader publishes rd.pos
 // only at the start of a call (the end of the record the caller just gave
 // back), and before it waits or gives up (the position of a record not
 // read yet), so its published cursor never passes a record it has
@@ -463,8 +483,37 @@ func (rd *Reader) publish() {
 	// Partner: the writers' Cursor loads in minCursor.
 	rd.slot.Cursor.Store(rd.pos)
 	rd.published = rd.pos
+	if !rd.overwrite {
+		rd.markRead()
+	}
 	if rd.l.Ctl.WriterWaiters.Load() != 0 {
 		wakeWriters(rd.l)
+	}
+}
+
+// markRead raises ReadMark (policy block) to the cursor when every record
+// between them was read: by this reader, once ReadMark is at or past
+// where it started, since it reads every record from there. A reader that
+// started above ReadMark (from the latest record, over records nobody has
+// read) raises nothing until others have read up to its start. ReadMark
+// only grows, so the test holds from then on. Partner: the writers' load
+// in reusable.
+func (rd *Reader) markRead() {
+	rm := &rd.l.Ctl.ReadMark
+	for {
+		m := rm.Load()
+		if m >= rd.pos {
+			return
+		}
+		if !rd.marking {
+			if rd.start > m {
+				return
+			}
+			rd.marking = true
+		}
+		if rm.CompareAndSwap(m, rd.pos) {
+			return
+		}
 	}
 }
 
@@ -603,10 +652,11 @@ func (rd *Reader) takeRest() (rest []byte, err error) {
 	return buf, nil
 }
 
-// Close releases the reader's slot. Under PolicyBlock, Head moves up to
-// its cursor, so the space it read is free and a later reader starts
-// after it. A call in progress on another goroutine ends with ErrClosed
-// first; Close returns once it has.
+// Close releases the reader's slot and discards nothing: under
+// PolicyBlock the records it read become space that writers may reuse
+// when they need it, and until then stay in the ring for later readers.
+// A call in progress on another goroutine ends with ErrClosed first;
+// Close returns once it has.
 func (rd *Reader) Close() error { return rd.endClose(rd.beginClose()) }
 
 // beginClose marks rd closing and wakes its call in progress, if any, so
@@ -645,7 +695,7 @@ func (rd *Reader) endClose(first bool) (err error) {
 		return nil
 	}
 	if !rd.overwrite {
-		raiseHead(l, rd.pos)
+		rd.markRead() // what it read is reusable now
 	}
 	// Free the slot, then (deferred above) release its lock.
 	rd.slot.State.CompareAndSwap(own, freeState(own))

@@ -50,12 +50,13 @@ func (s *waitState) confirm(err error) (corrupt error, suspect bool) {
 
 // checkRing checks the control words every waiter depends on: the
 // positions (8-aligned, Head within one capacity of Tail and not past
-// it), the end of stream, the Head triple of policy overwrite, and the
+// it, ReadMark between them), the end of stream, the Head triple of policy overwrite, and the
 // slots (known states, plausible start times, reader cursors the writers
 // could have respected).
 func checkRing(l *layout.Ring, op, addr string) error {
 	ctl := l.Ctl
 	h := ctl.Head.Load()
+	rm := ctl.ReadMark.Load()
 	e := ctl.End.Load()
 	t := ctl.Tail.Load()
 	h2 := ctl.Head.Load()
@@ -67,10 +68,20 @@ func checkRing(l *layout.Ring, op, addr string) error {
 	case h > skipGap(l, t):
 		return corruptf(op, addr, "head %d is past tail %d", h, t)
 	case t > h2 && t-h2 > l.Capacity:
-		// Writers claim only within one capacity of Head (policy
-		// overwrite) or of the slowest reader, which Head never trails
-		// (policy block).
+		// Writers claim only within one capacity of Head.
 		return corruptf(op, addr, "tail %d is more than the capacity %d past head %d", t, l.Capacity, h2)
+	}
+	if l.Policy == uint32(PolicyBlock) {
+		// Head never passes ReadMark, which readers raise only to
+		// cursors they published.
+		switch {
+		case rm%layout.RecordAlign != 0:
+			return corruptf(op, addr, "read mark %#x is not a record position", rm)
+		case rm < h:
+			return corruptf(op, addr, "read mark %d is behind head %d", rm, h)
+		case rm > skipGap(l, t):
+			return corruptf(op, addr, "read mark %d is past tail %d", rm, t)
+		}
 	}
 	if e != 0 {
 		kind, pos := e&layout.EndMask, e&^layout.EndMask

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"syscall"
-	"time"
 
 	"github.com/shmbuf/shmbuf"
 )
@@ -73,11 +72,8 @@ func (p *ringPrinter) loop(ctx context.Context) error {
 			}
 			rec, err = p.rd.Next(ctx)
 		}
-		if p.o.follow && ctx.Err() == nil && endOfStream(err) {
+		for p.o.follow && ctx.Err() == nil && endOfStream(err) {
 			rec, err = p.nextStream(ctx, err)
-			if errors.Is(err, shmbuf.ErrEmpty) {
-				continue // a writer attached: wait for its records
-			}
 		}
 		var le *shmbuf.LostError
 		switch {
@@ -112,9 +108,9 @@ func endOfStream(err error) bool {
 
 // nextStream waits, for -f, past the end of a stream (err: EOF, or the
 // writers lost, which it says on stderr) for the next one, like tail -f
-// past the end of a file, and returns the reader's first news: a record,
-// ErrEmpty when a writer attached, a loss or a failure. The reader keeps
-// its slot meanwhile, so a new writer's records wait for it.
+// past the end of a file: Next after an end of stream waits for the next
+// stream's first record. The reader keeps its slot meanwhile, so a new
+// writer's records wait for it.
 func (p *ringPrinter) nextStream(ctx context.Context, err error) ([]byte, error) {
 	if err := p.flush(); err != nil {
 		return nil, err
@@ -122,18 +118,7 @@ func (p *ringPrinter) nextStream(ctx context.Context, err error) ([]byte, error)
 	if errors.Is(err, shmbuf.ErrWriterLost) {
 		fmt.Fprintln(p.o.io.err, p.o.fail(fmt.Errorf("%w; waiting for the next stream", err)))
 	}
-	tick := time.NewTicker(followPoll)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
-		case <-tick.C:
-		}
-		if rec, err := p.rd.TryNext(); !endOfStream(err) {
-			return rec, err
-		}
-	}
+	return p.rd.Next(ctx)
 }
 
 // flush writes out the buffered records. A consumer that went away

@@ -75,18 +75,22 @@ type RingCtl struct {
 	// Tail+n) by CAS. Partner: every other writer's CAS, and the loads of
 	// Tail by readers deciding the ring is drained.
 	Tail atomic.Uint64
-	// WalkToken is 1+the writer slot that is advancing Head in overwrite
-	// policy (0: nobody). It makes HeadPos/HeadSeq/HeadBytes a consistent
-	// triple without a lock held across any wait.
+	// WalkToken is 1+the writer slot that is advancing Head (0: nobody).
+	// Only its holder moves Head, which makes Head and its triple
+	// (policy overwrite) consistent without a lock held across any wait.
 	WalkToken atomic.Uint64
 	_         [CacheLine - 16]byte
 
-	// Head is the oldest position still guaranteed in the ring. Policy
-	// block: the floor new readers start at, raised to the slowest live
-	// reader by writers and by readers that close. Policy overwrite: raised
-	// by the walker before any writer may claim the space behind it.
-	// Release: the walker's Store after HeadGen. Acquire: readers'
-	// post-read check and writers' limit.
+	// Head is the oldest position still in the ring, on a record
+	// boundary: the records from Head to Tail are intact, and a reader
+	// that starts from the oldest record starts here. Only writers move
+	// it, under the walk token, over whole published records and only
+	// when they need the space behind it (they claim only below Head
+	// plus the capacity). Policy block: never past the gate (ReadMark
+	// and every live reader's cursor). Policy overwrite: as far as the
+	// claim needs, whoever has not read the records. Release: the
+	// walker's Store (after HeadGen in policy overwrite). Acquire:
+	// readers attaching and their post-read checks, writers' limits.
 	Head atomic.Uint64
 	// HeadGen selects HeadCopy[HeadGen&1], the current (pos, records,
 	// bytes) of Head in overwrite policy. The walker fills the other copy
@@ -95,9 +99,15 @@ type RingCtl struct {
 	HeadGen  atomic.Uint64
 	HeadCopy [2]HeadTriple
 
-	// Reserved (was the attached-writer count of version 1; writers
-	// attached are now the writer slots that are not free).
-	_ uint64
+	// ReadMark (policy block; 0 under overwrite) is how far records have
+	// been read: every record from Head to ReadMark was returned to some
+	// reader. A reader that started at or below ReadMark raises it to its
+	// cursor (CAS, never down) when it publishes the cursor and when it
+	// closes; Head never passes it, so a record nobody has read is never
+	// overwritten. Head <= ReadMark <= Tail (or the start of the lap
+	// after a Tail in the end-of-lap gap). Release: the readers' CAS.
+	// Acquire: writers computing the gate.
+	ReadMark atomic.Uint64
 	// End is pos|kind of the latest end of stream, 0 before any. Every
 	// writer that closes, and every reaper of a dead active writer, stores
 	// Tail|kind here with a CAS that loads End then Tail, before it frees
