@@ -23,6 +23,7 @@ import (
 
 func init() {
 	childRoles["ring-churn-reader"] = ringChurnReaderChild
+	childRoles["ring-read-some"] = ringReadSomeChild
 }
 
 // fillUntilBlocked writes records of writer 0 from seq until the ring has
@@ -435,6 +436,77 @@ func TestRing_RetentionUnderChurn(t *testing.T) {
 			}
 			if (last[1] != n-1 && last[2] != n-1) || st.Fill < uint64(st.Capacity)/2 {
 				t.Errorf("replay after the stream: last records %v, %d bytes held; want the last writer's last (%d) and at least half the ring", last, st.Fill, n-1)
+			}
+		})
+	}
+}
+
+// ringReadSomeChild reads RING_N records from the oldest, prints "read",
+// and closes the ring.
+func ringReadSomeChild() int {
+	r, err := shmbuf.OpenRing(os.Getenv("RING_ADDR"))
+	if err != nil {
+		return childFail("%v", err)
+	}
+	defer r.Close()
+	rd, err := r.NewReader(shmbuf.ReaderOptions{})
+	if err != nil {
+		return childFail("%v", err)
+	}
+	for range envInt("RING_N", 1) {
+		if _, err := rd.TryNext(); err != nil {
+			return childFail("%v", err)
+		}
+	}
+	fmt.Println("read")
+	return 0
+}
+
+// TestRing_BlockedWriterResumesWhenReaderLeaves: a writer asleep on a full
+// ring (policy block) whose only reader reads a few records, fewer than it
+// publishes its cursor for, and closes (in this process, or in another
+// that then exits) wakes and writes into the space of those records:
+// closing a reader makes what it read reusable, and tells the writer.
+func TestRing_BlockedWriterResumesWhenReaderLeaves(t *testing.T) {
+	for _, where := range []string{"here", "child"} {
+		t.Run(where, func(t *testing.T) {
+			r, addr := newRing(t, shmbuf.RingOptions{Size: 4096})
+			w, _ := r.NewWriter(shmbuf.WriterOptions{Wait: shmbuf.WaitBlock})
+			defer w.Close()
+			n := fillUntilBlocked(t, w, 0)
+			done := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				buf := make([]byte, 100)
+				fillRec(buf, 0, n)
+				_, err := w.WriteContext(ctx, buf)
+				done <- err
+			}()
+			time.Sleep(50 * time.Millisecond) // let it fall asleep, usually
+			if where == "here" {
+				rd, err := r.NewReader(shmbuf.ReaderOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for range 3 {
+					if _, err := rd.TryNext(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				rd.Close()
+			} else {
+				out, err := childCmd(t, "ring-read-some", "RING_ADDR="+addr, "RING_N=3").Output()
+				if err != nil || string(out) != "read\n" {
+					t.Fatalf("reader child: %q, %v", out, err)
+				}
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("the blocked writer, after the reader read 3 records and left: %v", err)
+			}
+			got := readAll(t, r, shmbuf.FromOldest)
+			if len(got) == 0 || !contiguous(got, got[0], n) || got[0] > 3 {
+				t.Fatalf("retained %v, want the records from at most 3 up to %d", got, n)
 			}
 		})
 	}
