@@ -314,17 +314,9 @@ func (rd *Reader) next(ctx context.Context, block, inPlace bool) (rec []byte, er
 			done = true
 			return rec, nil
 		}
-		// Nothing at p: the stream has ended here when End, Tail and p
-		// agree and no writer slot is taken, checked in this order (End
-		// and the slots in endsAt, then Tail): a
-		// writer that attaches after the scan and claims before the
-		// Tail load moves Tail; one that claims later starts the next
-		// stream. Partners: endStream's CAS, and the Store that frees a
-		// writer slot after it.
-		// An end already reported here is not reported again: the
-		// next call waits for a writer to start the next stream.
+		// Nothing at p: the end of the stream, or wait.
 		p, e := rd.pos, l.Ctl.End.Load()
-		if rd.endsAt(p, e) && skipGap(l, l.Ctl.Tail.Load()) == p {
+		if rd.endsHere(p, e) {
 			if rd.calls.closing() {
 				return nil, rd.closedErr() // the Ring's Close ended the stream too
 			}
@@ -435,14 +427,24 @@ func (rd *Reader) closedErr() error {
 // skipGap moves p over the last bytes of a lap when they are too few for
 // a record header: readers skip them, and a writer's next claim starts
 // after them. A stream that ends there (End and Tail at p) ends, for a
-// reader, at the start of the next lap (found by the crash suite: a
-// reader that had skipped the gap waited forever for an end of stream
-// recorded 8 bytes before it).
+// reader, at the start of the next lap, where the reader waits.
 func skipGap(l *layout.Ring, p uint64) uint64 {
 	if rem := l.Capacity - p&l.Mask; rem < layout.RecordHdrSize {
 		return p + rem
 	}
 	return p
+}
+
+// endsHere reports whether the stream ends at p, where the reader found
+// nothing to read, e being End loaded after that: when End, the writer
+// slots (all free) and Tail, loaded in this order, say p, and that end
+// was not reported here yet (a call after it waits for a writer to start
+// the next stream). A writer that attaches after the slot scan and
+// claims before the Tail load moves Tail; one that claims later starts
+// the next stream. Partners: endStream's CAS, and the Store that frees a
+// writer slot after it.
+func (rd *Reader) endsHere(p, e uint64) bool {
+	return rd.endsAt(p, e) && skipGap(rd.l, rd.l.Ctl.Tail.Load()) == p
 }
 
 // endsAt reports whether End e, loaded first, and the writer slots,

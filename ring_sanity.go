@@ -84,9 +84,9 @@ func checkRing(l *layout.Ring, op, addr string) error {
 		}
 	}
 	if e != 0 {
-		kind, pos := e&layout.EndMask, e&^layout.EndMask
-		if kind < layout.EndEOF || kind > layout.EndAborted {
-			return corruptf(op, addr, "end of stream %#x has an unknown kind", e)
+		cause, pos := e&layout.EndMask, e&^layout.EndMask
+		if cause < layout.EndEOF || cause > layout.EndAborted {
+			return corruptf(op, addr, "end of stream %#x has an unknown cause", e)
 		}
 		if pos > skipGap(l, t) {
 			return corruptf(op, addr, "end of stream at %d is past tail %d", pos, t)

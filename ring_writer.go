@@ -159,14 +159,14 @@ func (w *Writer) WriteContext(ctx context.Context, p []byte) (n int, err error) 
 	done := false
 	defer faultGuard(&err, "write", w.r.addr, &w.calls, &done, debug.SetPanicOnFault(true))
 	size := uint64(len(p))
-	// One test sends empty, oversized and misused writes to the slow
-	// path: size-1 wraps around for an empty p.
+	// One comparison sends empty, oversized and misused writes to the
+	// slow path: size-1 wraps around for an empty p.
 	if size-1 >= w.l.MaxRecord || w.pending {
 		if len(p) == 0 {
 			done = true
 			return 0, nil
 		}
-		_, err := w.claimLocked(ctx, len(p)) // reports the misuse
+		_, err := w.claimRecord(ctx, len(p)) // reports the misuse
 		done = true
 		return 0, err
 	}
@@ -196,15 +196,16 @@ func (w *Writer) claimCtx(ctx context.Context, n int) (buf []byte, err error) {
 	}
 	defer w.calls.exit()
 	defer faultGuard(&err, "write", w.r.addr, nil, nil, debug.SetPanicOnFault(true))
-	return w.claimLocked(ctx, n)
+	return w.claimRecord(ctx, n)
 }
 
 func (w *Writer) closedErr() error {
 	return wrapErr("write", w.r.addr, ErrClosed, nil)
 }
 
-// claimLocked is claimCtx for callers that already guard against faults.
-func (w *Writer) claimLocked(ctx context.Context, n int) ([]byte, error) {
+// claimRecord checks a request for a record of n bytes and claims it:
+// the body of Claim, for callers that already run under a fault guard.
+func (w *Writer) claimRecord(ctx context.Context, n int) ([]byte, error) {
 	switch {
 	case w.pending:
 		return nil, wrapErr("write", w.r.addr, ErrInvalidArgument, errors.New("Claim before Commit of the previous claim"))
@@ -262,8 +263,7 @@ func (w *Writer) claim(ctx context.Context, size uint64) (uint64, error) {
 			// Clear ours at once, or a reaper finding the winner dead
 			// would take our stale record for the winner's and leave its
 			// unpublished claim in place, while we wait for space that
-			// only its unblocking frees (found by the crash suite, about
-			// once in a thousand kills). Partner: the reaper's load in
+			// only its unblocking frees. Partner: the reaper's load in
 			// unblockClaim.
 			w.slot.Claim.Store(0)
 			continue
@@ -348,7 +348,7 @@ func (w *Writer) CloseWithError(err error) error {
 	return w.close(layout.EndAborted)
 }
 
-func (w *Writer) close(kind uint64) error { return w.endClose(kind, w.beginClose()) }
+func (w *Writer) close(cause uint64) error { return w.endClose(cause, w.beginClose()) }
 
 // beginClose marks w closing and wakes its call in progress, if any, so
 // that it ends with ErrClosed. first is true for the one Close that must
@@ -370,7 +370,7 @@ func (w *Writer) beginClose() (first bool) {
 // Readers honour End only when no writer slot is taken, so a store made
 // while other writers remain is overtaken by theirs (End only moves
 // forward), and two closers storing End at once are harmless.
-func (w *Writer) endClose(kind uint64, first bool) (err error) {
+func (w *Writer) endClose(cause uint64, first bool) (err error) {
 	if !first {
 		w.calls.waitFinished()
 		return nil
@@ -393,7 +393,7 @@ func (w *Writer) endClose(kind uint64, first bool) (err error) {
 	// them twice.
 	l.Ctl.ClosedRecords.Add(w.slot.Records.Swap(0))
 	l.Ctl.ClosedBytes.Add(w.slot.Bytes.Swap(0))
-	endStream(l, kind)
+	endStream(l, cause)
 	// Partner: writersAttached in readers, which honour End only once
 	// every writer slot is free.
 	w.slot.State.Store(freeState(layout.SlotState(w.gen, 0, 0)))
@@ -411,15 +411,15 @@ func (w *Writer) finishClose() {
 	w.r.mu.Unlock()
 }
 
-// endStream records an end of stream of kind at the current tail. It
+// endStream records an end of stream for cause at the current tail. It
 // loads End before Tail, and Tail only grows, so End never moves back
 // even when writers that closed at different tails store at once.
 // Partner: the reader's End load when it finds nothing to read.
-func endStream(l *layout.Ring, kind uint64) {
+func endStream(l *layout.Ring, cause uint64) {
 	for {
 		old := l.Ctl.End.Load()
 		t := l.Ctl.Tail.Load()
-		if l.Ctl.End.CompareAndSwap(old, t&^layout.EndMask|kind) {
+		if l.Ctl.End.CompareAndSwap(old, t&^layout.EndMask|cause) {
 			return
 		}
 	}

@@ -58,8 +58,8 @@ func RecordFlags(slot uint64, pad bool) uint32 {
 // as the rest of the header: a hostile peer may write any slot number.
 func RecordWriter(flags uint32) int { return int(flags >> recordWriterShift) }
 
-// End kinds, stored in the low bits of RingCtl.End (positions are 8-byte
-// aligned, so those bits are free). The kind of the latest store counts:
+// End causes, stored in the low bits of RingCtl.End (positions are 8-byte
+// aligned, so those bits are free). The cause of the latest store counts:
 // the last writer to leave decides how the stream ended.
 const (
 	EndEOF     = 1 // a writer closed
@@ -108,9 +108,9 @@ type RingCtl struct {
 	// after a Tail in the end-of-lap gap). Release: the readers' CAS.
 	// Acquire: writers computing the gate.
 	ReadMark atomic.Uint64
-	// End is pos|kind of the latest end of stream, 0 before any. Every
+	// End is pos|cause of the latest end of stream, 0 before any. Every
 	// writer that closes, and every reaper of a dead active writer, stores
-	// Tail|kind here with a CAS that loads End then Tail, before it frees
+	// Tail|cause here with a CAS that loads End then Tail, before it frees
 	// its slot, so End's position never moves back. It ends the stream
 	// only once no writer slot is taken: a reader at position p that
 	// finds no record there ends when End's position, every writer slot
