@@ -184,8 +184,9 @@ func (w *Writer) WriteContext(ctx context.Context, p []byte) (n int, err error) 
 
 // Claim reserves a record of n bytes (1 to MaxRecord) and returns its
 // payload, which the caller fills in place; the record is published by
-// Commit. The slice is valid until Commit or Close. Readers wait at an
-// uncommitted record, so Commit promptly.
+// Commit, or dropped by Abort. The slice is valid until Commit, Abort or
+// Close. Readers wait at an uncommitted record, so Commit (or Abort)
+// promptly.
 func (w *Writer) Claim(n int) ([]byte, error) {
 	return w.claimCtx(context.Background(), n)
 }
@@ -295,6 +296,27 @@ func (w *Writer) Commit() (err error) {
 	}
 	defer faultGuard(&err, "write", w.r.addr, nil, nil, debug.SetPanicOnFault(true))
 	w.publish()
+	return nil
+}
+
+// Abort drops the record reserved by Claim without closing the writer:
+// its space becomes padding that readers skip, and the writer may Claim
+// or Write again. The slice Claim returned is invalid after it.
+func (w *Writer) Abort() (err error) {
+	if !w.calls.enter() {
+		return w.closedErr()
+	}
+	defer w.calls.exit()
+	if !w.pending {
+		return wrapErr("write", w.r.addr, ErrInvalidArgument, errors.New("Abort without Claim"))
+	}
+	defer faultGuard(&err, "write", w.r.addr, nil, nil, debug.SetPanicOnFault(true))
+	publishPad(w.l, w.claimPos, layout.RecordSize(w.claimLen), w.idx)
+	w.pending = false
+	// Readers waiting at the claim move past the padding.
+	if w.l.Ctl.ReaderWaiters.Load() != 0 {
+		wakeReaders(w.l)
+	}
 	return nil
 }
 
