@@ -138,9 +138,9 @@ var errWalkCorrupt = errors.New("record header out of bounds")
 // it can, plus a sixteenth of the ring so that walks are rare, passing no
 // record that ends past bound (the gate of policy block; no bound under
 // overwrite). Only the holder of the walk token moves Head, so Head stays
-// on a record boundary and (policy overwrite) the triple (Head, records,
-// bytes) stays consistent; the token is never held across a wait. took
-// reports whether this writer held the token.
+// on a record boundary and the triple (Head, records, bytes) stays
+// consistent; the token is never held across a wait. took reports whether
+// this writer held the token.
 func (w *Writer) walk(target, bound uint64) (took bool, err error) {
 	l := w.l
 	ctl := l.Ctl
@@ -150,16 +150,11 @@ func (w *Writer) walk(target, bound uint64) (took bool, err error) {
 		return false, nil
 	}
 	defer ctl.WalkToken.CompareAndSwap(me, 0)
-	overwrite := l.Policy == uint32(PolicyOverwrite)
-	pos := ctl.Head.Load()
-	var recs, byts uint64
+	// The triple, not Head: a walker that died between its HeadGen and
+	// Head stores left Head behind the triple.
 	g := ctl.HeadGen.Load()
-	if overwrite {
-		// The triple, not Head: a walker that died between its HeadGen
-		// and Head stores left Head behind the triple.
-		c := &ctl.HeadCopy[g&1]
-		pos, recs, byts = c.Pos.Load(), c.Records.Load(), c.Bytes.Load()
-	}
+	c := &ctl.HeadCopy[g&1]
+	pos, recs, byts := c.Pos.Load(), c.Records.Load(), c.Bytes.Load()
 	start := pos
 	goal := target
 	if tail := ctl.Tail.Load(); goal < tail {
@@ -185,21 +180,22 @@ scan:
 		pos += v.Size
 	}
 	if pos == start {
+		if ctl.Head.Load() != pos {
+			ctl.Head.Store(pos) // after a walker that died before its Head store
+		}
 		return true, nil
 	}
-	if overwrite {
-		// Fill the copy readers are not pointed at, then flip, then
-		// move Head. Partners: the reader's loads in headTriple and its
-		// Head checks.
-		nc := &ctl.HeadCopy[(g+1)&1]
-		nc.Pos.Store(pos)
-		nc.Records.Store(recs)
-		nc.Bytes.Store(byts)
-		ctl.HeadGen.Store(g + 1)
-	}
-	// Partner: readers attaching (Reader.attach) and lapped readers
-	// (policy overwrite); writers claim only behind the new Head, and
-	// room loads it before scanning the cursors.
+	// Fill the copy readers are not pointed at, then flip, then move
+	// Head. Partners: the loads in headTriple and the Head checks of
+	// overwrite-policy readers and of observers.
+	nc := &ctl.HeadCopy[(g+1)&1]
+	nc.Pos.Store(pos)
+	nc.Records.Store(recs)
+	nc.Bytes.Store(byts)
+	ctl.HeadGen.Store(g + 1)
+	// Partner: readers attaching (Reader.attach), lapped readers and
+	// observers; writers claim only behind the new Head, and room loads
+	// it before scanning the cursors.
 	ctl.Head.Store(pos)
 	return true, nil
 }

@@ -92,10 +92,8 @@ func checkRing(l *layout.Ring, op, addr string) error {
 			return corruptf(op, addr, "end of stream at %d is past tail %d", pos, t)
 		}
 	}
-	if l.Policy == uint32(PolicyOverwrite) {
-		if err := checkHeadTriple(l, op, addr); err != nil {
-			return err
-		}
+	if err := checkHeadTriple(l, op, addr); err != nil {
+		return err
 	}
 	for i := range l.Writers {
 		s := &l.Writers[i]
@@ -127,8 +125,8 @@ func checkRing(l *layout.Ring, op, addr string) error {
 	return nil
 }
 
-// checkHeadTriple checks the (position, records, bytes) of Head under
-// policy overwrite: the walker stores the triple before Head, so the
+// checkHeadTriple checks the (position, records, bytes) of Head: the
+// walker stores the triple before Head, so the
 // triple is never behind Head, and every record counted took a header and
 // its payload of the positions before it.
 func checkHeadTriple(l *layout.Ring, op, addr string) error {

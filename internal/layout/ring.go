@@ -89,11 +89,13 @@ type RingCtl struct {
 	// plus the capacity). Policy block: never past the gate (ReadMark
 	// and every live reader's cursor). Policy overwrite: as far as the
 	// claim needs, whoever has not read the records. Release: the
-	// walker's Store (after HeadGen in policy overwrite). Acquire:
+	// walker's Store (after HeadGen). Acquire:
 	// readers attaching and their post-read checks, writers' limits.
 	Head atomic.Uint64
 	// HeadGen selects HeadCopy[HeadGen&1], the current (pos, records,
-	// bytes) of Head in overwrite policy. The walker fills the other copy
+	// bytes) of Head: the records and payload bytes written before it,
+	// from which lapped readers and observers count what they missed.
+	// The walker fills the other copy
 	// then stores HeadGen+1 (release); readers load HeadGen, the copy, and
 	// HeadGen again (acquire) like a sequence lock.
 	HeadGen  atomic.Uint64
@@ -141,7 +143,7 @@ type RingCtl struct {
 }
 
 // HeadTriple is Head with the number of records and payload bytes that
-// were written before it, in overwrite policy.
+// were written before it.
 type HeadTriple struct {
 	Pos, Records, Bytes atomic.Uint64
 }
