@@ -111,9 +111,14 @@ type Ring struct {
 	life   sync.RWMutex
 	closed bool
 
-	mu      sync.Mutex
-	writers map[*Writer]struct{}
-	readers map[*Reader]struct{}
+	// readOnly: opened by OpenRingReadOnly, mapped without write access;
+	// only observers read it.
+	readOnly bool
+
+	mu        sync.Mutex
+	writers   map[*Writer]struct{}
+	readers   map[*Reader]struct{}
+	observers map[*Observer]struct{}
 }
 
 // Policy says what writers do when the ring is full.
@@ -318,7 +323,8 @@ func slotCount(n int, what, addr string) (uint32, error) {
 // OpenRing opens an existing ring. It validates the header first and
 // returns ErrNotShmbuf, ErrVersion, ErrWrongKind or ErrCorrupt for a
 // segment it cannot trust. Readers and writers both need write access
-// (a reader publishes its cursor).
+// (a reader publishes its cursor); OpenRingReadOnly needs only read
+// access, for observers.
 func OpenRing(addr string) (*Ring, error) {
 	a, err := ParseAddress(addr)
 	if err != nil {
@@ -351,8 +357,9 @@ func newRing(seg *Segment, user bool) (r *Ring, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Ring{seg: seg, l: l, addr: addr, lf: lf,
-		writers: make(map[*Writer]struct{}), readers: make(map[*Reader]struct{})}, nil
+	return &Ring{seg: seg, l: l, addr: addr, lf: lf, readOnly: seg.readOnly,
+		writers: make(map[*Writer]struct{}), readers: make(map[*Reader]struct{}),
+		observers: make(map[*Observer]struct{})}, nil
 }
 
 // Addr returns the ring's address.
@@ -388,6 +395,10 @@ func (r *Ring) Close() error {
 	for rd := range r.readers {
 		rs = append(rs, rd)
 	}
+	obs := make([]*Observer, 0, len(r.observers))
+	for ob := range r.observers {
+		obs = append(obs, ob)
+	}
 	r.mu.Unlock()
 	// Mark every handle first, so that each call in progress ends with
 	// ErrClosed rather than with the end of stream the writers' Close
@@ -400,11 +411,18 @@ func (r *Ring) Close() error {
 	for i, rd := range rs {
 		rf[i] = rd.beginClose()
 	}
+	of := make([]bool, len(obs))
+	for i, ob := range obs {
+		of[i] = ob.beginClose()
+	}
 	for i, w := range ws {
 		w.endClose(layout.EndEOF, wf[i])
 	}
 	for i, rd := range rs {
 		rd.endClose(rf[i])
+	}
+	for i, ob := range obs {
+		ob.endClose(of[i])
 	}
 	return r.seg.Close()
 }
@@ -421,3 +439,12 @@ func (r *Ring) hold(op string) error {
 }
 
 func (r *Ring) release() { r.life.RUnlock() }
+
+// holdWritable is hold for the methods that write to the ring: a ring
+// opened read-only refuses them with ErrReadOnly.
+func (r *Ring) holdWritable(op string) error {
+	if r.readOnly {
+		return wrapErr(op, r.addr, ErrReadOnly, errors.New("opened with OpenRingReadOnly: only observers read it"))
+	}
+	return r.hold(op)
+}

@@ -103,7 +103,7 @@ func (e *LostError) Unwrap() error { return ErrOverrun }
 // reader opens the segment file again and holds the slot's lock on that
 // description while it is attached, as writers do.
 func (r *Ring) NewReader(o ReaderOptions) (rd *Reader, err error) {
-	if err := r.hold("reader"); err != nil {
+	if err := r.holdWritable("reader"); err != nil {
 		return nil, err
 	}
 	defer r.release()
@@ -204,33 +204,39 @@ func headTriple(l *layout.Ring) (pos, recs, byts uint64) {
 // the Head triple. It stops early at an unpublished record, and at a
 // header it cannot trust, which Next then reports.
 func (rd *Reader) skipToTail() {
-	l := rd.l
+	rd.pos, rd.recs, rd.byts = skipToTail(rd.l, rd.pos, rd.recs, rd.byts)
+}
+
+// skipToTail moves pos, with the counts of the records and bytes before
+// it, over the published records up to the tail (see Reader.skipToTail).
+func skipToTail(l *layout.Ring, pos, recs, byts uint64) (uint64, uint64, uint64) {
 	tail := l.Ctl.Tail.Load()
-	for rd.pos < tail {
-		p := rd.pos
+	for pos < tail {
+		p := pos
 		rec := l.RecordAt(p)
 		if rec.Found == layout.FoundNothing {
-			return
+			break
 		}
 		if rec.Found != layout.FoundGap && l.Ctl.Head.Load() > p {
 			// The walker passed p: what we decoded may be a later
 			// lap's. Resume from its triple.
-			pos, recs, byts := headTriple(l)
-			if pos <= p {
-				return // Head and its triple disagree: Next will report it
+			hp, hr, hb := headTriple(l)
+			if hp <= p {
+				break // Head and its triple disagree: Next will report it
 			}
-			rd.pos, rd.recs, rd.byts = pos, recs, byts
+			pos, recs, byts = hp, hr, hb
 			continue
 		}
 		if rec.Found == layout.FoundBad {
-			return
+			break
 		}
 		if rec.Found == layout.FoundRecord {
-			rd.recs++
-			rd.byts += rec.Len
+			recs++
+			byts += rec.Len
 		}
-		rd.pos += rec.Size
+		pos += rec.Size
 	}
+	return pos, recs, byts
 }
 
 // Next returns the next record's payload, waiting for one as the wait
@@ -280,7 +286,7 @@ func (rd *Reader) TryNext() ([]byte, error) {
 // nothing, then TryNext again, to tell a stream whose writers are idle
 // from one whose writers are gone.
 func (r *Ring) Reap() error {
-	if err := r.hold("reap"); err != nil {
+	if err := r.holdWritable("reap"); err != nil {
 		return err
 	}
 	defer r.release()
@@ -443,15 +449,19 @@ func skipGap(l *layout.Ring, p uint64) uint64 {
 // claims before the Tail load moves Tail; one that claims later starts
 // the next stream. Partners: endStream's CAS, and the Store that frees a
 // writer slot after it.
-func (rd *Reader) endsHere(p, e uint64) bool {
-	return rd.endsAt(p, e) && skipGap(rd.l, rd.l.Ctl.Tail.Load()) == p
+func (rd *Reader) endsHere(p, e uint64) bool { return endsHere(rd.l, p, e, rd.ended) }
+
+// endsHere is Reader.endsHere for any cursor: reported is the End word
+// last reported to it.
+func endsHere(l *layout.Ring, p, e, reported uint64) bool {
+	return endsAt(l, p, e, reported) && skipGap(l, l.Ctl.Tail.Load()) == p
 }
 
 // endsAt reports whether End e, loaded first, and the writer slots,
 // scanned after it, say that the stream ends at p, and it was not
-// reported there yet.
-func (rd *Reader) endsAt(p, e uint64) bool {
-	return e != 0 && e != rd.ended && skipGap(rd.l, e&^layout.EndMask) == p && !writersAttached(rd.l)
+// reported there yet (reported is the End word last reported).
+func endsAt(l *layout.Ring, p, e, reported uint64) bool {
+	return e != 0 && e != reported && skipGap(l, e&^layout.EndMask) == p && !writersAttached(l)
 }
 
 // idle reports whether nothing changed at p since the reader looked: no
@@ -460,7 +470,7 @@ func (rd *Reader) endsAt(p, e uint64) bool {
 // slot, and wakes readers after).
 func (rd *Reader) idle(p, end uint64) bool {
 	l := rd.l
-	if l.RecordAt(p).Found != layout.FoundNothing || l.Ctl.End.Load() != end || rd.calls.closing() || rd.endsAt(p, end) {
+	if l.RecordAt(p).Found != layout.FoundNothing || l.Ctl.End.Load() != end || rd.calls.closing() || endsAt(l, p, end, rd.ended) {
 		return false
 	}
 	return !rd.overwrite || l.Ctl.Head.Load() <= p
@@ -523,14 +533,24 @@ func (rd *Reader) markRead() {
 // Head was found at or past past; a triple behind it, or counting fewer
 // records or bytes than the reader has, cannot be right.
 func (rd *Reader) lapped(past uint64) error {
-	pos, recs, byts := headTriple(rd.l)
-	if pos < past || recs < rd.recs || byts < rd.byts {
-		return corruptf("read", rd.r.addr, "head triple (%d, %d records, %d bytes) is not past the reader (%d, %d records, %d bytes)",
-			pos, recs, byts, past, rd.recs, rd.byts)
+	err := resync(rd.l, rd.r.addr, past, &rd.pos, &rd.recs, &rd.byts)
+	if _, ok := err.(*LostError); ok {
+		rd.l.Ctl.Overruns.Add(1)
 	}
-	e := &LostError{Records: recs - rd.recs, Bytes: byts - rd.byts, Addr: rd.r.addr}
-	rd.pos, rd.recs, rd.byts = pos, recs, byts
-	rd.l.Ctl.Overruns.Add(1)
+	return err
+}
+
+// resync moves a lapped cursor (pos, with the records and bytes before
+// it) to Head and returns the *LostError that counts what it missed; see
+// Reader.lapped.
+func resync(l *layout.Ring, addr string, past uint64, pos, recs, byts *uint64) error {
+	hp, hr, hb := headTriple(l)
+	if hp < past || hr < *recs || hb < *byts {
+		return corruptf("read", addr, "head triple (%d, %d records, %d bytes) is not past the reader (%d, %d records, %d bytes)",
+			hp, hr, hb, past, *recs, *byts)
+	}
+	e := &LostError{Records: hr - *recs, Bytes: hb - *byts, Addr: addr}
+	*pos, *recs, *byts = hp, hr, hb
 	return e
 }
 
@@ -550,14 +570,18 @@ func (rd *Reader) corrupt(p, n uint64) error {
 	return wrapErr("read", rd.r.addr, ErrCorrupt, fmt.Errorf("record at position %d has length %d (max record %d)", p, n, rd.l.MaxRecord))
 }
 
-func (rd *Reader) endErr(e uint64) error {
+func (rd *Reader) endErr(e uint64) error { return endErr(rd.r.addr, e) }
+
+// endErr is what a read at the end of a stream returns, by the cause in
+// End e.
+func endErr(addr string, e uint64) error {
 	switch e & layout.EndMask {
 	case layout.EndEOF:
 		return io.EOF
 	case layout.EndAborted:
-		return wrapErr("read", rd.r.addr, ErrWriterLost, errors.New("the last writer closed with an error"))
+		return wrapErr("read", addr, ErrWriterLost, errors.New("the last writer closed with an error"))
 	}
-	return wrapErr("read", rd.r.addr, ErrWriterLost, nil)
+	return wrapErr("read", addr, ErrWriterLost, nil)
 }
 
 // Read reads the concatenated payloads of the records, waiting for data.

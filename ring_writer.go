@@ -59,7 +59,7 @@ type Writer struct {
 // slot's lock on that description while it is attached: the proof, for
 // other processes, that it is alive.
 func (r *Ring) NewWriter(o WriterOptions) (w *Writer, err error) {
-	if err := r.hold("writer"); err != nil {
+	if err := r.holdWritable("writer"); err != nil {
 		return nil, err
 	}
 	defer r.release()
