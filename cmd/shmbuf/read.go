@@ -77,6 +77,12 @@ reader --from latest has not read the records before its start). On a
 ring with policy overwrite, writers reuse the oldest space; a reader
 that falls a lap behind is told on stderr how many records and bytes it
 lost, goes on from the oldest record still there, and exits with 1.
+
+Without write permission on a ring (another user's, created with --mode
+0644) read falls back to an observer and says so on stderr: it takes no
+reader slot and holds no writer back, so under either policy writers
+may overwrite records before it reads them; it reports those as a
+lapped reader does, and sees new records up to 20ms late.
 ` + addressHelp,
 		Example: `  shmbuf read                     # /dev/shm/shared_buffer
   shmbuf read sysv-id:5 | xxd
