@@ -141,6 +141,9 @@ func (ob *Observer) next(ctx context.Context, block bool) (rec []byte, err error
 			return nil, endErr(ob.r.addr, e)
 		}
 		if !block {
+			if err := holeErr(ob.l, p, ob.r.addr); err != nil {
+				return nil, err
+			}
 			return nil, wrapErr("read", ob.r.addr, ErrEmpty, nil)
 		}
 		if !waited {
@@ -270,7 +273,7 @@ func (ob *Observer) check(p uint64) error {
 	if t := ob.l.Ctl.Tail.Load(); p > skipGap(ob.l, t) {
 		return corruptf("read", ob.r.addr, "observer waits at %d, past tail %d", p, t)
 	}
-	return nil
+	return holeErr(ob.l, p, ob.r.addr)
 }
 
 func (ob *Observer) closedErr() error { return wrapErr("read", ob.r.addr, ErrClosed, nil) }

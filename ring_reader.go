@@ -333,6 +333,9 @@ func (rd *Reader) next(ctx context.Context, block, inPlace bool) (rec []byte, er
 			rd.publish() // before waiting or giving up: writers see progress
 		}
 		if !block {
+			if err := holeErr(l, p, rd.r.addr); err != nil {
+				return nil, err
+			}
 			return nil, wrapErr("read", rd.r.addr, ErrEmpty, nil)
 		}
 		if !waited {

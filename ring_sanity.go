@@ -153,6 +153,24 @@ func checkSlot(state, start uint64, what string, i int, op, addr string) error {
 	return nil
 }
 
+// holeErr reports a hole at p: a position below Tail where nothing is
+// published while no writer is attached. Every claim below Tail is then
+// published or padded, since a writer publishes or pads its claim before
+// its slot is freed, and a reaper pads a dead writer's before freeing
+// it; so only lost memory leaves a hole: a file: ring after a crash of
+// the machine, whose pages reached the disk in no particular order, or a
+// corrupt segment. A reader at a hole would wait for ever. The order of
+// the loads (Tail, the writer slots, the record, Head) makes the test
+// sound: a writer attaching after the scan claims at or past that Tail.
+// Under PolicyOverwrite a Head past p is a lap, not a hole.
+func holeErr(l *layout.Ring, p uint64, addr string) error {
+	t := l.Ctl.Tail.Load()
+	if p >= skipGap(l, t) || writersAttached(l) || l.RecordAt(p).Found != layout.FoundNothing || l.Ctl.Head.Load() > p {
+		return nil
+	}
+	return corruptf("read", addr, "nothing is published at position %d, below the tail %d, and no writer is attached: records were lost (a crash of the machine before they reached the disk?)", p, t)
+}
+
 // ownState is the State word of the slot rd holds active.
 func (rd *Reader) ownState() uint64 {
 	return layout.SlotState(rd.gen, proc.Self().Pid, layout.SlotActive)
@@ -181,6 +199,9 @@ func (rd *Reader) check(p uint64) error {
 	}
 	if t := rd.l.Ctl.Tail.Load(); p > skipGap(rd.l, t) {
 		return corruptf(op, addr, "reader waits at %d, past tail %d", p, t)
+	}
+	if err := holeErr(rd.l, p, addr); err != nil {
+		return err
 	}
 	return checkOwnSlot(rd.slot.State.Load(), rd.slot.Start.Load(), rd.ownState(), "reader", op, addr)
 }

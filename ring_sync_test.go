@@ -1,11 +1,13 @@
 package shmbuf_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/shmbuf/shmbuf"
 )
@@ -46,5 +48,62 @@ func TestRing_Sync(t *testing.T) {
 			t.Fatalf("%s: read back %q, %v", addr, rec, err)
 		}
 		r2.Close()
+	}
+}
+
+// TestRing_JournalHole: a file: ring whose pages did not all reach the
+// disk before a crash of the machine (here: a record header zeroed in the
+// file, the stream ended and no writer left) gives its readers and
+// observers the records before the hole, then ErrCorrupt, instead of a
+// wait for ever at the hole.
+func TestRing_JournalHole(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal")
+	addr := "file:" + path
+	r, err := shmbuf.CreateRing(addr, shmbuf.RingOptions{Size: 4096, Readers: 2, Writers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := r.NewWriter(shmbuf.WriterOptions{})
+	for _, s := range []string{"one", "two", "three"} {
+		w.Write([]byte(s))
+	}
+	w.Close()
+	r.Close()
+	// The data area follows the header (128), the control block (192)
+	// and four slots of 64; "one" takes 24 bytes, so "two" starts at 24.
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(make([]byte, 16), 128+192+4*64+24); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	r, err = shmbuf.OpenRing(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rd, _ := r.NewReader(shmbuf.ReaderOptions{})
+	ob, _ := r.NewObserver(shmbuf.ObserverOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if rec, err := rd.Next(ctx); err != nil || string(rec) != "one" {
+		t.Fatalf("reader: first record %q, %v", rec, err)
+	}
+	if rec, err := ob.Next(ctx); err != nil || string(rec) != "one" {
+		t.Fatalf("observer: first record %q, %v", rec, err)
+	}
+	if _, err := rd.TryNext(); !errors.Is(err, shmbuf.ErrCorrupt) {
+		t.Errorf("reader TryNext at the hole: %v, want ErrCorrupt", err)
+	}
+	if _, err := ob.TryNext(); !errors.Is(err, shmbuf.ErrCorrupt) {
+		t.Errorf("observer TryNext at the hole: %v, want ErrCorrupt", err)
+	}
+	if _, err := rd.Next(ctx); !errors.Is(err, shmbuf.ErrCorrupt) {
+		t.Errorf("reader Next at the hole: %v, want ErrCorrupt", err)
+	}
+	if _, err := ob.Next(ctx); !errors.Is(err, shmbuf.ErrCorrupt) {
+		t.Errorf("observer Next at the hole: %v, want ErrCorrupt", err)
 	}
 }
