@@ -67,6 +67,11 @@ import (
 // exact in records and bytes whatever the number of writers, and it
 // resumes at Head.
 //
+// Observers (NewObserver, OpenRingReadOnly) read without a slot and
+// without write access: writers never wait for them, under either
+// policy, and an observer that writers lapped counts what it missed from
+// the Head triple, which writers keep under both policies.
+//
 // Waiting. Readers sleep on one futex word, writers waiting for space on
 // another; a waker bumps the word and calls FUTEX_WAKE only when the
 // matching waiters count is non-zero, so a busy stream makes no system
