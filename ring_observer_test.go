@@ -127,7 +127,21 @@ func TestObserver_ExactLoss(t *testing.T) {
 // observer from the latest record sees only later ones, and a Ring's
 // Close ends an observer's wait with ErrClosed.
 func TestObserver_ReadOnlyRing(t *testing.T) {
-	r, addr := newRing(t, shmbuf.RingOptions{Size: 4096})
+	for _, backend := range []string{"posix", "sysv"} {
+		t.Run(backend, func(t *testing.T) { testObserverReadOnly(t, backend) })
+	}
+}
+
+func testObserverReadOnly(t *testing.T, backend string) {
+	addr := uniqueName(t)
+	if backend == "sysv" {
+		addr = fmt.Sprintf("sysv:0x%08x", 0x5f000000|uint32(os.Getpid()&0xffff)<<8|uint32(nextID()&0xff))
+	}
+	r, err := shmbuf.CreateRing(addr, shmbuf.RingOptions{Size: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); shmbuf.Remove(addr) })
 	w, _ := r.NewWriter(shmbuf.WriterOptions{})
 	defer w.Close()
 	rd, _ := r.NewReader(shmbuf.ReaderOptions{}) // lets the writer go on
