@@ -200,7 +200,12 @@ func TestCrash_OneOfThreeWritersKilled(t *testing.T) {
 			if w == 2 {
 				victim = p
 			} else {
-				defer p.Wait()
+				defer func() {
+					if t.Failed() {
+						p.Kill() // a survivor blocked for want of a reader
+					}
+					p.Wait()
+				}()
 			}
 		}
 		_, stop := killAfter(victim, rand.N(10*time.Millisecond))

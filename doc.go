@@ -27,7 +27,10 @@
 //   - Snapshot: a latest-value blackboard; Publish never waits for readers
 //     and Load always returns one whole value. See Snapshot.
 //   - Ring: a stream of records with any number of writers and readers,
-//     each reader seeing every record. See Ring.
+//     each reader seeing every record. Reading consumes nothing: records
+//     stay until a writer needs their space, and a file: ring is a
+//     journal that later processes read back (Ring.Sync makes it
+//     survive a crash of the machine). See Ring.
 //
 // Stat, List and Usages describe segments without opening them as their
 // kind; Remove deletes one.

@@ -3,6 +3,7 @@ package shmbuf_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"testing"
 
@@ -10,13 +11,21 @@ import (
 	"github.com/shmbuf/shmbuf/internal/layout"
 )
 
-// TestFormat_Version1Refused: a segment of format version 1 (no pid
-// namespaces, no liveness locks, an attached-writer counter) with an
-// otherwise valid header is refused with ErrVersion, never used.
-func TestFormat_Version1Refused(t *testing.T) {
-	if layout.Version != 2 {
+// TestFormat_OlderVersionsRefused: a segment of an older format version
+// with an otherwise valid header is refused with ErrVersion, never used:
+// version 1 (no pid namespaces, no liveness locks, an attached-writer
+// counter) and version 2 (rings whose readers consume records by moving
+// Head, and no ReadMark).
+func TestFormat_OlderVersionsRefused(t *testing.T) {
+	if layout.Version != 3 {
 		t.Fatalf("layout.Version = %d: update this test with the format", layout.Version)
 	}
+	for _, v := range []uint32{1, 2} {
+		t.Run(fmt.Sprint("version", v), func(t *testing.T) { testVersionRefused(t, v) })
+	}
+}
+
+func testVersionRefused(t *testing.T, v uint32) {
 	ring, snap := uniqueName(t), uniqueName(t)
 	r, err := shmbuf.CreateRing(ring, shmbuf.RingOptions{Size: 4096})
 	if err != nil {
@@ -32,7 +41,7 @@ func TestFormat_Version1Refused(t *testing.T) {
 	t.Cleanup(func() { shmbuf.Remove(snap) })
 	for _, addr := range []string{ring, snap} {
 		patchSegment(t, addr, func(b []byte) {
-			binary.LittleEndian.PutUint32(b[offVersion:], 1)
+			binary.LittleEndian.PutUint32(b[offVersion:], v)
 			h := fnv.New64a()
 			h.Write(b[:offChecksum])
 			binary.LittleEndian.PutUint64(b[offChecksum:], h.Sum64())
@@ -42,12 +51,12 @@ func TestFormat_Version1Refused(t *testing.T) {
 		if r != nil {
 			r.Close()
 		}
-		t.Errorf("OpenRing of a version 1 ring: %v, want ErrVersion", err)
+		t.Errorf("OpenRing of a version %d ring: %v, want ErrVersion", v, err)
 	}
 	if s, err := shmbuf.OpenSnapshot(snap); !errors.Is(err, shmbuf.ErrVersion) {
 		if s != nil {
 			s.Close()
 		}
-		t.Errorf("OpenSnapshot of a version 1 snapshot: %v, want ErrVersion", err)
+		t.Errorf("OpenSnapshot of a version %d snapshot: %v, want ErrVersion", v, err)
 	}
 }

@@ -398,13 +398,7 @@ func (r *Raw) storeMapped(p []byte) (err error) {
 		return wrapErr("write", r.addr.String(), ErrTooLarge,
 			fmt.Errorf("%d bytes into a fixed region of %d", len(p), len(data)))
 	}
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if rec := recover(); rec != nil {
-			err = faultErr(rec, "write", r.addr.String())
-		}
-	}()
+	defer faultGuard(&err, "write", r.addr.String(), nil, nil, debug.SetPanicOnFault(true))
 	copy(data, p)
 	clear(data[len(p):])
 	return nil
@@ -420,13 +414,7 @@ func (r *Raw) Load() (v []byte, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.seg != nil {
-		old := debug.SetPanicOnFault(true)
-		defer func() {
-			debug.SetPanicOnFault(old)
-			if rec := recover(); rec != nil {
-				err = faultErr(rec, "read", r.addr.String())
-			}
-		}()
+		defer faultGuard(&err, "read", r.addr.String(), nil, nil, debug.SetPanicOnFault(true))
 		return bytes.TrimRight(bytes.Clone(r.seg.data), "\x00"), nil
 	}
 	if r.f == nil {

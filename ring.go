@@ -39,17 +39,38 @@ import (
 // sequence) so that they scan reader slots only when the cached space is
 // used up.
 //
-// Policies. PolicyBlock: writers reuse space only behind the slowest live
-// reader; with no reader attached they fill the ring and wait for the
-// first one, so nothing is lost. PolicyOverwrite: writers never wait for
-// readers. Before claiming space they advance Head, the oldest position
-// still in the ring, over whole published records, counting the records
+// Retention. Reading never removes a record: records stay in the ring
+// until a writer needs their space, so a reader that starts from the
+// oldest record reads everything the ring still holds, as often as it
+// likes, also after every writer has gone. Head is the oldest record
+// still there; writers move it forward, over whole records, only as far
+// as a claim needs (plus a sixteenth of the ring, so that they rarely
+// do).
+//
+// Policies. PolicyBlock: a writer reuses a record's space only once some
+// reader has read it and no live reader still needs it. ReadMark says how
+// far records were read (every record between Head and ReadMark was
+// returned to some reader); a reader raises it when it publishes its
+// cursor, provided it started at or below ReadMark (one that started
+// from the latest record, above records nobody has read, raises it only
+// once others have read up to its start). Head never passes ReadMark nor
+// a live reader's cursor, so a record nobody has read is never
+// overwritten, and writers with no reader ever attached fill the ring and
+// wait. Closing a reader frees its slot and discards nothing.
+// PolicyOverwrite: writers never wait for readers. Before claiming space
+// they advance Head over whole published records, counting the records
 // and payload bytes they pass (Head, the record count and the byte count
-// form one triple, updated by one writer at a time under a walk token, and
-// published through a two-copy generation like a sequence lock). A reader
-// that finds Head beyond its cursor was lapped: its loss is the difference
-// between Head's counts and the counts it has read, which is exact in
-// records and bytes whatever the number of writers, and it resumes at Head.
+// form one triple, updated by one writer at a time under a walk token,
+// and published through a two-copy generation like a sequence lock). A
+// reader that finds Head beyond its cursor was lapped: its loss is the
+// difference between Head's counts and the counts it has read, which is
+// exact in records and bytes whatever the number of writers, and it
+// resumes at Head.
+//
+// Observers (NewObserver, OpenRingReadOnly) read without a slot and
+// without write access: writers never wait for them, under either
+// policy, and an observer that writers lapped counts what it missed from
+// the Head triple, which writers keep under both policies.
 //
 // Waiting. Readers sleep on one futex word, writers waiting for space on
 // another; a waker bumps the word and calls FUTEX_WAKE only when the
@@ -98,9 +119,14 @@ type Ring struct {
 	life   sync.RWMutex
 	closed bool
 
-	mu      sync.Mutex
-	writers map[*Writer]struct{}
-	readers map[*Reader]struct{}
+	// readOnly: opened by OpenRingReadOnly, mapped without write access;
+	// only observers read it.
+	readOnly bool
+
+	mu        sync.Mutex
+	writers   map[*Writer]struct{}
+	readers   map[*Reader]struct{}
+	observers map[*Observer]struct{}
 }
 
 // Policy says what writers do when the ring is full.
@@ -270,7 +296,8 @@ func slotCount(n int, what, addr string) (uint32, error) {
 // OpenRing opens an existing ring. It validates the header first and
 // returns ErrNotShmbuf, ErrVersion, ErrWrongKind or ErrCorrupt for a
 // segment it cannot trust. Readers and writers both need write access
-// (a reader publishes its cursor).
+// (a reader publishes its cursor); OpenRingReadOnly needs only read
+// access, for observers.
 func OpenRing(addr string) (*Ring, error) {
 	a, err := ParseAddress(addr)
 	if err != nil {
@@ -289,16 +316,12 @@ func OpenRing(addr string) (*Ring, error) {
 // namespace that the ring is in use.
 func newRing(seg *segment, user bool) (r *Ring, err error) {
 	addr := seg.addr.String()
-	old := debug.SetPanicOnFault(true)
 	defer func() {
-		debug.SetPanicOnFault(old)
-		if rec := recover(); rec != nil {
-			err = faultErr(rec, "open", addr)
-		}
 		if err != nil {
 			seg.Close()
 		}
 	}()
+	defer faultGuard(&err, "open", addr, nil, nil, debug.SetPanicOnFault(true))
 	l, err := layout.RingOf(seg.data)
 	if err != nil {
 		return nil, headerErr("open", addr, err)
@@ -312,8 +335,9 @@ func newRing(seg *segment, user bool) (r *Ring, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Ring{seg: seg, l: l, addr: addr, lf: lf, created: created,
-		writers: make(map[*Writer]struct{}), readers: make(map[*Reader]struct{})}, nil
+	return &Ring{seg: seg, l: l, addr: addr, lf: lf, created: created, readOnly: seg.readOnly,
+		writers: make(map[*Writer]struct{}), readers: make(map[*Reader]struct{}),
+		observers: make(map[*Observer]struct{})}, nil
 }
 
 // Addr returns the ring's address.
@@ -358,6 +382,10 @@ func (r *Ring) Close() error {
 	for rd := range r.readers {
 		rs = append(rs, rd)
 	}
+	obs := make([]*Observer, 0, len(r.observers))
+	for ob := range r.observers {
+		obs = append(obs, ob)
+	}
 	r.mu.Unlock()
 	// Mark every handle first, so that each call in progress ends with
 	// ErrClosed rather than with the end of stream the writers' Close
@@ -370,11 +398,18 @@ func (r *Ring) Close() error {
 	for i, rd := range rs {
 		rf[i] = rd.beginClose()
 	}
+	of := make([]bool, len(obs))
+	for i, ob := range obs {
+		of[i] = ob.beginClose()
+	}
 	for i, w := range ws {
 		w.endClose(layout.EndEOF, wf[i])
 	}
 	for i, rd := range rs {
 		rd.endClose(rf[i])
+	}
+	for i, ob := range obs {
+		ob.endClose(of[i])
 	}
 	return r.seg.Close()
 }
@@ -392,33 +427,11 @@ func (r *Ring) hold(op string) error {
 
 func (r *Ring) release() { r.life.RUnlock() }
 
-// guard runs on every method that touches the mapping: it turns a memory
-// fault (the segment truncated under us) into ErrTruncated. Use as
-// defer r.guard(op, &err, debug.SetPanicOnFault(true)).
-func (r *Ring) guard(op string, err *error, old bool) {
-	debug.SetPanicOnFault(old)
-	if rec := recover(); rec != nil {
-		*err = faultErr(rec, op, r.addr)
+// holdWritable is hold for the methods that write to the ring: a ring
+// opened read-only refuses them with ErrReadOnly.
+func (r *Ring) holdWritable(op string) error {
+	if r.readOnly {
+		return wrapErr(op, r.addr, ErrReadOnly, errors.New("opened with OpenRingReadOnly: only observers read it"))
 	}
-}
-
-// guardCall is guard for the hot paths of Reader and Writer calls: it
-// also lets the call out of its gate g (entered just before), and a call
-// that sets *done before its normal return skips recover, which costs
-// about as much as the rest of the guard (a panic never reaches that
-// assignment, so it is still caught). One deferred call, not two: a
-// function with several defers and many returns loses open-coded defers.
-// Use as
-//
-//	done := false
-//	defer r.guardCall(&h.calls, op, &err, &done, debug.SetPanicOnFault(true))
-func (r *Ring) guardCall(g *callGate, op string, err *error, done *bool, old bool) {
-	g.exit()
-	debug.SetPanicOnFault(old)
-	if *done {
-		return
-	}
-	if rec := recover(); rec != nil {
-		*err = faultErr(rec, op, r.addr)
-	}
+	return r.hold(op)
 }

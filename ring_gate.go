@@ -4,56 +4,68 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/shmbuf/shmbuf/internal/layout"
 )
+
+// Retention. Records stay in the ring until a writer needs their space:
+// reading, closing a reader and a reader's death discard nothing. Writers
+// claim only below Head plus the capacity, and move Head (walk) over whole
+// published records only as far as a claim needs, plus a sixteenth of the
+// capacity so that walks are rare. Under PolicyOverwrite nothing else
+// bounds the walk. Under PolicyBlock the walk never passes the gate: the
+// lower of ReadMark (every record before it was read by some reader) and
+// the published cursor of every live reader. So a record nobody has read
+// is never overwritten (with no reader ever attached the ring fills and
+// writers wait), nor one that a live reader has yet to read.
+//
+// A reader attaching may have loaded Head before a walk moved it: it
+// stores its cursor, becomes active, then loads Head again and moves its
+// cursor up to it (Reader.attach). A writer therefore takes its limit
+// from Head and then from the cursors it scans after that load (room): if
+// its scan missed the new reader, the reader became active after the
+// scan, hence after the writer loaded Head, and its second load of Head
+// sees at least that value; if the scan saw it, the limit is at or below
+// its cursor. Either way no writer claims space that the reader will read.
+// The walker loads its own new Head the same way, after storing it.
 
 // makeRoom waits until the claim ending at end fits, and refreshes the
 // writer's cached limit.
 func (w *Writer) makeRoom(ctx context.Context, end uint64) error {
 	l := w.l
+	block := l.Policy == uint32(PolicyBlock)
 	w.ws.reset()
 	for {
-		if l.Policy == uint32(PolicyOverwrite) {
-			if h := l.Ctl.Head.Load(); end <= h+l.Capacity {
-				w.limit = h + l.Capacity
-				return nil
-			}
-			if _, err := w.walk(end - l.Capacity); err != nil {
-				return err
-			}
-			if h := l.Ctl.Head.Load(); end <= h+l.Capacity {
-				w.limit = h + l.Capacity
-				return nil
-			}
-			// Another writer's record at Head is still being copied
-			// (or its writer died): nap, then check again.
-			due, err := w.ws.pause(ctx, w.wait, nil, nil, nil)
-			if w.calls.closing() {
-				return w.closedErr()
-			}
-			if err != nil {
-				return err
-			}
-			if due {
-				corrupt, suspect := w.ws.confirm(w.check(end))
-				if corrupt != nil {
-					return corrupt
-				}
-				if !suspect {
-					w.r.reapWriters()
-					w.stealToken()
-				}
-			}
-			continue
-		}
-		if g := gate(l); end <= g+l.Capacity {
-			w.limit = g + l.Capacity
+		if lim := room(l); end <= lim {
+			w.limit = lim
 			return nil
 		}
-		w.flushCounters()
-		due, err := w.ws.pause(ctx, w.wait, &l.Ctl.SpaceWake, &l.Ctl.WriterWaiters,
-			func() bool { return end > gate(l)+l.Capacity && !w.calls.closing() })
+		bound := ^uint64(0)
+		if block {
+			bound = reusable(l)
+		}
+		walked, err := w.walk(end-l.Capacity, bound)
+		if err != nil {
+			return err
+		}
+		if lim := room(l); end <= lim {
+			w.limit = lim
+			return nil
+		}
+		// Policy block, after a walk of our own: the space is not read
+		// yet, or a reader still needs it; sleep until a reader moves.
+		// Otherwise another writer holds the walk token, or (policy
+		// overwrite) its record at Head is still being copied, or its
+		// writer died: nap, then look again.
+		var word, waiters *atomic.Uint32
+		var blocked func() bool
+		if block && walked {
+			w.flushCounters()
+			word, waiters = &l.Ctl.SpaceWake, &l.Ctl.WriterWaiters
+			blocked = func() bool { return end > reusable(l)+l.Capacity && !w.calls.closing() }
+		}
+		due, err := w.ws.pause(ctx, w.wait, word, waiters, blocked)
 		if w.calls.closing() {
 			return w.closedErr()
 		}
@@ -69,35 +81,38 @@ func (w *Writer) makeRoom(ctx context.Context, end uint64) error {
 				return corrupt
 			}
 			if !suspect {
-				w.r.reapReaders()
+				if block {
+					w.r.reapReaders()
+				}
 				w.r.reapWriters()
+				w.stealToken()
 			}
 		}
 	}
 }
 
-// gate returns the position below which writers may reuse space (policy
-// block): the slowest live reader's published cursor, or Head when no
-// reader is attached, so that the ring fills and waits for the first one.
-//
-// Head is raised to the slowest reader, then the slots are scanned again:
-// a reader attaching meanwhile stores its cursor, then loads Head; if it
-// loaded Head before our raise, the second scan sees its cursor, and if
-// after, it moves its cursor up to the new Head. Either way no space it
-// may still read is handed out.
-func gate(l *layout.Ring) uint64 {
-	head := l.Ctl.Head.Load()
-	m, ok := minCursor(l)
-	if !ok {
-		return head
-	}
-	if m > head {
-		raiseHead(l, m)
-		if m2, ok := minCursor(l); ok && m2 < m {
-			m = m2
+// room returns how far writers may claim now: the capacity past Head and,
+// under PolicyBlock, past every live reader's cursor, scanned after Head
+// was loaded (see Retention for why in this order).
+func room(l *layout.Ring) uint64 {
+	h := l.Ctl.Head.Load()
+	if l.Policy == uint32(PolicyBlock) {
+		if m, ok := minCursor(l); ok && m < h {
+			h = m
 		}
 	}
-	return m
+	return h + l.Capacity
+}
+
+// reusable returns the gate of policy block: the position below which
+// every record was read by some reader and is needed by no live reader,
+// so that Head may move up to it.
+func reusable(l *layout.Ring) uint64 {
+	g := l.Ctl.ReadMark.Load()
+	if m, ok := minCursor(l); ok && m < g {
+		g = m
+	}
+	return g
 }
 
 // minCursor is the smallest cursor of the active readers.
@@ -117,24 +132,16 @@ func minCursor(l *layout.Ring) (uint64, bool) {
 	return m, ok
 }
 
-// raiseHead moves Head up to p (never down).
-func raiseHead(l *layout.Ring, p uint64) {
-	for {
-		h := l.Ctl.Head.Load()
-		if h >= p || l.Ctl.Head.CompareAndSwap(h, p) {
-			return
-		}
-	}
-}
-
 var errWalkCorrupt = errors.New("record header out of bounds")
 
-// walk advances Head (policy overwrite) to at least target, or as far as
-// the published records allow, plus an eighth of the ring's worth so that
-// walks are rare. Only the holder of the walk token moves Head, so the
-// triple (Head, records, bytes) stays consistent; the token is never held
-// across a wait.
-func (w *Writer) walk(target uint64) (bool, error) {
+// walk advances Head over whole published records to at least target if
+// it can, plus a sixteenth of the ring so that walks are rare, passing no
+// record that ends past bound (the gate of policy block; no bound under
+// overwrite). Only the holder of the walk token moves Head, so Head stays
+// on a record boundary and the triple (Head, records, bytes) stays
+// consistent; the token is never held across a wait. took reports whether
+// this writer held the token.
+func (w *Writer) walk(target, bound uint64) (took bool, err error) {
 	l := w.l
 	ctl := l.Ctl
 	me := w.idx + 1
@@ -143,6 +150,8 @@ func (w *Writer) walk(target uint64) (bool, error) {
 		return false, nil
 	}
 	defer ctl.WalkToken.CompareAndSwap(me, 0)
+	// The triple, not Head: a walker that died between its HeadGen and
+	// Head stores left Head behind the triple.
 	g := ctl.HeadGen.Load()
 	c := &ctl.HeadCopy[g&1]
 	pos, recs, byts := c.Pos.Load(), c.Records.Load(), c.Bytes.Load()
@@ -151,47 +160,44 @@ func (w *Writer) walk(target uint64) (bool, error) {
 	if tail := ctl.Tail.Load(); goal < tail {
 		goal = min(target+l.Capacity/16, tail)
 	}
+	goal = min(goal, bound)
+scan:
 	for pos < goal {
-		off := pos & l.Mask
-		rem := l.Capacity - off
-		if rem < layout.RecordHdrSize {
-			pos += rem
-			continue
+		v := l.RecordAt(pos)
+		switch v.Found {
+		case layout.FoundNothing:
+			break scan // claimed, not yet published
+		case layout.FoundBad:
+			return true, wrapErr("write", w.r.addr, ErrCorrupt, fmt.Errorf("%w at position %d", errWalkCorrupt, pos))
 		}
-		h := l.Hdr(off)
-		// Partner: the writer's stamp store; Len is read after it.
-		if h.Stamp.Load() != l.Stamp(pos) {
-			break // claimed, not yet published
+		if pos+v.Size > bound {
+			break // a record a reader still needs, or nobody has read
 		}
-		n := uint64(h.Len)
-		var size uint64
-		if h.Flags&layout.FlagPad != 0 {
-			size = layout.RecordHdrSize + n
-		} else {
-			size = layout.RecordSize(n)
-			if n > l.MaxRecord {
-				size = 0
-			}
+		if v.Found == layout.FoundRecord {
 			recs++
-			byts += n
+			byts += v.Len
 		}
-		if size == 0 || size > rem || size%layout.RecordAlign != 0 {
-			return false, wrapErr("write", w.r.addr, ErrCorrupt, fmt.Errorf("%w at position %d", errWalkCorrupt, pos))
+		pos += v.Size
+	}
+	if pos == start {
+		if ctl.Head.Load() != pos {
+			ctl.Head.Store(pos) // after a walker that died before its Head store
 		}
-		pos += size
+		return true, nil
 	}
-	if pos != start {
-		// Fill the copy readers are not pointed at, then flip, then
-		// move Head. Partners: the reader's loads in headTriple and its
-		// Head checks; writers claim only behind the new Head.
-		nc := &ctl.HeadCopy[(g+1)&1]
-		nc.Pos.Store(pos)
-		nc.Records.Store(recs)
-		nc.Bytes.Store(byts)
-		ctl.HeadGen.Store(g + 1)
-		ctl.Head.Store(pos)
-	}
-	return pos >= target, nil
+	// Fill the copy readers are not pointed at, then flip, then move
+	// Head. Partners: the loads in headTriple and the Head checks of
+	// overwrite-policy readers and of observers.
+	nc := &ctl.HeadCopy[(g+1)&1]
+	nc.Pos.Store(pos)
+	nc.Records.Store(recs)
+	nc.Bytes.Store(byts)
+	ctl.HeadGen.Store(g + 1)
+	// Partner: readers attaching (Reader.attach), lapped readers and
+	// observers; writers claim only behind the new Head, and room loads
+	// it before scanning the cursors.
+	ctl.Head.Store(pos)
+	return true, nil
 }
 
 // stealToken takes the walk token from a writer that died holding it.

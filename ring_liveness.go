@@ -1,9 +1,8 @@
 package shmbuf
 
 import (
-	"runtime/debug"
-
 	"github.com/shmbuf/shmbuf/internal/layout"
+	"runtime/debug"
 )
 
 // reapWriters frees the slots of dead writers (see takeDead for the
@@ -18,7 +17,7 @@ import (
 func (r *Ring) reapWriters() {
 	// A reaper touching a truncated segment gives up quietly; the
 	// caller's own access reports ErrTruncated.
-	defer quietFault(debug.SetPanicOnFault(true))
+	defer faultGuard(nil, "", "", nil, nil, debug.SetPanicOnFault(true))
 	r.reapMu.Lock()
 	defer r.reapMu.Unlock()
 	l := r.l
@@ -87,7 +86,7 @@ func (r *Ring) unblockClaim(i int) {
 	anyPending := false
 	for k := 0; k < np; k++ {
 		p := pieces[k][0]
-		if l.Hdr(p&l.Mask).Stamp.Load() != l.Stamp(p) {
+		if l.RecordAt(p).Found == layout.FoundNothing {
 			pending[k] = true
 			anyPending = true
 		}
@@ -120,9 +119,11 @@ func (r *Ring) unblockClaim(i int) {
 
 // reapReaders frees the slots of dead readers (see takeDead for the
 // proof), as if they had closed, and wakes writers waiting for the space
-// they held.
+// they held. What a dead reader read counts as read up to the cursor it
+// last published, which raised ReadMark then.
 func (r *Ring) reapReaders() {
-	defer quietFault(debug.SetPanicOnFault(true))
+	// Quietly, as reapWriters does.
+	defer faultGuard(nil, "", "", nil, nil, debug.SetPanicOnFault(true))
 	r.reapMu.Lock()
 	defer r.reapMu.Unlock()
 	l := r.l
@@ -133,20 +134,8 @@ func (r *Ring) reapReaders() {
 		if !ok {
 			continue
 		}
-		if layout.SlotStateOf(st) != layout.SlotAttaching && l.Policy == uint32(PolicyBlock) {
-			raiseHead(l, s.Cursor.Load())
-		}
 		s.State.Store(freeState(st))
 		r.releaseDead(lock)
 		wakeWriters(l)
-	}
-}
-
-// quietFault restores the fault mode and swallows a memory fault (any
-// other panic is re-raised).
-func quietFault(old bool) {
-	debug.SetPanicOnFault(old)
-	if rec := recover(); rec != nil {
-		faultErr(rec, "", "")
 	}
 }

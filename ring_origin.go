@@ -22,7 +22,7 @@ func (rd *Reader) Origin() (writer int, pos uint64) {
 	defer rd.calls.exit()
 	writer = -1
 	func() {
-		defer quietFault(debug.SetPanicOnFault(true))
+		defer faultGuard(nil, "", "", nil, nil, debug.SetPanicOnFault(true))
 		l := rd.l
 		flags := l.Hdr(rd.cur & l.Mask).Flags
 		// Under PolicyOverwrite the header is trusted only if no writer

@@ -55,6 +55,16 @@ type Reader struct {
 	published uint64 // the cursor last stored in the slot
 	batch     uint64 // publish the cursor after this many bytes
 
+	// start is where the reader started (policy block); marking is set
+	// once ReadMark was found at or past it, from when the reader raises
+	// ReadMark (see markRead).
+	start   uint64
+	marking bool
+	// ended is the End word of the end of stream last reported at the
+	// cursor: Next does not report it again, but waits for the next
+	// stream.
+	ended uint64
+
 	// recs and byts count the records and payload bytes before pos, in
 	// the numbering of the Head triple (policy overwrite), so that a
 	// lapped reader's loss is exact.
@@ -77,14 +87,14 @@ type Reader struct {
 // reader opens the segment file again and holds the slot's lock on that
 // description while it is attached, as writers do.
 func (r *Ring) NewReader(o ReaderOptions) (rd *Reader, err error) {
-	if err := r.hold("reader"); err != nil {
+	if err := r.holdWritable("reader"); err != nil {
 		return nil, err
 	}
 	defer r.release()
 	if o.Wait < WaitAdaptive || o.Wait > WaitBlock || o.From < FromOldest || o.From > FromLatest {
 		return nil, wrapErr("reader", r.addr, ErrInvalidArgument, fmt.Errorf("unknown wait strategy %d or start %d", o.Wait, o.From))
 	}
-	defer r.guard("reader", &err, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "reader", r.addr, nil, nil, debug.SetPanicOnFault(true))
 	var lf *os.File
 	if r.lf != nil {
 		if lf, err = reopenSegment(r.seg); err != nil {
@@ -142,9 +152,11 @@ func (rd *Reader) attach(from StartPosition, self proc.Identity) {
 	if from == FromLatest {
 		p = l.Ctl.Tail.Load()
 	}
-	// Store the cursor, become active, then re-read Head: see gate for
-	// why a writer that raised Head meanwhile cannot hand out space this
-	// reader still needs. Partner: the writers' State and Cursor loads.
+	// Store the cursor, become active, then load Head again: a walk
+	// that moved Head after our first load either saw this slot active
+	// (and claims no space at or past the cursor) or moved Head before
+	// this load (see Retention in ring_gate.go). Partner: the writers'
+	// State and Cursor loads in minCursor, and the walker's Head store.
 	s.Cursor.Store(p)
 	s.State.Store(active)
 	for {
@@ -155,7 +167,7 @@ func (rd *Reader) attach(from StartPosition, self proc.Identity) {
 		p = h
 		s.Cursor.Store(p)
 	}
-	rd.pos, rd.published = p, p
+	rd.pos, rd.published, rd.start = p, p, p
 }
 
 // headTriple reads Head with its record and byte counts, consistently.
@@ -173,45 +185,42 @@ func headTriple(l *layout.Ring) (pos, recs, byts uint64) {
 
 // skipToTail moves a new overwrite-policy reader over the published
 // records up to the tail, counting them, so its loss accounting matches
-// the Head triple. It stops early at an unpublished record.
+// the Head triple. It stops early at an unpublished record, and at a
+// header it cannot trust, which Next then reports.
 func (rd *Reader) skipToTail() {
-	l := rd.l
+	rd.pos, rd.recs, rd.byts = skipToTail(rd.l, rd.pos, rd.recs, rd.byts)
+}
+
+// skipToTail moves pos, with the counts of the records and bytes before
+// it, over the published records up to the tail (see Reader.skipToTail).
+func skipToTail(l *layout.Ring, pos, recs, byts uint64) (uint64, uint64, uint64) {
 	tail := l.Ctl.Tail.Load()
-	for rd.pos < tail {
-		p := rd.pos
-		off := p & l.Mask
-		rem := l.Capacity - off
-		if rem < layout.RecordHdrSize {
-			rd.pos += rem
-			continue
-		}
-		h := l.Hdr(off)
-		if h.Stamp.Load() != l.Stamp(p) {
+	for pos < tail {
+		p := pos
+		rec := l.RecordAt(p)
+		if rec.Found == layout.FoundNothing {
 			break
 		}
-		n := uint64(h.Len)
-		size := layout.RecordSize(n)
-		pad := h.Flags&layout.FlagPad != 0
-		if pad {
-			size = layout.RecordHdrSize + n
-		}
-		if l.Ctl.Head.Load() > p {
-			pos, recs, byts := headTriple(l)
-			if pos <= p {
+		if rec.Found != layout.FoundGap && l.Ctl.Head.Load() > p {
+			// The walker passed p: what we decoded may be a later
+			// lap's. Resume from its triple.
+			hp, hr, hb := headTriple(l)
+			if hp <= p {
 				break // Head and its triple disagree: Next will report it
 			}
-			rd.pos, rd.recs, rd.byts = pos, recs, byts
+			pos, recs, byts = hp, hr, hb
 			continue
 		}
-		if size > rem || (!pad && n > l.MaxRecord) || size%layout.RecordAlign != 0 {
-			break // corrupt: Next will report it
+		if rec.Found == layout.FoundBad {
+			break
 		}
-		if !pad {
-			rd.recs++
-			rd.byts += n
+		if rec.Found == layout.FoundRecord {
+			recs++
+			byts += rec.Len
 		}
-		rd.pos += size
+		pos += rec.Size
 	}
+	return pos, recs, byts
 }
 
 // Next returns the next record's payload, waiting for one as the wait
@@ -261,7 +270,7 @@ func (rd *Reader) TryNext() ([]byte, error) {
 // nothing, then TryNext again, to tell a stream whose writers are idle
 // from one whose writers are gone.
 func (r *Ring) Reap() error {
-	if err := r.hold("reap"); err != nil {
+	if err := r.holdWritable("reap"); err != nil {
 		return err
 	}
 	defer r.release()
@@ -278,127 +287,121 @@ func (rd *Reader) next(ctx context.Context, block, inPlace bool) (rec []byte, er
 		return nil, rd.closedErr()
 	}
 	done := false
-	defer rd.r.guardCall(&rd.calls, "read", &err, &done, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "read", rd.r.addr, &rd.calls, &done, debug.SetPanicOnFault(true))
 	l := rd.l
-	rd.rest = nil
-	rd.inPlace = false
-	// The record returned last time is released now: the cursor may
-	// pass it. Batched, so that writers rarely see the line change.
-	//
-	// Why a record returned in place under PolicyBlock stays whole until
-	// then: writers claim only below the slowest live reader's published
-	// cursor plus the capacity (gate; a writer's cached limit comes from a
-	// gate no higher than a cursor this reader published, or than the Head
-	// it attached at, and cursors only grow). This reader publishes rd.pos
-	// only here, at the start of a call (the end of the record the caller
-	// just gave back), and before it waits or gives up (the position of a
-	// record not read yet), so its published cursor never passes a record
-	// it has returned and the caller may still hold; batching only delays
-	// a publication, which keeps the cursor lower. The next lap's copy of
-	// the record's bytes therefore lies at or past every writer's limit
-	// until the reader's next call. Under PolicyOverwrite writers ignore
-	// cursors, which is why Next copies and checks there.
+	rd.rest, rd.inPlace = nil, false
+	// The record returned last time is released now (see publish).
+	// Batched, so that writers rarely see the line change.
 	if rd.pos-rd.published >= rd.batch {
 		rd.publish()
 	}
-	waited := false
-	for {
-		p := rd.pos
-		off := p & l.Mask
-		rem := l.Capacity - off
-		if rem < layout.RecordHdrSize {
-			rd.pos += rem
-			continue
+	for waited := false; ; waited = true {
+		rec, ok, err := rd.take(inPlace)
+		if err != nil {
+			return nil, err
 		}
-		h := l.Hdr(off)
-		// Partner: the writer's stamp store after the payload.
-		if h.Stamp.Load() == l.Stamp(p) {
-			n := uint64(h.Len)
-			if h.Flags&layout.FlagPad != 0 {
-				size := layout.RecordHdrSize + n
-				if n%layout.RecordAlign != 0 || size > rem {
-					return nil, rd.corruptOrLapped(p, n)
-				}
-				rd.pos = p + size
-				continue
-			}
-			size := layout.RecordSize(n)
-			if n > l.MaxRecord || size > rem {
-				return nil, rd.corruptOrLapped(p, n)
-			}
-			// Partner: the walker's Head store, made before any writer
-			// may claim this record's space.
-			if rd.overwrite && l.Ctl.Head.Load() > p {
-				return nil, rd.lapped(p + 1)
-			}
-			start := off + layout.RecordHdrSize
-			rec = l.Data[start : start+n : start+n]
-			if !inPlace {
-				rec = rd.grow(n)
-				copy(rec, l.Data[start:start+n])
-				// A Head still at or below p after the copy means no
-				// writer claimed the space, so the length read above
-				// and the bytes copied are the record's. Partner: the
-				// walker's Head store, as above.
-				if l.Ctl.Head.Load() > p {
-					return nil, rd.lapped(p + 1)
-				}
-			}
-			rd.pos = p + size
-			rd.recs++
-			rd.byts += n
-			rd.cur, rd.curLen = p, n
-			rd.inPlace = inPlace && rd.overwrite
+		if ok {
 			done = true
 			return rec, nil
 		}
-		if rd.overwrite && l.Ctl.Head.Load() > p {
-			return nil, rd.lapped(p + 1)
-		}
-		// The stream has ended here when End, Tail and p agree and no
-		// writer slot is taken, checked in this order: a writer that
-		// attaches after the scan and claims before the Tail load moves
-		// Tail; one that claims later starts the next stream. Partners:
-		// endStream's CAS, and the Store that frees a writer slot after
-		// it.
-		e := l.Ctl.End.Load()
-		if e != 0 && skipGap(l, e&^layout.EndMask) == p && !writersAttached(l) && skipGap(l, l.Ctl.Tail.Load()) == p {
+		// Nothing at p: the end of the stream, or wait.
+		p, e := rd.pos, l.Ctl.End.Load()
+		if rd.endsHere(p, e) {
 			if rd.calls.closing() {
 				return nil, rd.closedErr() // the Ring's Close ended the stream too
 			}
+			rd.ended = e
 			return nil, rd.endErr(e)
 		}
 		if rd.pos != rd.published {
 			rd.publish() // before waiting or giving up: writers see progress
 		}
 		if !block {
+			if err := holeErr(l, p, rd.r.addr); err != nil {
+				return nil, err
+			}
 			return nil, wrapErr("read", rd.r.addr, ErrEmpty, nil)
 		}
 		if !waited {
 			rd.ws.reset() // only a call that waits pays for the wait state
-			waited = true
 		}
-		due, err := rd.ws.pause(ctx, rd.wait, &l.Ctl.DataWake, &l.Ctl.ReaderWaiters,
-			func() bool { return rd.idle(p, e) })
-		if rd.calls.closing() {
-			return nil, rd.closedErr()
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, err
-			}
-			return nil, wrapErr("read", rd.r.addr, ErrTruncated, err)
-		}
-		if due {
-			corrupt, suspect := rd.ws.confirm(rd.check(p))
-			if corrupt != nil {
-				return nil, corrupt
-			}
-			if !suspect {
-				rd.r.reapWriters()
-			}
+		if err := rd.waitAt(ctx, p, e); err != nil {
+			return nil, err
 		}
 	}
+}
+
+// take returns the record at the cursor and moves the cursor past it,
+// skipping pads and the gap at the end of a lap. ok is false, with the
+// cursor at the first position holding nothing yet, when no record is
+// there to read.
+func (rd *Reader) take(inPlace bool) (rec []byte, ok bool, err error) {
+	l := rd.l
+	for {
+		p := rd.pos
+		v := l.RecordAt(p)
+		switch v.Found {
+		case layout.FoundGap, layout.FoundPad:
+			rd.pos = p + v.Size
+			continue
+		case layout.FoundBad:
+			return nil, false, rd.corruptOrLapped(p, v.Len)
+		}
+		// Partner: the walker's Head store, made before any writer may
+		// claim the space at p.
+		if rd.overwrite && l.Ctl.Head.Load() > p {
+			return nil, false, rd.lapped(p + 1)
+		}
+		if v.Found == layout.FoundNothing {
+			return nil, false, nil
+		}
+		start := v.Off + layout.RecordHdrSize
+		rec = l.Data[start : start+v.Len : start+v.Len]
+		if !inPlace {
+			rec = rd.grow(v.Len)
+			copy(rec, l.Data[start:start+v.Len])
+			// A Head still at or below p after the copy means no writer
+			// claimed the space, so the length read above and the bytes
+			// copied are the record's. Partner: as above.
+			if l.Ctl.Head.Load() > p {
+				return nil, false, rd.lapped(p + 1)
+			}
+		}
+		rd.pos = p + v.Size
+		rd.recs++
+		rd.byts += v.Len
+		rd.cur, rd.curLen = p, v.Len
+		rd.inPlace = inPlace && rd.overwrite
+		return rec, true, nil
+	}
+}
+
+// waitAt waits once at p, where nothing is published and e was the end of
+// stream, as the wait strategy says; at its periodic tick it checks the
+// ring's sanity and reaps dead writers. An error ends the call.
+func (rd *Reader) waitAt(ctx context.Context, p, e uint64) error {
+	l := rd.l
+	due, err := rd.ws.pause(ctx, rd.wait, &l.Ctl.DataWake, &l.Ctl.ReaderWaiters,
+		func() bool { return rd.idle(p, e) })
+	if rd.calls.closing() {
+		return rd.closedErr()
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return wrapErr("read", rd.r.addr, ErrTruncated, err)
+	}
+	if due {
+		corrupt, suspect := rd.ws.confirm(rd.check(p))
+		if corrupt != nil {
+			return corrupt
+		}
+		if !suspect {
+			rd.r.reapWriters()
+		}
+	}
+	return nil
 }
 
 // grow returns rd.buf resized to n bytes, reallocating only when n is
@@ -417,14 +420,35 @@ func (rd *Reader) closedErr() error {
 // skipGap moves p over the last bytes of a lap when they are too few for
 // a record header: readers skip them, and a writer's next claim starts
 // after them. A stream that ends there (End and Tail at p) ends, for a
-// reader, at the start of the next lap (found by the crash suite: a
-// reader that had skipped the gap waited forever for an end of stream
-// recorded 8 bytes before it).
+// reader, at the start of the next lap, where the reader waits.
 func skipGap(l *layout.Ring, p uint64) uint64 {
 	if rem := l.Capacity - p&l.Mask; rem < layout.RecordHdrSize {
 		return p + rem
 	}
 	return p
+}
+
+// endsHere reports whether the stream ends at p, where the reader found
+// nothing to read, e being End loaded after that: when End, the writer
+// slots (all free) and Tail, loaded in this order, say p, and that end
+// was not reported here yet (a call after it waits for a writer to start
+// the next stream). A writer that attaches after the slot scan and
+// claims before the Tail load moves Tail; one that claims later starts
+// the next stream. Partners: endStream's CAS, and the Store that frees a
+// writer slot after it.
+func (rd *Reader) endsHere(p, e uint64) bool { return endsHere(rd.l, p, e, rd.ended) }
+
+// endsHere is Reader.endsHere for any cursor: reported is the End word
+// last reported to it.
+func endsHere(l *layout.Ring, p, e, reported uint64) bool {
+	return endsAt(l, p, e, reported) && skipGap(l, l.Ctl.Tail.Load()) == p
+}
+
+// endsAt reports whether End e, loaded first, and the writer slots,
+// scanned after it, say that the stream ends at p, and it was not
+// reported there yet (reported is the End word last reported).
+func endsAt(l *layout.Ring, p, e, reported uint64) bool {
+	return e != 0 && e != reported && skipGap(l, e&^layout.EndMask) == p && !writersAttached(l)
 }
 
 // idle reports whether nothing changed at p since the reader looked: no
@@ -433,22 +457,62 @@ func skipGap(l *layout.Ring, p uint64) uint64 {
 // slot, and wakes readers after).
 func (rd *Reader) idle(p, end uint64) bool {
 	l := rd.l
-	if l.Hdr(p&l.Mask).Stamp.Load() == l.Stamp(p) || l.Ctl.End.Load() != end || rd.calls.closing() {
-		return false
-	}
-	if end != 0 && skipGap(l, end&^layout.EndMask) == p && !writersAttached(l) {
+	if l.RecordAt(p).Found != layout.FoundNothing || l.Ctl.End.Load() != end || rd.calls.closing() || endsAt(l, p, end, rd.ended) {
 		return false
 	}
 	return !rd.overwrite || l.Ctl.Head.Load() <= p
 }
 
 // publish stores the cursor and wakes writers waiting for space.
+//
+// Why a record returned in place under PolicyBlock stays whole until the
+// reader's next call: writers claim only below the slowest live reader's
+// published cursor plus the capacity (room; a writer's cached limit is no
+// higher than a cursor this reader published, or than the Head it
+// attached at, plus the capacity, and cursors only grow). A reader publishes rd.pos
+// only at the start of a call (the end of the record the caller just gave
+// back), and before it waits or gives up (the position of a record not
+// read yet), so its published cursor never passes a record it has
+// returned and the caller may still hold; batching only delays a
+// publication, which keeps the cursor lower. The next lap's copy of the
+// record's bytes therefore lies at or past every writer's limit until
+// the reader's next call. Under PolicyOverwrite writers ignore cursors,
+// which is why Next copies and checks there.
 func (rd *Reader) publish() {
 	// Partner: the writers' Cursor loads in minCursor.
 	rd.slot.Cursor.Store(rd.pos)
 	rd.published = rd.pos
+	if !rd.overwrite {
+		rd.markRead()
+	}
 	if rd.l.Ctl.WriterWaiters.Load() != 0 {
 		wakeWriters(rd.l)
+	}
+}
+
+// markRead raises ReadMark (policy block) to the cursor when every record
+// between them was read: by this reader, once ReadMark is at or past
+// where it started, since it reads every record from there. A reader that
+// started above ReadMark (from the latest record, over records nobody has
+// read) raises nothing until others have read up to its start. ReadMark
+// only grows, so the test holds from then on. Partner: the writers' load
+// in reusable.
+func (rd *Reader) markRead() {
+	rm := &rd.l.Ctl.ReadMark
+	for {
+		m := rm.Load()
+		if m >= rd.pos {
+			return
+		}
+		if !rd.marking {
+			if rd.start > m {
+				return
+			}
+			rd.marking = true
+		}
+		if rm.CompareAndSwap(m, rd.pos) {
+			return
+		}
 	}
 }
 
@@ -456,14 +520,24 @@ func (rd *Reader) publish() {
 // Head was found at or past past; a triple behind it, or counting fewer
 // records or bytes than the reader has, cannot be right.
 func (rd *Reader) lapped(past uint64) error {
-	pos, recs, byts := headTriple(rd.l)
-	if pos < past || recs < rd.recs || byts < rd.byts {
-		return corruptf("read", rd.r.addr, "head triple (%d, %d records, %d bytes) is not past the reader (%d, %d records, %d bytes)",
-			pos, recs, byts, past, rd.recs, rd.byts)
+	err := resync(rd.l, rd.r.addr, past, &rd.pos, &rd.recs, &rd.byts)
+	if lost := (*LostError)(nil); errors.As(err, &lost) {
+		rd.l.Ctl.Overruns.Add(1)
 	}
-	e := wrapErr("read", rd.r.addr, nil, &LostError{Records: recs - rd.recs, Bytes: byts - rd.byts})
-	rd.pos, rd.recs, rd.byts = pos, recs, byts
-	rd.l.Ctl.Overruns.Add(1)
+	return err
+}
+
+// resync moves a lapped cursor (pos, with the records and bytes before
+// it) to Head and returns the *LostError that counts what it missed; see
+// Reader.lapped.
+func resync(l *layout.Ring, addr string, past uint64, pos, recs, byts *uint64) error {
+	hp, hr, hb := headTriple(l)
+	if hp < past || hr < *recs || hb < *byts {
+		return corruptf("read", addr, "head triple (%d, %d records, %d bytes) is not past the reader (%d, %d records, %d bytes)",
+			hp, hr, hb, past, *recs, *byts)
+	}
+	e := wrapErr("read", addr, nil, &LostError{Records: hr - *recs, Bytes: hb - *byts})
+	*pos, *recs, *byts = hp, hr, hb
 	return e
 }
 
@@ -483,14 +557,18 @@ func (rd *Reader) corrupt(p, n uint64) error {
 	return wrapErr("read", rd.r.addr, ErrCorrupt, fmt.Errorf("record at position %d has length %d (max record %d)", p, n, rd.l.MaxRecord))
 }
 
-func (rd *Reader) endErr(e uint64) error {
+func (rd *Reader) endErr(e uint64) error { return endErr(rd.r.addr, e) }
+
+// endErr is what a read at the end of a stream returns, by the cause in
+// End e.
+func endErr(addr string, e uint64) error {
 	switch e & layout.EndMask {
 	case layout.EndEOF:
 		return io.EOF
 	case layout.EndAborted:
-		return wrapErr("read", rd.r.addr, ErrWriterLost, errors.New("the last writer closed with an error"))
+		return wrapErr("read", addr, ErrWriterLost, errors.New("the last writer closed with an error"))
 	}
-	return wrapErr("read", rd.r.addr, ErrWriterLost, nil)
+	return wrapErr("read", addr, ErrWriterLost, nil)
 }
 
 // Read reads the concatenated payloads of the records, waiting for data.
@@ -512,7 +590,7 @@ func (rd *Reader) Read(p []byte) (n int, err error) {
 		}
 		rd.rest = rec
 	}
-	defer rd.r.guard("read", &err, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "read", rd.r.addr, nil, nil, debug.SetPanicOnFault(true))
 	n = copy(p, rd.rest)
 	if rd.overwrite && rd.l.Ctl.Head.Load() > rd.cur {
 		// The walker passed the record while we copied: count it as
@@ -577,7 +655,7 @@ func (rd *Reader) takeRest() (rest []byte, err error) {
 	if !rd.overwrite {
 		return rest, nil
 	}
-	defer rd.r.guard("read", &err, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "read", rd.r.addr, nil, nil, debug.SetPanicOnFault(true))
 	buf := rd.grow(uint64(len(rest)))
 	copy(buf, rest)
 	// Partner: the walker's Head store (see next).
@@ -587,10 +665,11 @@ func (rd *Reader) takeRest() (rest []byte, err error) {
 	return buf, nil
 }
 
-// Close releases the reader's slot. Under PolicyBlock, Head moves up to
-// its cursor, so the space it read is free and a later reader starts
-// after it. A call in progress on another goroutine ends with ErrClosed
-// first; Close returns once it has.
+// Close releases the reader's slot and discards nothing: under
+// PolicyBlock the records it read become space that writers may reuse
+// when they need it, and until then stay in the ring for later readers.
+// A call in progress on another goroutine ends with ErrClosed first;
+// Close returns once it has.
 func (rd *Reader) Close() error { return rd.endClose(rd.beginClose()) }
 
 // beginClose marks rd closing and wakes its call in progress, if any, so
@@ -612,12 +691,11 @@ func (rd *Reader) endClose(first bool) (err error) {
 		return nil
 	}
 	if rd.lf != nil {
-		// Closing the description releases the slot's lock; deferred
-		// first, it runs last, after the slot is freed below.
+		// Deferred first, it runs last, after the slot is freed below.
 		defer rd.lf.Close()
 	}
 	defer rd.finishClose()
-	defer rd.r.guard("close", &err, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "close", rd.r.addr, nil, nil, debug.SetPanicOnFault(true))
 	l := rd.l
 	rd.calls.drain()
 	rd.rest = nil
@@ -629,7 +707,7 @@ func (rd *Reader) endClose(first bool) (err error) {
 		return nil
 	}
 	if !rd.overwrite {
-		raiseHead(l, rd.pos)
+		rd.markRead() // what it read is reusable now
 	}
 	// Free the slot, then (deferred above) release its lock.
 	rd.slot.State.CompareAndSwap(own, freeState(own))

@@ -50,12 +50,13 @@ func (s *waitState) confirm(err error) (corrupt error, suspect bool) {
 
 // checkRing checks the control words every waiter depends on: the
 // positions (8-aligned, Head within one capacity of Tail and not past
-// it), the end of stream, the Head triple of policy overwrite, and the
+// it, ReadMark between them), the end of stream, the Head triple of policy overwrite, and the
 // slots (known states, plausible start times, reader cursors the writers
 // could have respected).
 func checkRing(l *layout.Ring, op, addr string) error {
 	ctl := l.Ctl
 	h := ctl.Head.Load()
+	rm := ctl.ReadMark.Load()
 	e := ctl.End.Load()
 	t := ctl.Tail.Load()
 	h2 := ctl.Head.Load()
@@ -67,24 +68,32 @@ func checkRing(l *layout.Ring, op, addr string) error {
 	case h > skipGap(l, t):
 		return corruptf(op, addr, "head %d is past tail %d", h, t)
 	case t > h2 && t-h2 > l.Capacity:
-		// Writers claim only within one capacity of Head (policy
-		// overwrite) or of the slowest reader, which Head never trails
-		// (policy block).
+		// Writers claim only within one capacity of Head.
 		return corruptf(op, addr, "tail %d is more than the capacity %d past head %d", t, l.Capacity, h2)
 	}
+	if l.Policy == uint32(PolicyBlock) {
+		// Head never passes ReadMark, which readers raise only to
+		// cursors they published.
+		switch {
+		case rm%layout.RecordAlign != 0:
+			return corruptf(op, addr, "read mark %#x is not a record position", rm)
+		case rm < h:
+			return corruptf(op, addr, "read mark %d is behind head %d", rm, h)
+		case rm > skipGap(l, t):
+			return corruptf(op, addr, "read mark %d is past tail %d", rm, t)
+		}
+	}
 	if e != 0 {
-		kind, pos := e&layout.EndMask, e&^layout.EndMask
-		if kind < layout.EndEOF || kind > layout.EndAborted {
-			return corruptf(op, addr, "end of stream %#x has an unknown kind", e)
+		cause, pos := e&layout.EndMask, e&^layout.EndMask
+		if cause < layout.EndEOF || cause > layout.EndAborted {
+			return corruptf(op, addr, "end of stream %#x has an unknown cause", e)
 		}
 		if pos > skipGap(l, t) {
 			return corruptf(op, addr, "end of stream at %d is past tail %d", pos, t)
 		}
 	}
-	if l.Policy == uint32(PolicyOverwrite) {
-		if err := checkHeadTriple(l, op, addr); err != nil {
-			return err
-		}
+	if err := checkHeadTriple(l, op, addr); err != nil {
+		return err
 	}
 	for i := range l.Writers {
 		s := &l.Writers[i]
@@ -116,8 +125,8 @@ func checkRing(l *layout.Ring, op, addr string) error {
 	return nil
 }
 
-// checkHeadTriple checks the (position, records, bytes) of Head under
-// policy overwrite: the walker stores the triple before Head, so the
+// checkHeadTriple checks the (position, records, bytes) of Head: the
+// walker stores the triple before Head, so the
 // triple is never behind Head, and every record counted took a header and
 // its payload of the positions before it.
 func checkHeadTriple(l *layout.Ring, op, addr string) error {
@@ -142,6 +151,24 @@ func checkSlot(state, start uint64, what string, i int, op, addr string) error {
 		return corruptf(op, addr, "%s slot %d: start time %#x", what, i, start)
 	}
 	return nil
+}
+
+// holeErr reports a hole at p: a position below Tail where nothing is
+// published while no writer is attached. Every claim below Tail is then
+// published or padded, since a writer publishes or pads its claim before
+// its slot is freed, and a reaper pads a dead writer's before freeing
+// it; so only lost memory leaves a hole: a file: ring after a crash of
+// the machine, whose pages reached the disk in no particular order, or a
+// corrupt segment. A reader at a hole would wait for ever. The order of
+// the loads (Tail, the writer slots, the record, Head) makes the test
+// sound: a writer attaching after the scan claims at or past that Tail.
+// Under PolicyOverwrite a Head past p is a lap, not a hole.
+func holeErr(l *layout.Ring, p uint64, addr string) error {
+	t := l.Ctl.Tail.Load()
+	if p >= skipGap(l, t) || writersAttached(l) || l.RecordAt(p).Found != layout.FoundNothing || l.Ctl.Head.Load() > p {
+		return nil
+	}
+	return corruptf("read", addr, "nothing is published at position %d, below the tail %d, and no writer is attached: records were lost (a crash of the machine before they reached the disk?)", p, t)
 }
 
 // ownState is the State word of the slot rd holds active.
@@ -172,6 +199,9 @@ func (rd *Reader) check(p uint64) error {
 	}
 	if t := rd.l.Ctl.Tail.Load(); p > skipGap(rd.l, t) {
 		return corruptf(op, addr, "reader waits at %d, past tail %d", p, t)
+	}
+	if err := holeErr(rd.l, p, addr); err != nil {
+		return err
 	}
 	return checkOwnSlot(rd.slot.State.Load(), rd.slot.Start.Load(), rd.ownState(), "reader", op, addr)
 }

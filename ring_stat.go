@@ -1,9 +1,8 @@
 package shmbuf
 
 import (
-	"runtime/debug"
-
 	"github.com/shmbuf/shmbuf/internal/layout"
+	"runtime/debug"
 )
 
 // RingStat describes a ring at one moment. Counters are published by
@@ -14,12 +13,16 @@ type RingStat struct {
 	Capacity  int    `json:"capacity"`
 	MaxRecord int    `json:"max_record"`
 	Policy    Policy `json:"policy"`
-	// Head is the oldest position still in the ring, Tail the end of the
-	// last claimed record; Fill is Tail minus the slowest live reader's
-	// cursor (or Head when no reader is attached).
-	Head uint64 `json:"head"`
-	Tail uint64 `json:"tail"`
-	Fill uint64 `json:"fill"`
+	// Head is the position of the oldest record still in the ring, Tail
+	// the end of the last claimed record, and Fill the bytes between
+	// them: what the ring holds. ReadMark (policy block) is how far
+	// records were read: every record before it was read by some reader,
+	// so writers may reuse its space once no live reader needs it;
+	// records from ReadMark to Tail nobody has read yet.
+	Head     uint64 `json:"head"`
+	ReadMark uint64 `json:"read_mark"`
+	Tail     uint64 `json:"tail"`
+	Fill     uint64 `json:"fill"`
 	// Records and Bytes count the records and payload bytes written;
 	// Overruns counts how often readers were lapped (policy overwrite).
 	Records  uint64 `json:"records"`
@@ -64,7 +67,7 @@ func (r *Ring) Stat() (st RingStat, err error) {
 		return st, err
 	}
 	defer r.release()
-	defer r.guard("stat", &err, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "stat", r.addr, nil, nil, debug.SetPanicOnFault(true))
 	l := r.l
 	ctl := l.Ctl
 	st = RingStat{
@@ -72,6 +75,7 @@ func (r *Ring) Stat() (st RingStat, err error) {
 		MaxRecord: int(l.MaxRecord),
 		Policy:    Policy(l.Policy),
 		Head:      ctl.Head.Load(),
+		ReadMark:  ctl.ReadMark.Load(),
 		Tail:      ctl.Tail.Load(),
 		Records:   ctl.ClosedRecords.Load(),
 		Bytes:     ctl.ClosedBytes.Load(),
@@ -82,7 +86,6 @@ func (r *Ring) Stat() (st RingStat, err error) {
 		Writers:     []RingPeer{}, // JSON [], not null
 		Readers:     []RingPeer{},
 	}
-	floor := st.Head
 	for i := range l.Writers {
 		s := &l.Writers[i]
 		state := s.State.Load()
@@ -95,9 +98,6 @@ func (r *Ring) Stat() (st RingStat, err error) {
 		st.Records += p.Records
 		st.Bytes += p.Bytes
 		st.Writers = append(st.Writers, p)
-	}
-	if m, ok := minCursor(l); ok && l.Policy == uint32(PolicyBlock) {
-		floor = m
 	}
 	for i := range l.Readers {
 		s := &l.Readers[i]
@@ -113,8 +113,8 @@ func (r *Ring) Stat() (st RingStat, err error) {
 		}
 		st.Readers = append(st.Readers, p)
 	}
-	if floor < st.Tail {
-		st.Fill = st.Tail - floor
+	if st.Head < st.Tail {
+		st.Fill = st.Tail - st.Head
 	}
 	if e := ctl.End.Load(); e != 0 && len(st.Writers) == 0 {
 		st.EndPos = e &^ layout.EndMask

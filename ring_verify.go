@@ -24,7 +24,7 @@ func (rd *Reader) Verify() (err error) {
 	if !rd.inPlace {
 		return nil
 	}
-	defer rd.r.guard("read", &err, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "read", rd.r.addr, nil, nil, debug.SetPanicOnFault(true))
 	// Partner: the walker's Head store, made before any writer may claim
 	// the space behind it. A Head still at or below the record means no
 	// writer has touched it.

@@ -59,14 +59,14 @@ type Writer struct {
 // slot's lock on that description while it is attached: the proof, for
 // other processes, that it is alive.
 func (r *Ring) NewWriter(o WriterOptions) (w *Writer, err error) {
-	if err := r.hold("writer"); err != nil {
+	if err := r.holdWritable("writer"); err != nil {
 		return nil, err
 	}
 	defer r.release()
 	if o.Wait < WaitAdaptive || o.Wait > WaitBlock {
 		return nil, wrapErr("writer", r.addr, ErrInvalidArgument, fmt.Errorf("unknown wait strategy %d", o.Wait))
 	}
-	defer r.guard("writer", &err, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "writer", r.addr, nil, nil, debug.SetPanicOnFault(true))
 	var lf *os.File
 	if r.lf != nil {
 		if lf, err = reopenSegment(r.seg); err != nil {
@@ -157,16 +157,16 @@ func (w *Writer) WriteContext(ctx context.Context, p []byte) (n int, err error) 
 	}
 	// One fault guard for the whole record: claim, copy and publish.
 	done := false
-	defer w.r.guardCall(&w.calls, "write", &err, &done, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "write", w.r.addr, &w.calls, &done, debug.SetPanicOnFault(true))
 	size := uint64(len(p))
-	// One test sends empty, oversized and misused writes to the slow
-	// path: size-1 wraps around for an empty p.
+	// One comparison sends empty, oversized and misused writes to the
+	// slow path: size-1 wraps around for an empty p.
 	if size-1 >= w.l.MaxRecord || w.pending {
 		if len(p) == 0 {
 			done = true
 			return 0, nil
 		}
-		_, err := w.claimLocked(ctx, len(p)) // reports the misuse
+		_, err := w.claimRecord(ctx, len(p)) // reports the misuse
 		done = true
 		return 0, err
 	}
@@ -184,8 +184,9 @@ func (w *Writer) WriteContext(ctx context.Context, p []byte) (n int, err error) 
 
 // Claim reserves a record of n bytes (1 to MaxRecord) and returns its
 // payload, which the caller fills in place; the record is published by
-// Commit. The slice is valid until Commit or Close. Readers wait at an
-// uncommitted record, so Commit promptly.
+// Commit, or dropped by Abort. The slice is valid until Commit, Abort or
+// Close. Readers wait at an uncommitted record, so Commit (or Abort)
+// promptly.
 func (w *Writer) Claim(n int) ([]byte, error) {
 	return w.claimCtx(context.Background(), n)
 }
@@ -195,16 +196,17 @@ func (w *Writer) claimCtx(ctx context.Context, n int) (buf []byte, err error) {
 		return nil, w.closedErr()
 	}
 	defer w.calls.exit()
-	defer w.r.guard("write", &err, debug.SetPanicOnFault(true))
-	return w.claimLocked(ctx, n)
+	defer faultGuard(&err, "write", w.r.addr, nil, nil, debug.SetPanicOnFault(true))
+	return w.claimRecord(ctx, n)
 }
 
 func (w *Writer) closedErr() error {
 	return wrapErr("write", w.r.addr, ErrClosed, nil)
 }
 
-// claimLocked is claimCtx for callers that already guard against faults.
-func (w *Writer) claimLocked(ctx context.Context, n int) ([]byte, error) {
+// claimRecord checks a request for a record of n bytes and claims it:
+// the body of Claim, for callers that already run under a fault guard.
+func (w *Writer) claimRecord(ctx context.Context, n int) ([]byte, error) {
 	switch {
 	case w.pending:
 		return nil, wrapErr("write", w.r.addr, ErrInvalidArgument, errors.New("Claim before Commit of the previous claim"))
@@ -262,8 +264,7 @@ func (w *Writer) claim(ctx context.Context, size uint64) (uint64, error) {
 			// Clear ours at once, or a reaper finding the winner dead
 			// would take our stale record for the winner's and leave its
 			// unpublished claim in place, while we wait for space that
-			// only its unblocking frees (found by the crash suite, about
-			// once in a thousand kills). Partner: the reaper's load in
+			// only its unblocking frees. Partner: the reaper's load in
 			// unblockClaim.
 			w.slot.Claim.Store(0)
 			continue
@@ -293,8 +294,29 @@ func (w *Writer) Commit() (err error) {
 	if !w.pending {
 		return wrapErr("write", w.r.addr, ErrInvalidArgument, errors.New("Commit without Claim"))
 	}
-	defer w.r.guard("write", &err, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "write", w.r.addr, nil, nil, debug.SetPanicOnFault(true))
 	w.publish()
+	return nil
+}
+
+// Abort drops the record reserved by Claim without closing the writer:
+// its space becomes padding that readers skip, and the writer may Claim
+// or Write again. The slice Claim returned is invalid after it.
+func (w *Writer) Abort() (err error) {
+	if !w.calls.enter() {
+		return w.closedErr()
+	}
+	defer w.calls.exit()
+	if !w.pending {
+		return wrapErr("write", w.r.addr, ErrInvalidArgument, errors.New("Abort without Claim"))
+	}
+	defer faultGuard(&err, "write", w.r.addr, nil, nil, debug.SetPanicOnFault(true))
+	publishPad(w.l, w.claimPos, layout.RecordSize(w.claimLen), w.idx)
+	w.pending = false
+	// Readers waiting at the claim move past the padding.
+	if w.l.Ctl.ReaderWaiters.Load() != 0 {
+		wakeReaders(w.l)
+	}
 	return nil
 }
 
@@ -348,7 +370,7 @@ func (w *Writer) CloseWithError(err error) error {
 	return w.close(layout.EndAborted)
 }
 
-func (w *Writer) close(kind uint64) error { return w.endClose(kind, w.beginClose()) }
+func (w *Writer) close(cause uint64) error { return w.endClose(cause, w.beginClose()) }
 
 // beginClose marks w closing and wakes its call in progress, if any, so
 // that it ends with ErrClosed. first is true for the one Close that must
@@ -370,18 +392,17 @@ func (w *Writer) beginClose() (first bool) {
 // Readers honour End only when no writer slot is taken, so a store made
 // while other writers remain is overtaken by theirs (End only moves
 // forward), and two closers storing End at once are harmless.
-func (w *Writer) endClose(kind uint64, first bool) (err error) {
+func (w *Writer) endClose(cause uint64, first bool) (err error) {
 	if !first {
 		w.calls.waitFinished()
 		return nil
 	}
 	if w.lf != nil {
-		// Closing the description releases the slot's lock; deferred
-		// first, it runs last, after the slot is freed below.
+		// Deferred first, it runs last, after the slot is freed below.
 		defer w.lf.Close()
 	}
 	defer w.finishClose()
-	defer w.r.guard("close", &err, debug.SetPanicOnFault(true))
+	defer faultGuard(&err, "close", w.r.addr, nil, nil, debug.SetPanicOnFault(true))
 	l := w.l
 	w.calls.drain()
 	if w.pending {
@@ -393,7 +414,7 @@ func (w *Writer) endClose(kind uint64, first bool) (err error) {
 	// them twice.
 	l.Ctl.ClosedRecords.Add(w.slot.Records.Swap(0))
 	l.Ctl.ClosedBytes.Add(w.slot.Bytes.Swap(0))
-	endStream(l, kind)
+	endStream(l, cause)
 	// Partner: writersAttached in readers, which honour End only once
 	// every writer slot is free.
 	w.slot.State.Store(freeState(layout.SlotState(w.gen, 0, 0)))
@@ -411,15 +432,15 @@ func (w *Writer) finishClose() {
 	w.r.mu.Unlock()
 }
 
-// endStream records an end of stream of kind at the current tail. It
+// endStream records an end of stream for cause at the current tail. It
 // loads End before Tail, and Tail only grows, so End never moves back
 // even when writers that closed at different tails store at once.
 // Partner: the reader's End load when it finds nothing to read.
-func endStream(l *layout.Ring, kind uint64) {
+func endStream(l *layout.Ring, cause uint64) {
 	for {
 		old := l.Ctl.End.Load()
 		t := l.Ctl.Tail.Load()
-		if l.Ctl.End.CompareAndSwap(old, t&^layout.EndMask|kind) {
+		if l.Ctl.End.CompareAndSwap(old, t&^layout.EndMask|cause) {
 			return
 		}
 	}

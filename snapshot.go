@@ -112,16 +112,12 @@ func OpenSnapshot(addr string) (*Snapshot, error) {
 // stale detection) takes the users' shared lock, as newRing does.
 func newSnapshot(seg *segment, user bool) (s *Snapshot, err error) {
 	addr := seg.addr.String()
-	old := debug.SetPanicOnFault(true)
 	defer func() {
-		debug.SetPanicOnFault(old)
-		if r := recover(); r != nil {
-			err = faultErr(r, "open", addr)
-		}
 		if err != nil {
 			seg.Close()
 		}
 	}()
+	defer faultGuard(&err, "open", addr, nil, nil, debug.SetPanicOnFault(true))
 	l, err := layout.SnapshotOf(seg.data)
 	if err != nil {
 		return nil, headerErr("open", addr, err)
@@ -159,14 +155,8 @@ func (s *Snapshot) Generation() (gen uint64) {
 	if s.seg == nil {
 		return 0
 	}
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if r := recover(); r != nil {
-			faultErr(r, "read", s.addr) // re-panics unless a memory fault
-			gen = 0
-		}
-	}()
+	// A fault leaves gen 0.
+	defer faultGuard(nil, "read", s.addr, nil, nil, debug.SetPanicOnFault(true))
 	return s.l.Ctl.Gen.Load()
 }
 
@@ -189,13 +179,7 @@ func (s *Snapshot) Publish(p []byte) (err error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if r := recover(); r != nil {
-			err = faultErr(r, "write", s.addr)
-		}
-	}()
+	defer faultGuard(&err, "write", s.addr, nil, nil, debug.SetPanicOnFault(true))
 	self := proc.Self()
 	if s.lf != nil {
 		// The kernel lock first: while we hold it, no live writer holds
@@ -315,13 +299,7 @@ func (s *Snapshot) Load(dst []byte) (v []byte, gen uint64, err error) {
 	if s.seg == nil {
 		return nil, 0, wrapErr("read", s.addr, ErrClosed, nil)
 	}
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if r := recover(); r != nil {
-			err = faultErr(r, "read", s.addr)
-		}
-	}()
+	defer faultGuard(&err, "read", s.addr, nil, nil, debug.SetPanicOnFault(true))
 	ctl := s.l.Ctl
 	for tries := 0; ; tries++ {
 		// Partner: the writer's Gen.Store in Publish.
@@ -369,14 +347,9 @@ func (s *Snapshot) Creator() (pid int, alive bool, created time.Time) {
 	if s.seg == nil {
 		return 0, false, time.Time{}
 	}
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if r := recover(); r != nil {
-			faultErr(r, "stat", s.addr)
-			pid, alive, created = 0, false, time.Time{}
-		}
-	}()
+	// A fault leaves the results zero: they are assigned only by the
+	// return below.
+	defer faultGuard(nil, "stat", s.addr, nil, nil, debug.SetPanicOnFault(true))
 	h, err := layout.HeaderOf(s.seg.data)
 	if err != nil {
 		return 0, false, time.Time{}
@@ -402,14 +375,8 @@ func (s *Snapshot) lastWriter() (pid int, alive bool) {
 	if s.seg == nil {
 		return 0, false
 	}
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if r := recover(); r != nil {
-			faultErr(r, "stat", s.addr)
-			pid, alive = 0, false
-		}
-	}()
+	// A fault leaves the results zero.
+	defer faultGuard(nil, "stat", s.addr, nil, nil, debug.SetPanicOnFault(true))
 	p := s.l.Ctl.LastPid.Load()
 	if p == 0 || p > 1<<31 {
 		return 0, false

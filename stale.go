@@ -237,14 +237,8 @@ func lockHeld(f *os.File, off int64) bool {
 // recordedWrite reads a last-write word of a mapped segment: the zero
 // time when none is recorded or the mapping is gone.
 func recordedWrite(w *atomic.Int64) (t time.Time) {
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if r := recover(); r != nil {
-			faultErr(r, "stat", "")
-			t = time.Time{}
-		}
-	}()
+	// A fault leaves t zero.
+	defer faultGuard(nil, "stat", "", nil, nil, debug.SetPanicOnFault(true))
 	if ns := w.Load(); ns > 0 {
 		return time.Unix(0, ns)
 	}
@@ -254,21 +248,17 @@ func recordedWrite(w *atomic.Int64) (t time.Time) {
 // headerCreator reads the creator recorded in a validated header, and the
 // creation time.
 func headerCreator(data []byte) (pid int, alive bool, created time.Time) {
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if r := recover(); r != nil {
-			faultErr(r, "stat", "")
-			pid, alive, created = 0, false, time.Time{}
-		}
-	}()
+	// A fault leaves the results zero: they are assigned only by the
+	// returns.
+	defer faultGuard(nil, "stat", "", nil, nil, debug.SetPanicOnFault(true))
 	h, err := layout.HeaderOf(data)
 	if err != nil {
 		return 0, false, time.Time{}
 	}
 	id := proc.Identity{Pid: h.CreatorPid, Start: h.CreatorStart, NS: h.CreatorNS}
+	var at time.Time
 	if h.CreatedNanos > 0 {
-		created = time.Unix(0, h.CreatedNanos)
+		at = time.Unix(0, h.CreatedNanos)
 	}
-	return int(id.Pid), proc.Alive(id), created
+	return int(id.Pid), proc.Alive(id), at
 }

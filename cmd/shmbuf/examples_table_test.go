@@ -237,6 +237,11 @@ var exampleRuns = map[string]exampleRun{
 	`shmbuf read --until-end logs2 | consumer            # stops when the stream ends`: {
 		setup: `shmbuf create logs2 --kind ring --size 64KiB; producer | shmbuf write logs2`,
 		check: `[ "$(cat consumer.out)" = "$(producer)" ]`},
+	`producer | shmbuf write --sync=1s --kind ring file:app.journal   # flushed every second and at exit`: {
+		check: `[ "$(shmbuf read --until-end file:app.journal)" = "$(producer)" ]`},
+	`shmbuf read file:app.journal                                     # what it holds, again and again`: {
+		setup: `producer | shmbuf write --kind ring file:app.journal`,
+		check: `[ "$(cat example.out)" = "$(producer)" ] && [ "$(shmbuf read file:app.journal)" = "$(producer)" ]`},
 	`source <(shmbuf completion bash)`: {
 		check: `complete -p shmbuf | grep -q __start_shmbuf`},
 	`shmbuf read missing`: {code: 1},

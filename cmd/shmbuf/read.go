@@ -12,11 +12,10 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// followPoll is how often `read -f` looks for a new snapshot generation,
-// or for the next stream of a ring whose last stream ended. Neither has a
-// wake-up word to sleep on: a snapshot's writers never make a system
-// call, and a ring wakes its readers for records, not for a writer that
-// attaches.
+// followPoll is how often `read -f` looks for a new snapshot generation:
+// a snapshot has no wake-up word to sleep on, since its writers never
+// make a system call. (A ring reader sleeps on the ring's own word, also
+// between streams.)
 const followPoll = 10 * time.Millisecond
 
 // readOptions is `shmbuf read`.
@@ -64,15 +63,26 @@ A raw segment has no change notification and cannot be followed.
 
 --until-end reads a ring like -f but stops at the end of the stream, when
 its last writer closes: for pipelines that must end, as in
-'shmbuf read --until-end logs | consumer'. A stream that already ended
-(its last writer exited) and has nothing new ends at once: start the
-reader first. A stream whose writers died ends with an error (exit 1).
+'shmbuf read --until-end logs | consumer'. On a stream that already ended
+(its last writer exited) it prints what the ring holds, then ends. A
+stream whose writers died ends with an error (exit 1).
 
-A ring reader takes a reader slot while it runs. On a ring with policy
-block, the records it read are released when it exits, so the next reader
-starts after them. On a ring with policy overwrite, a reader that falls a
-lap behind is told on stderr how many records and bytes it lost, goes on
-from the oldest record still there, and exits with 1.
+Reading a ring consumes nothing: a ring keeps its records until a writer
+needs their space, so every read prints what it holds (--from oldest,
+the default, replays all of it), and a file: ring can be read back after
+its writers exited. A ring reader takes a reader slot while it runs. On
+a ring with policy block, writers reuse the space of records only once
+some reader has read them and no attached reader still needs them (a
+reader --from latest has not read the records before its start). On a
+ring with policy overwrite, writers reuse the oldest space; a reader
+that falls a lap behind is told on stderr how many records and bytes it
+lost, goes on from the oldest record still there, and exits with 1.
+
+Without write permission on a ring (another user's, created with --mode
+0644) read falls back to an observer and says so on stderr: it takes no
+reader slot and holds no writer back, so under either policy writers
+may overwrite records before it reads them; it reports those as a
+lapped reader does, and sees new records up to 20ms late.
 ` + addressHelp,
 		Example: `  shmbuf read                     # /dev/shm/shared_buffer
   shmbuf read sysv-id:5 | xxd

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"syscall"
-	"time"
 
 	"github.com/shmbuf/shmbuf"
 )
@@ -18,30 +18,68 @@ import (
 // a stream whose writers died ends with ErrWriterLost, also for a plain
 // read. A reader lapped under policy overwrite reports its loss on stderr, goes
 // on, and makes the exit code 1.
+//
+// Without write permission (a ring of another user's with mode 0644, or
+// on a read-only file system) it reads as an observer, saying so in one
+// line on stderr: it takes no reader slot, holds no writer back, and may
+// therefore miss records, which it reports as a lapped reader does.
 func (o *readOptions) readRing(ctx context.Context) error {
-	r, err := shmbuf.OpenRing(o.addr.String())
+	r, observe, err := openRingToRead(o.addr.String())
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	rd, err := r.NewReader(shmbuf.ReaderOptions{Wait: o.wait, From: o.from})
-	if err != nil {
-		return err
+	var rd recordSource
+	if observe {
+		fmt.Fprintf(o.io.err, "shmbuf: read %s: no write permission: reading as an observer, which holds no writer back and may miss records\n", quoteName(o.addr.String()))
+		ob, err := r.NewObserver(shmbuf.ObserverOptions{Wait: o.wait, From: o.from})
+		if err != nil {
+			return err
+		}
+		rd = ob
+	} else {
+		reader, err := r.NewReader(shmbuf.ReaderOptions{Wait: o.wait, From: o.from})
+		if err != nil {
+			return err
+		}
+		rd = reader
 	}
 	defer rd.Close()
-	p := &ringPrinter{o: o, r: r, rd: rd, bw: bufio.NewWriterSize(o.io.out, 64<<10)}
+	p := &ringPrinter{o: o, r: r, rd: rd, observer: observe, bw: bufio.NewWriterSize(o.io.out, 64<<10)}
 	return errors.Join(p.loop(ctx), p.flush(), p.lostStatus())
+}
+
+// openRingToRead opens a ring for a reader, or, when the caller may not
+// write to it, read-only for an observer (observe).
+func openRingToRead(addr string) (r *shmbuf.Ring, observe bool, err error) {
+	r, err = shmbuf.OpenRing(addr)
+	if err == nil || !(errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)) {
+		return r, false, err
+	}
+	r, err2 := shmbuf.OpenRingReadOnly(addr)
+	if err2 != nil {
+		return nil, false, err // the reason it could not be read at all
+	}
+	return r, true, nil
+}
+
+// recordSource is a ring Reader or Observer.
+type recordSource interface {
+	Next(context.Context) ([]byte, error)
+	TryNext() ([]byte, error)
+	Close() error
 }
 
 // ringPrinter copies records from a reader to standard output. Records
 // are buffered and flushed before the reader waits or stops, so a busy
 // stream costs few writes and an idle one shows everything.
 type ringPrinter struct {
-	o    *readOptions
-	r    *shmbuf.Ring
-	rd   *shmbuf.Reader
-	bw   *bufio.Writer
-	lost bool // records were lost (policy overwrite), said on stderr
+	o        *readOptions
+	r        *shmbuf.Ring
+	rd       recordSource
+	observer bool // rd is an Observer, on a ring opened read-only
+	bw       *bufio.Writer
+	lost     bool // records were lost (lapped), said on stderr
 }
 
 func (p *ringPrinter) loop(ctx context.Context) error {
@@ -59,8 +97,8 @@ func (p *ringPrinter) loop(ctx context.Context) error {
 				// Nothing more: find out once whether the writers died
 				// (the stream then ends with ErrWriterLost) before
 				// reporting the end.
-				if reaped {
-					return nil // all there was
+				if reaped || p.observer {
+					return nil // all there was (an observer cannot reap)
 				}
 				reaped = true
 				if err := p.r.Reap(); err != nil {
@@ -73,11 +111,8 @@ func (p *ringPrinter) loop(ctx context.Context) error {
 			}
 			rec, err = p.rd.Next(ctx)
 		}
-		if p.o.follow && ctx.Err() == nil && endOfStream(err) {
+		for p.o.follow && ctx.Err() == nil && endOfStream(err) {
 			rec, err = p.nextStream(ctx, err)
-			if errors.Is(err, shmbuf.ErrEmpty) {
-				continue // a writer attached: wait for its records
-			}
 		}
 		var le *shmbuf.LostError
 		switch {
@@ -112,9 +147,9 @@ func endOfStream(err error) bool {
 
 // nextStream waits, for -f, past the end of a stream (err: EOF, or the
 // writers lost, which it says on stderr) for the next one, like tail -f
-// past the end of a file, and returns the reader's first news: a record,
-// ErrEmpty when a writer attached, a loss or a failure. The reader keeps
-// its slot meanwhile, so a new writer's records wait for it.
+// past the end of a file: Next after an end of stream waits for the next
+// stream's first record. The reader keeps its slot meanwhile, so a new
+// writer's records wait for it.
 func (p *ringPrinter) nextStream(ctx context.Context, err error) ([]byte, error) {
 	if err := p.flush(); err != nil {
 		return nil, err
@@ -122,18 +157,7 @@ func (p *ringPrinter) nextStream(ctx context.Context, err error) ([]byte, error)
 	if errors.Is(err, shmbuf.ErrWriterLost) {
 		fmt.Fprintln(p.o.io.err, p.o.fail(fmt.Errorf("%w; waiting for the next stream", err)))
 	}
-	tick := time.NewTicker(followPoll)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
-		case <-tick.C:
-		}
-		if rec, err := p.rd.TryNext(); !endOfStream(err) {
-			return rec, err
-		}
-	}
+	return p.rd.Next(ctx)
 }
 
 // flush writes out the buffered records. A consumer that went away

@@ -27,6 +27,7 @@ type ringSink struct {
 	split  bool // a line was split, and stderr told so
 
 	watch *stallWatch
+	sync  *syncer // nil without --sync
 }
 
 // ringSinkOptions are write's flags that only a ring takes.
@@ -34,6 +35,10 @@ type ringSinkOptions struct {
 	wait    shmbuf.WaitStrategy
 	timeout time.Duration // 0: wait for space as long as it takes
 	strict  bool
+	// sync flushes the ring to its file at exit, and every syncEvery
+	// (0: never) while records arrive.
+	sync      bool
+	syncEvery time.Duration
 }
 
 // newRingSink registers a writer on r, which the sink then owns. When
@@ -48,6 +53,9 @@ func newRingSink(ctx context.Context, r *shmbuf.Ring, stderr io.Writer, o ringSi
 	// The stall watch writes to stderr from its own goroutine.
 	s := &ringSink{ring: r, w: w, addr: r.Addr().String(), stderr: &lockedWriter{w: stderr}, strict: o.strict}
 	s.ctx, s.watch = startStallWatch(ctx, s, o.timeout)
+	if o.sync {
+		s.sync = startSyncer(r, &s.watch.progress, o.syncEvery)
+	}
 	return s, nil
 }
 
@@ -167,10 +175,14 @@ func (s *ringSink) banner() string {
 }
 
 // close ends the writer: when it is the last one, readers following the
-// ring get end of stream after its records.
+// ring get end of stream after its records. With --sync it then flushes
+// the ring, end of stream included, to its file.
 func (s *ringSink) close() error {
 	s.watch.stop()
 	err := s.w.Close()
+	if s.sync != nil {
+		err = errors.Join(err, s.sync.stop())
+	}
 	return errors.Join(err, s.ring.Close())
 }
 
@@ -199,10 +211,10 @@ const stallNotice = time.Second
 const stallTick = 100 * time.Millisecond
 
 // stallWatch watches a ring writer that may wait for space. A writer
-// that has waited stallNotice in a ring with no reader says so on stderr,
-// once (with no reader, a block ring fills up and waits for the first
-// one: nothing would tell the user why the pipeline hangs); after
-// --timeout it gives up. The writer marks each write, so that the watch
+// that has waited stallNotice in a ring that no reader reads says so on
+// stderr, once (a block ring keeps records nobody has read: with no
+// reader it fills up and waits for the first one, and nothing would tell
+// the user why the pipeline hangs); after --timeout it gives up. The writer marks each write, so that the watch
 // costs it two stores and an add per record and no system call.
 type stallWatch struct {
 	writing  atomic.Bool   // a write is in progress
@@ -251,20 +263,31 @@ func startStallWatch(parent context.Context, s *ringSink, timeout time.Duration)
 	return ctx, w
 }
 
-// noticeNoReader prints, when the ring is full because no reader is
-// attached, one line on stderr that says so and what to do. It reports
+// noticeNoReader prints, when the ring is full because no reader reads
+// the records it waits for, one line on stderr that says so and what to
+// do: no reader is attached, or those attached started after records
+// nobody has read (--from latest), which policy block keeps. It reports
 // whether it printed.
 func (s *ringSink) noticeNoReader() bool {
 	st, err := s.ring.Stat()
-	if err != nil || st.Policy != shmbuf.PolicyBlock || len(st.Readers) > 0 {
+	if err != nil || st.Policy != shmbuf.PolicyBlock {
 		return false
+	}
+	why := "has no reader"
+	if len(st.Readers) > 0 {
+		for _, p := range st.Readers {
+			if p.Cursor <= st.ReadMark {
+				return false // a reader is behind: the writer waits for it
+			}
+		}
+		why = "holds records no reader has read (a reader --from latest does not read those before it)"
 	}
 	name := s.addr
 	if a := s.ring.Addr(); a.Backend() == shmbuf.POSIX {
 		name = a.Name()
 	}
-	fmt.Fprintf(s.stderr, "shmbuf: waiting for a reader of %s: the ring is full and has no reader; start `shmbuf read -f %s` or use --policy overwrite\n",
-		quoteName(s.addr), quoteName(name))
+	fmt.Fprintf(s.stderr, "shmbuf: waiting for a reader of %s: the ring is full and %s; start `shmbuf read -f %s` or use --policy overwrite\n",
+		quoteName(s.addr), why, quoteName(name))
 	return true
 }
 

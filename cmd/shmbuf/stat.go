@@ -46,11 +46,12 @@ whether anyone uses it, and so whether it is stale (see ls); and then
             has no file)
   snapshot  capacity, generation (values published so far), creator pid
             and whether the creator is still running
-  ring      capacity, largest record, policy, head and tail positions,
-            fill, records and bytes written, overruns, whether the stream
-            ended, and each writer and reader with its slot (attached of
-            all slots), pid, whether it is alive, a reader's cursor and
-            lag behind the tail
+  ring      capacity, largest record, policy, positions (head: the
+            oldest record held; read_mark: how far records were read;
+            tail), fill (bytes held), records and bytes written,
+            overruns, whether the stream ended, and each writer and
+            reader with its slot (attached of all slots), pid, whether
+            it is alive, a reader's cursor and lag behind the tail
 
 Sizes are shown for people (64KiB, 1.5MiB); --bytes shows them exact.
 --json prints the same fields as one JSON object, sizes in bytes.
@@ -268,6 +269,7 @@ func printRingStat(row func(k, format string, args ...any), r *shmbuf.RingStat, 
 	row("max_record", "%s", f.size(int64(r.MaxRecord)))
 	row("policy", "%s", r.Policy)
 	row("head", "%d", r.Head)
+	row("read_mark", "%d", r.ReadMark)
 	row("tail", "%d", r.Tail)
 	row("fill", "%d", r.Fill)
 	row("records", "%d", r.Records)

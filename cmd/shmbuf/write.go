@@ -24,8 +24,8 @@ type writeOptions struct {
 	flags *pflag.FlagSet
 	target
 
-	kindText, sizeText, modeText, waitText, timeoutText string
-	strict                                              bool
+	kindText, sizeText, modeText, waitText, timeoutText, syncText string
+	strict                                                        bool
 
 	addr    shmbuf.Address
 	kind    shmbuf.Kind // KindUnknown: whatever the segment is
@@ -72,6 +72,13 @@ segment is created only with --size; its id is printed as ipcmk prints
 it. --mode sets the mode of a segment write creates, and changes that of
 an existing one you own (write refuses it otherwise, exit 2).
 
+A file: ring is a journal that later readers read back, also after a
+reboot, but only what reached the disk: --sync flushes the ring to its
+file (msync) when write exits, and --sync=INTERVAL also that often while
+records arrive. After a crash of the machine, records written since the
+last flush may be missing or torn. A posix or System V ring lives in
+memory and survives no reboot.
+
 SIGINT (Ctrl-C) or SIGTERM stops write, with exit code 130 or 143. Into a
 ring, the input already read is written first (a partial last line as a
 final record) and the writer closes, so followers reach end of stream; a
@@ -97,13 +104,15 @@ short is not stored.
 	f.StringVar(&o.waitText, "wait", "adaptive", "ring: how to wait for space: spin, adaptive or block")
 	textVar(f, &o.timeoutText, "timeout", "duration", "", "ring: give up waiting for space after this long, e.g. 10s (exit 1)")
 	f.BoolVar(&o.strict, "strict", false, "ring: refuse a line longer than the largest record instead of splitting it")
+	textVar(f, &o.syncText, "sync", "interval", "", "ring: flush the ring to its file (msync) at exit, and with an interval (--sync=5s) also that often while records arrive")
+	f.Lookup("sync").NoOptDefVal = syncAtExit
 	autoKindChoice.complete(cmd)
 	waitChoice.complete(cmd)
 	return cmd
 }
 
 // ringOnlyFlags are write's flags that only a ring takes.
-var ringOnlyFlags = []string{"wait", "timeout", "strict"}
+var ringOnlyFlags = []string{"wait", "timeout", "strict", "sync"}
 
 func (o *writeOptions) validate(args []string) error {
 	a, err := parseAddr(o.op, addrArg(args))
@@ -131,6 +140,14 @@ func (o *writeOptions) validate(args []string) error {
 		}
 	}
 	o.ring.strict = o.strict
+	if o.flags.Changed("sync") {
+		o.ring.sync = true
+		if o.syncText != syncAtExit {
+			if o.ring.syncEvery, err = parseDuration("sync", o.syncText); err != nil {
+				return o.fail(err)
+			}
+		}
+	}
 	if o.kind != shmbuf.KindUnknown {
 		return o.checkRingFlags(o.kind)
 	}

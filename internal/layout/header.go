@@ -21,8 +21,12 @@ var Magic = [8]byte{'S', 'H', 'M', 'B', 'U', 'F', 0, 0}
 // the liveness locks of file-backed segments (see locks.go) and the writer
 // slot in record headers; version 1 segments are refused.
 // Record stamps are keyed (Header.StampKey, Ring.Stamp), so that no
-// older lap's bytes pass for a header.
-const Version = 2
+// older lap's bytes pass for a header. Version 3 made rings keep their
+// records until a writer needs the space: the word after HeadCopy became
+// RingCtl.ReadMark, and only writers move Head. A version 2 process would
+// move Head when its readers close and leave ReadMark behind, so version
+// 2 segments are refused too.
+const Version = 3
 
 // HeaderSize is the size of the common header; kind-specific areas follow
 // it, each aligned to CacheLine.

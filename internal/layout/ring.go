@@ -58,8 +58,8 @@ func RecordFlags(slot uint64, pad bool) uint32 {
 // as the rest of the header: a hostile peer may write any slot number.
 func RecordWriter(flags uint32) int { return int(flags >> recordWriterShift) }
 
-// End kinds, stored in the low bits of RingCtl.End (positions are 8-byte
-// aligned, so those bits are free). The kind of the latest store counts:
+// End causes, stored in the low bits of RingCtl.End (positions are 8-byte
+// aligned, so those bits are free). The cause of the latest store counts:
 // the last writer to leave decides how the stream ended.
 const (
 	EndEOF     = 1 // a writer closed
@@ -75,32 +75,44 @@ type RingCtl struct {
 	// Tail+n) by CAS. Partner: every other writer's CAS, and the loads of
 	// Tail by readers deciding the ring is drained.
 	Tail atomic.Uint64
-	// WalkToken is 1+the writer slot that is advancing Head in overwrite
-	// policy (0: nobody). It makes HeadPos/HeadSeq/HeadBytes a consistent
-	// triple without a lock held across any wait.
+	// WalkToken is 1+the writer slot that is advancing Head (0: nobody).
+	// Only its holder moves Head, which makes Head and its triple
+	// (policy overwrite) consistent without a lock held across any wait.
 	WalkToken atomic.Uint64
 	_         [CacheLine - 16]byte
 
-	// Head is the oldest position still guaranteed in the ring. Policy
-	// block: the floor new readers start at, raised to the slowest live
-	// reader by writers and by readers that close. Policy overwrite: raised
-	// by the walker before any writer may claim the space behind it.
-	// Release: the walker's Store after HeadGen. Acquire: readers'
-	// post-read check and writers' limit.
+	// Head is the oldest position still in the ring, on a record
+	// boundary: the records from Head to Tail are intact, and a reader
+	// that starts from the oldest record starts here. Only writers move
+	// it, under the walk token, over whole published records and only
+	// when they need the space behind it (they claim only below Head
+	// plus the capacity). Policy block: never past the gate (ReadMark
+	// and every live reader's cursor). Policy overwrite: as far as the
+	// claim needs, whoever has not read the records. Release: the
+	// walker's Store (after HeadGen). Acquire:
+	// readers attaching and their post-read checks, writers' limits.
 	Head atomic.Uint64
 	// HeadGen selects HeadCopy[HeadGen&1], the current (pos, records,
-	// bytes) of Head in overwrite policy. The walker fills the other copy
+	// bytes) of Head: the records and payload bytes written before it,
+	// from which lapped readers and observers count what they missed.
+	// The walker fills the other copy
 	// then stores HeadGen+1 (release); readers load HeadGen, the copy, and
 	// HeadGen again (acquire) like a sequence lock.
 	HeadGen  atomic.Uint64
 	HeadCopy [2]HeadTriple
 
-	// Reserved (was the attached-writer count of version 1; writers
-	// attached are now the writer slots that are not free).
-	_ uint64
-	// End is pos|kind of the latest end of stream, 0 before any. Every
+	// ReadMark (policy block; 0 under overwrite) is how far records have
+	// been read: every record from Head to ReadMark was returned to some
+	// reader. A reader that started at or below ReadMark raises it to its
+	// cursor (CAS, never down) when it publishes the cursor and when it
+	// closes; Head never passes it, so a record nobody has read is never
+	// overwritten. Head <= ReadMark <= Tail (or the start of the lap
+	// after a Tail in the end-of-lap gap). Release: the readers' CAS.
+	// Acquire: writers computing the gate.
+	ReadMark atomic.Uint64
+	// End is pos|cause of the latest end of stream, 0 before any. Every
 	// writer that closes, and every reaper of a dead active writer, stores
-	// Tail|kind here with a CAS that loads End then Tail, before it frees
+	// Tail|cause here with a CAS that loads End then Tail, before it frees
 	// its slot, so End's position never moves back. It ends the stream
 	// only once no writer slot is taken: a reader at position p that
 	// finds no record there ends when End's position, every writer slot
@@ -131,7 +143,7 @@ type RingCtl struct {
 }
 
 // HeadTriple is Head with the number of records and payload bytes that
-// were written before it, in overwrite policy.
+// were written before it.
 type HeadTriple struct {
 	Pos, Records, Bytes atomic.Uint64
 }
@@ -319,4 +331,71 @@ func (r *Ring) Hdr(off uint64) *RecordHdr {
 		panic(ErrHdrBounds)
 	}
 	return (*RecordHdr)(unsafe.Pointer(&r.Data[off]))
+}
+
+// Found says what RecordAt found at a position.
+type Found uint8
+
+const (
+	// FoundNothing: no record is published at the position (yet): a
+	// claim not yet published, space not yet claimed, or what an older
+	// lap left there.
+	FoundNothing Found = iota
+	// FoundRecord: a published record of Len payload bytes.
+	FoundRecord
+	// FoundPad: a published padding record, which readers skip.
+	FoundPad
+	// FoundGap: fewer than RecordHdrSize bytes are left in the lap; no
+	// header fits, and the next record starts at the next lap. Size is
+	// the rest of the lap.
+	FoundGap
+	// FoundBad: a published header whose length cannot be right (a pad
+	// that is not a whole number of records, or one that runs past the
+	// end of the lap, or a record longer than MaxRecord). Len is the
+	// length it holds. Under PolicyOverwrite a writer may have rewritten
+	// the header while it was read; the caller tells that from
+	// corruption by Head.
+	FoundBad
+)
+
+// RecordView is a record header decoded and checked by RecordAt.
+type RecordView struct {
+	Found Found
+	// Size is the space from the position to the next record: header,
+	// payload and alignment (FoundRecord, FoundPad), or the rest of the
+	// lap (FoundGap).
+	Size uint64
+	// Len is the payload length (FoundRecord; FoundBad: the bad length).
+	Len uint64
+	// Off is the offset of the header in the data area (all but
+	// FoundGap): the payload starts RecordHdrSize bytes after it.
+	Off uint64
+}
+
+// RecordAt decodes and checks the record header at position pos, the one
+// place that reads record headers: readers, the walker that advances
+// Head and the reaper that unblocks a dead writer's claim all see the
+// same records. The stamp is loaded first and the length after it.
+// Partner: the writer's stamp store, after Len and Flags.
+func (r *Ring) RecordAt(pos uint64) RecordView {
+	off := pos & r.Mask
+	rem := r.Capacity - off
+	if rem < RecordHdrSize {
+		return RecordView{Found: FoundGap, Size: rem}
+	}
+	h := r.Hdr(off)
+	if h.Stamp.Load() != r.Stamp(pos) {
+		return RecordView{Found: FoundNothing, Off: off}
+	}
+	n := uint64(h.Len)
+	if h.Flags&FlagPad != 0 {
+		if n%RecordAlign != 0 || RecordHdrSize+n > rem {
+			return RecordView{Found: FoundBad, Len: n, Off: off}
+		}
+		return RecordView{Found: FoundPad, Size: RecordHdrSize + n, Off: off}
+	}
+	if n > r.MaxRecord || RecordSize(n) > rem {
+		return RecordView{Found: FoundBad, Len: n, Off: off}
+	}
+	return RecordView{Found: FoundRecord, Size: RecordSize(n), Len: n, Off: off}
 }
