@@ -43,6 +43,18 @@ func ofdUnlock(f *os.File, off int64) error {
 	return retryEINTR0(func() error { return unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, ofdLock(off, unix.F_UNLCK)) })
 }
 
+// closeSlotLock releases a Writer's or Reader's slot lock (byte off) and
+// closes its description. Closing alone is not enough: a child this
+// process forks holds a copy of every descriptor until it execs, and the
+// copy keeps the description, and so the lock, alive meanwhile, which
+// made NewWriter fail with ErrWritersFull in a process that forks while
+// writers come and go. An explicit unlock releases the description's
+// lock whoever else holds a descriptor of it.
+func closeSlotLock(f *os.File, off int64) {
+	ofdUnlock(f, off)
+	f.Close()
+}
+
 // ofdHeld reports whether another open file description than f's holds
 // any lock on byte off. ok is false when the kernel could not say.
 func ofdHeld(f *os.File, off int64) (held, ok bool) {

@@ -16,13 +16,6 @@ import (
 // round (an io.EOF between them is a stream that ended before the second
 // writer came) and, once both closed, io.EOF: never ErrWriterLost, never
 // a wait that does not end.
-//
-// Not parallel: while another test of this process forks a child, the
-// child holds a copy of every open file description until it execs, so
-// the slot lock of a writer that just closed stays held for that moment
-// and NewWriter fails with ErrWritersFull although the slot is free. The
-// ring should wait that out instead; until it does, this test runs while
-// no other test forks.
 func TestRing_AttachAsLastCloses(t *testing.T) {
 	r, _ := newRing(t, shmbuf.RingOptions{Size: 4096, Writers: 2})
 	rd, err := r.NewReader(shmbuf.ReaderOptions{})

@@ -49,6 +49,7 @@ type Reader struct {
 	slot *layout.ReaderSlot
 	gen  uint32   // the generation of the slot's State this reader took
 	lf   *os.File // file-backed: the description holding the slot's lock
+	lock int64    // the offset of the slot's lock byte
 	wait WaitStrategy
 
 	pos       uint64 // position of the next record
@@ -121,7 +122,7 @@ func (r *Ring) NewReader(o ReaderOptions) (rd *Reader, err error) {
 			s.Start.Store(self.Start)
 			// Partner: ownerOf's loads (Owner before Start).
 			s.Owner.Store(layout.OwnerWord(self.NS, gen))
-			rd := &Reader{r: r, l: r.l, slot: s, gen: gen, lf: lf, wait: o.Wait, batch: r.l.Capacity / 8,
+			rd := &Reader{r: r, l: r.l, slot: s, gen: gen, lf: lf, lock: layout.ReaderLock(i), wait: o.Wait, batch: r.l.Capacity / 8,
 				overwrite: r.l.Policy == uint32(PolicyOverwrite)}
 			rd.attach(o.From, self)
 			r.mu.Lock()
@@ -692,7 +693,7 @@ func (rd *Reader) endClose(first bool) (err error) {
 	}
 	if rd.lf != nil {
 		// Deferred first, it runs last, after the slot is freed below.
-		defer rd.lf.Close()
+		defer closeSlotLock(rd.lf, rd.lock)
 	}
 	defer rd.finishClose()
 	defer faultGuard(&err, "close", rd.r.addr, nil, nil, debug.SetPanicOnFault(true))

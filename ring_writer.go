@@ -399,7 +399,7 @@ func (w *Writer) endClose(cause uint64, first bool) (err error) {
 	}
 	if w.lf != nil {
 		// Deferred first, it runs last, after the slot is freed below.
-		defer w.lf.Close()
+		defer closeSlotLock(w.lf, layout.WriterLock(int(w.idx)))
 	}
 	defer w.finishClose()
 	defer faultGuard(&err, "close", w.r.addr, nil, nil, debug.SetPanicOnFault(true))
