@@ -165,12 +165,22 @@ func (w *Writer) publishSpan(pos uint64, recs [][]byte) {
 // record still in the ring. Errors and the end of the stream are as
 // Next's, and come only with n == 0: a batch ends before them.
 func (rd *Reader) ReadBatch(ctx context.Context, recs [][]byte) (n int, err error) {
+	return rd.readBatch(ctx, true, recs)
+}
+
+// TryReadBatch is ReadBatch without waiting: ErrEmpty when no record is
+// ready.
+func (rd *Reader) TryReadBatch(recs [][]byte) (n int, err error) {
+	return rd.readBatch(context.Background(), false, recs)
+}
+
+func (rd *Reader) readBatch(ctx context.Context, block bool, recs [][]byte) (n int, err error) {
 	if len(recs) == 0 {
 		return 0, nil
 	}
 	// The first record: waits, the end of the stream and every error
 	// are Next's. In place, so that the copy below covers the batch.
-	first, err := rd.next(ctx, true, true)
+	first, err := rd.next(ctx, block, true)
 	if err != nil {
 		return 0, err
 	}

@@ -279,6 +279,10 @@ func TestRingBatch_EndAndLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	out := make([][]byte, 8)
+	if m, err := rd.TryReadBatch(out); m != 0 || !errors.Is(err, shmbuf.ErrEmpty) {
+		t.Fatalf("TryReadBatch of an empty ring: %d, %v; want 0, ErrEmpty", m, err)
+	}
 	n, err := w.WriteBatch([][]byte{[]byte("a"), nil, []byte("bc"), make([]byte, 65), []byte("never")})
 	if n != 3 || !errors.Is(err, shmbuf.ErrTooLarge) {
 		t.Fatalf("WriteBatch: %d, %v; want 3, ErrTooLarge", n, err)
@@ -287,8 +291,7 @@ func TestRingBatch_EndAndLimits(t *testing.T) {
 		t.Fatalf("WriteBatch: %d, %v", n, err)
 	}
 	w.Close()
-	out := make([][]byte, 8)
-	m, err := rd.ReadBatch(context.Background(), out)
+	m, err := rd.TryReadBatch(out)
 	if err != nil || m != 3 || string(out[0]) != "a" || string(out[1]) != "bc" || string(out[2]) != "d" {
 		t.Fatalf("ReadBatch: %d %q, %v; want a, bc, d", m, out[:m], err)
 	}

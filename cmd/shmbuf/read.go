@@ -25,7 +25,7 @@ type readOptions struct {
 	target
 
 	kindText, waitText, fromText, countText string
-	follow, untilEnd                        bool
+	follow, untilEnd, progress              bool
 
 	addr  shmbuf.Address
 	kind  shmbuf.Kind
@@ -77,6 +77,12 @@ reader --from latest has not read the records before its start). On a
 ring with policy overwrite, writers reuse the oldest space; a reader
 that falls a lap behind is told on stderr how many records and bytes it
 lost, goes on from the oldest record still there, and exits with 1.
+
+A ring reader takes every record ready in one call and writes large
+batches straight from the ring with one writev(2), so bulk data ('shmbuf
+write --chunks') moves at memory speed. --progress shows on stderr the
+bytes read and the rate, like pv (by default with -f or --until-end when
+stderr is a terminal and standard output is not).
 ` + addressHelp,
 		Example: `  shmbuf read                     # /dev/shm/shared_buffer
   shmbuf read sysv-id:5 | xxd
@@ -92,6 +98,7 @@ lost, goes on from the oldest record still there, and exits with 1.
 	o.flags = f
 	f.BoolVarP(&o.follow, "follow", "f", false, "keep printing new values or records until interrupted, like tail -f")
 	f.BoolVar(&o.untilEnd, "until-end", false, "ring: print every record until the stream ends, then exit")
+	f.BoolVar(&o.progress, "progress", false, "ring: show the bytes read and the rate on stderr, like pv (on by default with -f when stderr is a terminal and standard output is not)")
 	textVar(f, &o.countText, "count", "int", "0", "with -f or --until-end: exit after printing this many values or records (0: no limit)")
 	f.StringVar(&o.waitText, "wait", "adaptive", "ring: how to wait for records: spin, adaptive or block")
 	f.StringVar(&o.fromText, "from", "oldest", "ring: start at the oldest record still there or after the latest")
@@ -103,7 +110,7 @@ lost, goes on from the oldest record still there, and exits with 1.
 }
 
 // ringReadFlags are read's flags that only a ring takes.
-var ringReadFlags = []string{"until-end", "wait", "from"}
+var ringReadFlags = []string{"until-end", "wait", "from", "progress"}
 
 func (o *readOptions) validate(args []string) error {
 	a, err := parseAddr(o.op, addrArg(args))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -28,19 +27,28 @@ func (o *readOptions) readRing(ctx context.Context) error {
 		return err
 	}
 	defer rd.Close()
-	p := &ringPrinter{o: o, r: r, rd: rd, bw: bufio.NewWriterSize(o.io.out, 64<<10)}
-	return errors.Join(p.loop(ctx), p.flush(), p.lostStatus())
+	p := &ringPrinter{o: o, r: r, rd: rd, out: newRingOut(o.io.out), recs: make([][]byte, maxIovecs)}
+	if o.progress || (o.follow || o.untilEnd) && isTerminalOut(o.io.err) && !isTerminalOut(o.io.out) {
+		p.meter = startProgress(o.io.err, isTerminalOut(o.io.err), "read")
+	}
+	err = errors.Join(p.loop(ctx), p.flush(), p.lostStatus())
+	p.meter.stop()
+	return err
 }
 
-// ringPrinter copies records from a reader to standard output. Records
-// are buffered and flushed before the reader waits or stops, so a busy
-// stream costs few writes and an idle one shows everything.
+// ringPrinter copies records from a reader to standard output, taking
+// every record ready in one call (ReadBatch). Small records are buffered
+// and flushed before the reader waits or stops, so a busy stream costs
+// few writes and an idle one shows everything; large ones go out straight
+// from the ring (see ringOut).
 type ringPrinter struct {
-	o    *readOptions
-	r    *shmbuf.Ring
-	rd   *shmbuf.Reader
-	bw   *bufio.Writer
-	lost bool // records were lost (policy overwrite), said on stderr
+	o     *readOptions
+	r     *shmbuf.Ring
+	rd    *shmbuf.Reader
+	out   *ringOut
+	recs  [][]byte  // the batch
+	meter *progress // --progress; nil: off
+	lost  bool      // records were lost (policy overwrite), said on stderr
 }
 
 func (p *ringPrinter) loop(ctx context.Context) error {
@@ -52,7 +60,11 @@ func (p *ringPrinter) loop(ctx context.Context) error {
 			return context.Cause(ctx)
 		default:
 		}
-		rec, err := p.rd.TryNext()
+		recs := p.recs
+		if p.o.count > 0 {
+			recs = recs[:min(len(recs), p.o.count-printed)]
+		}
+		n, err := p.rd.TryReadBatch(recs)
 		if errors.Is(err, shmbuf.ErrEmpty) {
 			if !following {
 				// Nothing more: find out once whether the writers died
@@ -70,10 +82,10 @@ func (p *ringPrinter) loop(ctx context.Context) error {
 			if err := p.flush(); err != nil {
 				return err
 			}
-			rec, err = p.rd.Next(ctx)
+			n, err = p.rd.ReadBatch(ctx, recs)
 		}
 		for p.o.follow && ctx.Err() == nil && endOfStream(err) {
-			rec, err = p.nextStream(ctx, err)
+			n, err = p.nextStream(ctx, err, recs)
 		}
 		var le *shmbuf.LostError
 		switch {
@@ -92,10 +104,13 @@ func (p *ringPrinter) loop(ctx context.Context) error {
 		default:
 			return err
 		}
-		if _, err := p.bw.Write(rec); err != nil {
+		if err := p.out.write(recs[:n]); err != nil {
 			return p.writeErr(err)
 		}
-		printed++
+		for _, rec := range recs[:n] {
+			p.meter.add(len(rec))
+		}
+		printed += n
 	}
 	return nil
 }
@@ -111,20 +126,20 @@ func endOfStream(err error) bool {
 // past the end of a file: Next after an end of stream waits for the next
 // stream's first record. The reader keeps its slot meanwhile, so a new
 // writer's records wait for it.
-func (p *ringPrinter) nextStream(ctx context.Context, err error) ([]byte, error) {
+func (p *ringPrinter) nextStream(ctx context.Context, err error, recs [][]byte) (int, error) {
 	if err := p.flush(); err != nil {
-		return nil, err
+		return 0, err
 	}
 	if errors.Is(err, shmbuf.ErrWriterLost) {
 		fmt.Fprintln(p.o.io.err, p.o.fail(fmt.Errorf("%w; waiting for the next stream", err)))
 	}
-	return p.rd.Next(ctx)
+	return p.rd.ReadBatch(ctx, recs)
 }
 
 // flush writes out the buffered records. A consumer that went away
 // (EPIPE) leaves nothing to do: not an error.
 func (p *ringPrinter) flush() error {
-	if err := p.bw.Flush(); err != nil && !errors.Is(err, syscall.EPIPE) {
+	if err := p.out.flush(); err != nil && !errors.Is(err, syscall.EPIPE) {
 		return err
 	}
 	return nil
