@@ -112,7 +112,7 @@ func (traits) Unsupported(int) string { return "" }
 const (
 	ringAdaptive = "atomics + spin, then futex"
 	ringSpin     = "atomics + spin"
-	ringBlock    = "atomics + futex"
+	ringBlock    = "atomics + brief spin, then futex"
 )
 
 // all lists every transport in the order of the table: kernel transports
