@@ -114,3 +114,40 @@ func BenchmarkRingBatch_Throughput(b *testing.B) {
 	b.Run("ring/64B", func(b *testing.B) { benchRing(b, 64, 1<<20) })
 	b.Run("pipe/64B", func(b *testing.B) { benchPipe(b, 64) })
 }
+
+// BenchmarkRingBatch_CodePath writes and reads 64-byte records in batches
+// of 64 in one goroutine: the batch API's cost per record without
+// cache-line transfers between cores (compare BenchmarkRing_CodePath).
+func BenchmarkRingBatch_CodePath(b *testing.B) {
+	addr := uniqueName(b)
+	r, err := shmbuf.CreateRing(addr, shmbuf.RingOptions{Size: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer shmbuf.Remove(addr)
+	defer r.Close()
+	w, _ := r.NewWriter(shmbuf.WriterOptions{})
+	rd, _ := r.NewReader(shmbuf.ReaderOptions{})
+	const batch = 64
+	recs := make([][]byte, batch)
+	for i := range recs {
+		recs[i] = make([]byte, 64)
+	}
+	out := make([][]byte, batch)
+	ctx := context.Background()
+	b.SetBytes(64 * batch)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := w.WriteBatch(recs); err != nil {
+			b.Fatal(err)
+		}
+		for got := 0; got < batch; {
+			n, err := rd.ReadBatch(ctx, out)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got += n
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/record")
+}

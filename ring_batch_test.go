@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,9 +36,10 @@ func ringBatchWriterChild() int {
 		return 1
 	}
 	id := uint32(envInt("RING_W", 0))
-	n := uint64(envInt("RING_N", 1000))
+	n := uint64(envInt("RING_N", 1000)) // forever when negative
 	maxLen := envInt("RING_MAXLEN", 200)
 	most := envInt("RING_BATCH", 64)
+	fmt.Println("ready")
 	bufs := make([][]byte, most)
 	for i := range bufs {
 		bufs[i] = make([]byte, maxLen)
@@ -176,37 +178,50 @@ func TestRingBatch_AcrossProcesses(t *testing.T) {
 	}
 }
 
-// TestRingBatch_OverwriteLapsAcrossProcesses: a reader far slower than
-// its writer on an overwrite ring is lapped; every record it gets is
-// whole and in order, and the records it got plus those reported lost are
-// exactly the records written.
+// TestRingBatch_OverwriteLapsAcrossProcesses: a reader slower than its
+// writer on an overwrite ring is lapped; every record it gets is whole
+// and in order (a batch overrun while it was copied is reported lost,
+// never returned torn), and the records it got plus those reported lost
+// are exactly the records written. Slow: the reader sleeps after each
+// batch. Chased: a ring of 4 KiB that the writer laps constantly, so the
+// reader, resuming at the oldest record, copies what the writer is about
+// to overwrite.
 func TestRingBatch_OverwriteLapsAcrossProcesses(t *testing.T) {
-	const n, maxLen = 20000, 200
-	r, addr := newRing(t, shmbuf.RingOptions{Size: 8 << 10, MaxRecord: maxLen, Policy: shmbuf.PolicyOverwrite})
-	env := []string{"RING_ADDR=" + addr, fmt.Sprint("RING_N=", n), fmt.Sprint("RING_MAXLEN=", maxLen), "RING_SLOW=1"}
-	rc := childCmd(t, "ring-batch-reader", env...)
-	out := &strings.Builder{}
-	rc.Stdout = out
-	if err := rc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 10*time.Second, "the reader to attach", func() bool {
-		st, _ := r.Stat()
-		return len(st.Readers) == 1
-	})
-	if err := childCmd(t, "ring-batch-writer", env...).Run(); err != nil {
-		t.Fatalf("writer: %v", err)
-	}
-	if err := rc.Wait(); err != nil {
-		t.Fatalf("reader: %v", err)
-	}
-	var got, lost uint64
-	if _, err := fmt.Sscanf(strings.TrimPrefix(out.String(), "ready\n"), "%d %d", &got, &lost); err != nil {
-		t.Fatalf("reader output %q: %v", out.String(), err)
-	}
-	t.Logf("read %d, lost %d", got, lost)
-	if got+lost != n || lost == 0 {
-		t.Errorf("read %d + lost %d records, want %d in all with some lost", got, lost, n)
+	for _, c := range []struct {
+		name string
+		size int64
+		n    int
+		slow string
+	}{{"slow", 8 << 10, 20000, "1"}, {"chased", 4 << 10, 300000, ""}} {
+		t.Run(c.name, func(t *testing.T) {
+			const maxLen = 200
+			r, addr := newRing(t, shmbuf.RingOptions{Size: c.size, MaxRecord: maxLen, Policy: shmbuf.PolicyOverwrite})
+			env := []string{"RING_ADDR=" + addr, fmt.Sprint("RING_N=", c.n), fmt.Sprint("RING_MAXLEN=", maxLen), "RING_SLOW=" + c.slow}
+			rc := childCmd(t, "ring-batch-reader", env...)
+			out := &strings.Builder{}
+			rc.Stdout = out
+			if err := rc.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, "the reader to attach", func() bool {
+				st, _ := r.Stat()
+				return len(st.Readers) == 1
+			})
+			if err := childCmd(t, "ring-batch-writer", env...).Run(); err != nil {
+				t.Fatalf("writer: %v", err)
+			}
+			if err := rc.Wait(); err != nil {
+				t.Fatalf("reader: %v", err)
+			}
+			var got, lost uint64
+			if _, err := fmt.Sscanf(strings.TrimPrefix(out.String(), "ready\n"), "%d %d", &got, &lost); err != nil {
+				t.Fatalf("reader output %q: %v", out.String(), err)
+			}
+			t.Logf("read %d, lost %d", got, lost)
+			if got+lost != uint64(c.n) || lost == 0 {
+				t.Errorf("read %d + lost %d records, want %d in all with some lost", got, lost, c.n)
+			}
+		})
 	}
 }
 
@@ -338,5 +353,50 @@ func TestRingBatch_ZeroAllocs(t *testing.T) {
 				t.Errorf("%v allocations per batch written and read, want 0", a)
 			}
 		})
+	}
+}
+
+// TestRingBatch_WriterKilledMidBatch kills a batch writer with SIGKILL at
+// random moments while a reader keeps up with it: the stream must end with
+// ErrWriterLost (the reaper turns an unfinished batch into padding), never
+// hang at a record of a batch half published, and every record before the
+// end is whole and in order.
+func TestRingBatch_WriterKilledMidBatch(t *testing.T) {
+	const maxLen = 120
+	for i := range 16 {
+		r, addr := newRing(t, shmbuf.RingOptions{Size: 1 << 20, MaxRecord: maxLen})
+		rd, err := r.NewReader(shmbuf.ReaderOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := startChild(t, "ring-batch-writer", "ready", "RING_ADDR="+addr, "RING_N=-1",
+			fmt.Sprint("RING_MAXLEN=", maxLen), "RING_BATCH=512")
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		go func() {
+			time.Sleep(time.Duration(5+i*7) * time.Millisecond)
+			p.Signal(syscall.SIGKILL)
+		}()
+		recs := make([][]byte, 256)
+		var seq uint64
+		for {
+			n, err := rd.ReadBatch(ctx, recs)
+			if err != nil {
+				if !errors.Is(err, shmbuf.ErrWriterLost) {
+					t.Fatalf("kill %d, after %d records: %v, want ErrWriterLost", i, seq, err)
+				}
+				break
+			}
+			for _, rec := range recs[:n] {
+				_, s, err := checkRec(rec)
+				if err != nil || s != seq {
+					t.Fatalf("kill %d, record %d: seq %d, %v", i, seq, s, err)
+				}
+				seq++
+			}
+		}
+		cancel()
+		p.Wait()
+		rd.Close()
+		t.Logf("kill %d: %d records, then the writer's loss", i, seq)
 	}
 }
