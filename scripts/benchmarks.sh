@@ -238,6 +238,40 @@ pipe with 64 KiB buffers on both sides closes most of the per-record gap,
 because it too pays its system calls once per 64 KiB; compare
 `pipe-buffered` with `ring-batch` at 64 B.
 
+POSIX and System V rings: an earlier run had `ring` (POSIX) at p50
+511 ns and 6.5 GB/s at 64 KiB against `ring-sysv` at 125 ns and 15.5
+GB/s. The data path is the same: both are shmem pages of 4 KiB (shmem
+huge pages are off, `/sys/kernel/mm/transparent_hugepage/shmem_enabled`
+is `never`, which covers /dev/shm and System V alike), mapped shared,
+faulted in once in the first lap. In one process the two measure the same
+(`go test -run '^$' -bench Ring_Backend -count 2 .`, load average 14:
+64 B write+read 80 and 83 ns POSIX, 80 and 68 ns System V; 64 KiB 33.5 and
+33.5 GB/s POSIX, 29.6 and 31.1 GB/s System V). Across processes, four
+rounds of `shmbuf bench --transports ring,ring-sysv --sizes 64,64KiB --reps
+3` back to back (load average 13 to 21) put neither ahead: at 64 KiB POSIX
+2.0, 6.4, 4.6 and 5.0 GB/s, System V 5.4, 2.7, 1.7 and 4.7; at 64 B POSIX
+5.5, 7.0, 6.5 and 5.5 M/s, System V 5.0, 3.9, 7.3 and 5.3. The gap was
+the moment each row ran, not the backend: the rows of one run are
+measured one after the other, minutes apart, and on this VM the cost of
+moving a cache line between the two vCPUs changes with where the host
+runs them (a round trip measured 124 to 1039 ns in earlier work, 470 to
+560 ns during this run's preparation), and with the other work on the
+machine.
+
+Single records at 64 B: their throughput swings between runs, beyond
+the load. A reader that keeps up with its writer polls the header the
+writer is about to store, so each record's cache line crosses between
+the cores more than once (the reader's load takes it from the writer,
+whose next store must take it back); a reader that is a few records
+behind reads lines the writer is done with, once each, and is faster,
+so the stream settles in one regime or the other with small
+differences in the two sides' speed. That is consistent with the
+figures here but not proven by them (this machine has no hardware
+counters to show the line transfers). Batches avoid it: `WriteBatch`
+stores the first record's stamp last, so a waiting reader finds a whole
+span at once, and `ReadBatch` takes it in one call, reading lines the
+writer has left.
+
 CPU/record is user+system time of both processes (getrusage RUSAGE_SELF
 in each peer, all threads, over the measured repetitions for the reader
 and the whole run for the writer) divided by the records carried. A
