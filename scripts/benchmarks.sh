@@ -266,8 +266,9 @@ whose next store must take it back); a reader that is a few records
 behind reads lines the writer is done with, once each, and is faster,
 so the stream settles in one regime or the other with small
 differences in the two sides' speed. That is consistent with the
-figures here but not proven by them (this machine has no hardware
-counters to show the line transfers). Batches avoid it: `WriteBatch`
+figures here but not proven by them: the VM exposes no hardware
+performance counters to count the line transfers (the kernel logs "PMU
+not available due to virtualization"). Batches avoid it: `WriteBatch`
 stores the first record's stamp last, so a waiting reader finds a whole
 span at once, and `ReadBatch` takes it in one call, reading lines the
 writer has left.
