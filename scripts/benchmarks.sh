@@ -80,6 +80,9 @@ def label(n):
 def rate(x):
     return f"{x / 1e9:.1f} GB/s" if x >= 1e9 else f"{x / 1e6:.0f} MB/s"
 
+def recs(x):
+    return f"{x / 1e6:.2f} M records/s" if x >= 1e5 else f"{x / 1e3:.1f} k records/s"
+
 def us(ns):
     return f"{ns / 1000:.1f} µs"
 
@@ -190,7 +193,7 @@ for size in sizes:
     if not best or not pipe or not kern:
         continue
     lines.append(f"- **{label(size)} records**: fastest lossless transport `{best['transport']}` at "
-                 f"{best['msgs_per_s'] / 1e6:.2f} M records/s ({rate(best['bytes_per_s'])}), "
+                 f"{recs(best['msgs_per_s'])} ({rate(best['bytes_per_s'])}), "
                  f"{best['msgs_per_s'] / pipe['msgs_per_s']:.1f}× `pipe`; the best kernel transport is "
                  f"`{kern['transport']}` ({kern['msgs_per_s'] / pipe['msgs_per_s']:.1f}× `pipe`). "
                  f"Lowest p50 latency: `{min((r for r in res if r['size'] == size and r['p50_ns'] > 0), key=lambda r: r['p50_ns'])['transport']}` "
