@@ -249,17 +249,20 @@ is `never`, which covers /dev/shm and System V alike), mapped shared,
 faulted in once in the first lap. In one process the two measure the same
 (`go test -run '^$' -bench Ring_Backend -count 2 .`, load average 14:
 64 B write+read 80 and 83 ns POSIX, 80 and 68 ns System V; 64 KiB 33.5 and
-33.5 GB/s POSIX, 29.6 and 31.1 GB/s System V). Across processes, four
-rounds of `shmbuf bench --transports ring,ring-sysv --sizes 64,64KiB --reps
-3` back to back (load average 13 to 21) put neither ahead: at 64 KiB POSIX
-2.0, 6.4, 4.6 and 5.0 GB/s, System V 5.4, 2.7, 1.7 and 4.7; at 64 B POSIX
-5.5, 7.0, 6.5 and 5.5 M/s, System V 5.0, 3.9, 7.3 and 5.3. The gap was
-the moment each row ran, not the backend: the rows of one run are
-measured one after the other, minutes apart, and on this VM the cost of
-moving a cache line between the two vCPUs changes with where the host
-runs them (a round trip measured 124 to 1039 ns in earlier work, 470 to
-560 ns during this run's preparation), and with the other work on the
-machine.
+33.5 GB/s POSIX, 29.6 and 31.1 GB/s System V), and across processes
+either one comes out ahead, depending on when it runs. What moves the
+figures is the machine: on this VM the round trip of a cache line between
+the two vCPUs switches between about 110-130 ns and 470-560 ns within
+minutes (`scripts/cacheline_rtt.c`: two threads pinned to CPUs 0 and 1,
+best of 200 windows of 1000 round trips), as the host moves the vCPUs, and the
+cross-process ring at 64 KiB has two modes with it, about 6.5 and about
+23 GB/s: two rounds of `shmbuf bench --transports
+ring,ring-sysv,ring-batch,pipe-buffered,pipe --sizes 64,64KiB` a minute
+apart (load average 3.4) gave `ring` 23.5 GB/s and `ring-sysv` 7.5 GB/s in
+the first (round trip 131 ns just before it), 6.3 and 6.8 GB/s in the
+second (490 ns). The rows of one run are measured one after the other, so
+two rows can land in different modes; compare ratios of rows measured
+close together, and several runs.
 
 Single records at 64 B: their throughput swings between runs, beyond
 the load. A reader that keeps up with its writer polls the header the
@@ -268,8 +271,9 @@ the cores more than once (the reader's load takes it from the writer,
 whose next store must take it back); a reader that is a few records
 behind reads lines the writer is done with, once each, and is faster,
 so the stream settles in one regime or the other with small
-differences in the two sides' speed. That is consistent with the
-figures here but not proven by them: the VM exposes no hardware
+differences in the two sides' speed, on top of the two modes of the
+machine above. That is consistent with the figures here but not proven
+by them: the VM exposes no hardware
 performance counters to count the line transfers (the kernel logs "PMU
 not available due to virtualization"). Batches avoid it: `WriteBatch`
 stores the first record's stamp last, so a waiting reader finds a whole
