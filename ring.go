@@ -158,7 +158,8 @@ const (
 	WaitAdaptive WaitStrategy = iota
 	// WaitSpin never sleeps: lowest latency, one busy core per waiter.
 	WaitSpin
-	// WaitBlock sleeps on a futex at once.
+	// WaitBlock sleeps on a futex after a spin of a few microseconds,
+	// shorter than a sleep and wake-up.
 	WaitBlock
 )
 

@@ -238,7 +238,7 @@ func benchPipe(b *testing.B, size int) {
 //
 //	go test -run '^$' -bench 'Throughput' -benchtime 2s .
 func BenchmarkRing_Throughput(b *testing.B) {
-	b.Run("ring/64B", func(b *testing.B) { benchRing(b, 64, 256<<10) })
+	b.Run("ring/64B", func(b *testing.B) { benchRing(b, 64, 1<<20) })
 	b.Run("pipe/64B", func(b *testing.B) { benchPipe(b, 64) })
 	b.Run("ring/64KiB", func(b *testing.B) { benchRing(b, 64<<10, 1<<20) })
 	b.Run("pipe/64KiB", func(b *testing.B) { benchPipe(b, 64<<10) })

@@ -26,6 +26,13 @@ const (
 	// sleepPoll is the nap of a waiter that has no futex word to sleep on
 	// (a walker waiting for another writer's copy to finish).
 	sleepPoll = 50 * time.Microsecond
+	// blockSpinSteps is how many spin steps (about 40 ns each) WaitBlock
+	// takes before it sleeps: a few microseconds, less than one sleep
+	// and wake-up costs. A peer that answers at once (a ping-pong, a
+	// reader keeping up with its writer) is then caught awake, and
+	// neither side pays the kernel's wake-up, which is what sets a
+	// pipe's latency; a wait that lasts longer costs this much CPU once.
+	blockSpinSteps = 128
 	// clockEvery is how many spin steps pass between reads of the clock
 	// (a spin step is about 40 ns, a yield about 1 µs).
 	spinClockEvery  = 64
@@ -56,6 +63,10 @@ func (s *waitState) reset() { s.n, s.yielding, s.since = 0, false, time.Time{} }
 // is due.
 func (s *waitState) pause(ctx context.Context, strat WaitStrategy, word, waiters *atomic.Uint32, blocked func() bool) (bool, error) {
 	s.n++
+	if strat == WaitBlock && s.n <= blockSpinSteps && word != nil {
+		futex.Pause()
+		return false, nil
+	}
 	if strat != WaitBlock {
 		every := uint64(spinClockEvery)
 		if s.yielding {

@@ -209,12 +209,16 @@ var exampleRuns = map[string]exampleRun{
 		setup: `cp -r "$EXAMPLE_ROOT"/. src; cd src; export GOBIN="$EXAMPLE_DIR/gobin"`,
 		check: `"$GOBIN/shmbuf" version | grep -q '^shmbuf version '`,
 		long:  true},
-	`go test -c -o /tmp/shmbuf.test . && /tmp/shmbuf.test -test.run '^$'     -test.bench 'Ring_(Throughput|Latency)' -test.benchtime 1000000x`: {
-		bounded:    `go test -c -o /tmp/shmbuf.test . && /tmp/shmbuf.test -test.run '^$' -test.bench 'Ring_(Throughput|Latency)' -test.benchtime 1000x`,
-		why:        "a measurement: 1000 records instead of a million",
+	`go test -run '^$' -bench 'Ring(Batch)?_(Throughput|Latency)' -benchtime 2s .`: {
+		bounded:    `go test -run '^$' -bench 'Ring(Batch)?_(Throughput|Latency)' -benchtime 1000x .`,
+		why:        "a measurement: 1000 records instead of two seconds' worth",
 		privateTmp: true,
-		check:      `grep -q '^BenchmarkRing_Throughput' example.out && grep -q '^PASS' example.out`,
+		check:      `grep -q '^BenchmarkRingBatch_Throughput' example.out && grep -q '^PASS' example.out`,
 		long:       true},
+	`shmbuf bench --transports pipe,pipe-buffered,ring,ring-batch,ring-block --sizes 64,64KiB`: {
+		bounded: `shmbuf bench --transports pipe,pipe-buffered,ring,ring-batch,ring-block --sizes 64,64KiB --reps 1 --warmup 0 --phase 10ms --quiet`,
+		why:     "a measurement: one short repetition of each",
+		check:   `grep -q '^ring-batch ' example.out`},
 	readmeProgram: {
 		goProgram: true,
 		check:     `[ "$(cat example.out)" = "$(printf 'hello\nready (generation 1)')" ]`},

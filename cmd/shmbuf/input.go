@@ -22,6 +22,7 @@ const inputChunk = 64 << 10
 // process.
 type input struct {
 	ctx    context.Context
+	size   int // of one read(2)
 	chunks chan inputResult
 	quit   chan struct{}
 	rest   []byte // of the last chunk received, not yet returned
@@ -35,7 +36,12 @@ type inputResult struct {
 
 // newInput starts reading in; Close stops the goroutine.
 func newInput(ctx context.Context, in io.Reader) *input {
-	r := &input{ctx: ctx, chunks: make(chan inputResult), quit: make(chan struct{})}
+	return newInputSize(ctx, in, inputChunk)
+}
+
+// newInputSize is newInput reading size bytes at a time.
+func newInputSize(ctx context.Context, in io.Reader, size int) *input {
+	r := &input{ctx: ctx, size: size, chunks: make(chan inputResult), quit: make(chan struct{})}
 	go r.readLoop(in)
 	return r
 }
@@ -47,7 +53,7 @@ func (r *input) readLoop(in io.Reader) {
 	var bufs [2][]byte
 	for i := 0; ; i ^= 1 {
 		if bufs[i] == nil {
-			bufs[i] = make([]byte, inputChunk)
+			bufs[i] = make([]byte, r.size)
 		}
 		n, err := in.Read(bufs[i])
 		if n == 0 && err == nil {
@@ -67,6 +73,28 @@ func (r *input) readLoop(in io.Reader) {
 // Read implements io.Reader. Once the context has ended it returns the
 // bytes already read from the input, if any, then the context's cause.
 func (r *input) Read(p []byte) (int, error) {
+	r.fill()
+	n := copy(p, r.rest)
+	r.rest = r.rest[n:]
+	if len(r.rest) == 0 && r.err != nil {
+		return n, r.err
+	}
+	return n, nil
+}
+
+// next is Read without the copy: it returns the rest of the chunk last
+// received, or the next chunk, whole. The slice is valid until the next
+// call of next or Read (the reading goroutine refills a buffer only after
+// the chunk that follows it was received).
+func (r *input) next() ([]byte, error) {
+	r.fill()
+	p := r.rest
+	r.rest = nil
+	return p, r.err
+}
+
+// fill receives the next chunk when the last one was all returned.
+func (r *input) fill() {
 	if len(r.rest) == 0 && r.err == nil {
 		var c inputResult
 		var ended bool
@@ -93,12 +121,6 @@ func (r *input) Read(p []byte) (int, error) {
 		}
 		r.rest, r.err = c.p, c.err
 	}
-	n := copy(p, r.rest)
-	r.rest = r.rest[n:]
-	if len(r.rest) == 0 && r.err != nil {
-		return n, r.err
-	}
-	return n, nil
 }
 
 // discard returns how many bytes were read from the input and not yet

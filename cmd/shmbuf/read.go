@@ -25,7 +25,7 @@ type readOptions struct {
 	target
 
 	kindText, waitText, fromText, countText string
-	follow, untilEnd                        bool
+	follow, untilEnd, progress              bool
 
 	addr  shmbuf.Address
 	kind  shmbuf.Kind
@@ -83,6 +83,12 @@ Without write permission on a ring (another user's, created with --mode
 reader slot and holds no writer back, so under either policy writers
 may overwrite records before it reads them; it reports those as a
 lapped reader does, and sees new records up to 20ms late.
+
+A ring reader takes every record ready in one call and writes large
+batches straight from the ring with one writev(2), so bulk data ('shmbuf
+write --chunks') moves at memory speed. --progress shows on stderr the
+bytes read and the rate, like pv (by default with -f or --until-end when
+stderr is a terminal and standard output is not).
 ` + addressHelp,
 		Example: `  shmbuf read                     # /dev/shm/shared_buffer
   shmbuf read sysv-id:5 | xxd
@@ -98,6 +104,7 @@ lapped reader does, and sees new records up to 20ms late.
 	o.flags = f
 	f.BoolVarP(&o.follow, "follow", "f", false, "keep printing new values or records until interrupted, like tail -f")
 	f.BoolVar(&o.untilEnd, "until-end", false, "ring: print every record until the stream ends, then exit")
+	f.BoolVar(&o.progress, "progress", false, "ring: show the bytes read and the rate on stderr, like pv (on by default with -f when stderr is a terminal and standard output is not)")
 	textVar(f, &o.countText, "count", "int", "0", "with -f or --until-end: exit after printing this many values or records (0: no limit)")
 	f.StringVar(&o.waitText, "wait", "adaptive", "ring: how to wait for records: spin, adaptive or block")
 	f.StringVar(&o.fromText, "from", "oldest", "ring: start at the oldest record still there or after the latest")
@@ -109,7 +116,7 @@ lapped reader does, and sees new records up to 20ms late.
 }
 
 // ringReadFlags are read's flags that only a ring takes.
-var ringReadFlags = []string{"until-end", "wait", "from"}
+var ringReadFlags = []string{"until-end", "wait", "from", "progress"}
 
 func (o *readOptions) validate(args []string) error {
 	a, err := parseAddr(o.op, addrArg(args))

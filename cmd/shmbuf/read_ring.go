@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -29,14 +28,14 @@ func (o *readOptions) readRing(ctx context.Context) error {
 		return err
 	}
 	defer r.Close()
-	var rd recordSource
+	var rd batchSource
 	if observe {
 		fmt.Fprintf(o.io.err, "shmbuf: read %s: no write permission: reading as an observer, which holds no writer back and may miss records\n", quoteName(o.addr.String()))
 		ob, err := r.NewObserver(shmbuf.ObserverOptions{Wait: o.wait, From: o.from})
 		if err != nil {
 			return err
 		}
-		rd = ob
+		rd = observerBatches{ob}
 	} else {
 		reader, err := r.NewReader(shmbuf.ReaderOptions{Wait: o.wait, From: o.from})
 		if err != nil {
@@ -45,8 +44,13 @@ func (o *readOptions) readRing(ctx context.Context) error {
 		rd = reader
 	}
 	defer rd.Close()
-	p := &ringPrinter{o: o, r: r, rd: rd, observer: observe, bw: bufio.NewWriterSize(o.io.out, 64<<10)}
-	return errors.Join(p.loop(ctx), p.flush(), p.lostStatus())
+	p := &ringPrinter{o: o, r: r, rd: rd, observer: observe, out: newRingOut(o.io.out), recs: make([][]byte, maxIovecs)}
+	if o.progress || (o.follow || o.untilEnd) && isTerminalOut(o.io.err) && !isTerminalOut(o.io.out) {
+		p.meter = startProgress(o.io.err, isTerminalOut(o.io.err), "read")
+	}
+	err = errors.Join(p.loop(ctx), p.flush(), p.lostStatus())
+	p.meter.stop()
+	return err
 }
 
 // openRingToRead opens a ring for a reader, or, when the caller may not
@@ -63,23 +67,52 @@ func openRingToRead(addr string) (r *shmbuf.Ring, observe bool, err error) {
 	return r, true, nil
 }
 
-// recordSource is a ring Reader or Observer.
-type recordSource interface {
-	Next(context.Context) ([]byte, error)
-	TryNext() ([]byte, error)
+// batchSource is a ring Reader, or an Observer taking one record a call.
+type batchSource interface {
+	ReadBatch(ctx context.Context, recs [][]byte) (int, error)
+	TryReadBatch(recs [][]byte) (int, error)
 	Close() error
 }
 
-// ringPrinter copies records from a reader to standard output. Records
-// are buffered and flushed before the reader waits or stops, so a busy
-// stream costs few writes and an idle one shows everything.
+// observerBatches gives an Observer the Reader's batch calls, a record at
+// a time: a record it returns stays valid until its next call, which the
+// printer makes only after writing the batch out.
+type observerBatches struct{ *shmbuf.Observer }
+
+func (o observerBatches) ReadBatch(ctx context.Context, recs [][]byte) (int, error) {
+	rec, err := o.Next(ctx)
+	return oneRecord(recs, rec, err)
+}
+
+func (o observerBatches) TryReadBatch(recs [][]byte) (int, error) {
+	rec, err := o.TryNext()
+	return oneRecord(recs, rec, err)
+}
+
+func oneRecord(recs [][]byte, rec []byte, err error) (int, error) {
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	recs[0] = rec
+	return 1, nil
+}
+
+// ringPrinter copies records from a reader to standard output, taking
+// every record ready in one call (ReadBatch). Small records are buffered
+// and flushed before the reader waits or stops, so a busy stream costs
+// few writes and an idle one shows everything; large ones go out straight
+// from the ring (see ringOut).
 type ringPrinter struct {
-	o        *readOptions
-	r        *shmbuf.Ring
-	rd       recordSource
-	observer bool // rd is an Observer, on a ring opened read-only
-	bw       *bufio.Writer
-	lost     bool // records were lost (lapped), said on stderr
+	o  *readOptions
+	r  *shmbuf.Ring
+	rd batchSource
+	// observer: rd is an Observer on a ring opened read-only, which
+	// cannot reap dead writers.
+	observer bool
+	out      *ringOut
+	recs     [][]byte  // the batch
+	meter    *progress // --progress; nil: off
+	lost     bool      // records were lost (policy overwrite), said on stderr
 }
 
 func (p *ringPrinter) loop(ctx context.Context) error {
@@ -91,7 +124,11 @@ func (p *ringPrinter) loop(ctx context.Context) error {
 			return context.Cause(ctx)
 		default:
 		}
-		rec, err := p.rd.TryNext()
+		recs := p.recs
+		if p.o.count > 0 {
+			recs = recs[:min(len(recs), p.o.count-printed)]
+		}
+		n, err := p.rd.TryReadBatch(recs)
 		if errors.Is(err, shmbuf.ErrEmpty) {
 			if !following {
 				// Nothing more: find out once whether the writers died
@@ -109,10 +146,10 @@ func (p *ringPrinter) loop(ctx context.Context) error {
 			if err := p.flush(); err != nil {
 				return err
 			}
-			rec, err = p.rd.Next(ctx)
+			n, err = p.rd.ReadBatch(ctx, recs)
 		}
 		for p.o.follow && ctx.Err() == nil && endOfStream(err) {
-			rec, err = p.nextStream(ctx, err)
+			n, err = p.nextStream(ctx, err, recs)
 		}
 		var le *shmbuf.LostError
 		switch {
@@ -131,10 +168,13 @@ func (p *ringPrinter) loop(ctx context.Context) error {
 		default:
 			return err
 		}
-		if _, err := p.bw.Write(rec); err != nil {
+		if err := p.out.write(recs[:n]); err != nil {
 			return p.writeErr(err)
 		}
-		printed++
+		for _, rec := range recs[:n] {
+			p.meter.add(len(rec))
+		}
+		printed += n
 	}
 	return nil
 }
@@ -150,20 +190,20 @@ func endOfStream(err error) bool {
 // past the end of a file: Next after an end of stream waits for the next
 // stream's first record. The reader keeps its slot meanwhile, so a new
 // writer's records wait for it.
-func (p *ringPrinter) nextStream(ctx context.Context, err error) ([]byte, error) {
+func (p *ringPrinter) nextStream(ctx context.Context, err error, recs [][]byte) (int, error) {
 	if err := p.flush(); err != nil {
-		return nil, err
+		return 0, err
 	}
 	if errors.Is(err, shmbuf.ErrWriterLost) {
 		fmt.Fprintln(p.o.io.err, p.o.fail(fmt.Errorf("%w; waiting for the next stream", err)))
 	}
-	return p.rd.Next(ctx)
+	return p.rd.ReadBatch(ctx, recs)
 }
 
 // flush writes out the buffered records. A consumer that went away
 // (EPIPE) leaves nothing to do: not an error.
 func (p *ringPrinter) flush() error {
-	if err := p.bw.Flush(); err != nil && !errors.Is(err, syscall.EPIPE) {
+	if err := p.out.flush(); err != nil && !errors.Is(err, syscall.EPIPE) {
 		return err
 	}
 	return nil

@@ -27,7 +27,9 @@ type ringSink struct {
 	split  bool // a line was split, and stderr told so
 
 	watch *stallWatch
-	sync  *syncer // nil without --sync
+	sync  *syncer   // nil without --sync
+	meter *progress // nil without --progress
+	chunk bool      // --chunks: the input is a byte stream (streamChunks)
 }
 
 // ringSinkOptions are write's flags that only a ring takes.
@@ -35,6 +37,9 @@ type ringSinkOptions struct {
 	wait    shmbuf.WaitStrategy
 	timeout time.Duration // 0: wait for space as long as it takes
 	strict  bool
+	chunks  bool // the input is a byte stream, not lines
+	// progress shows a progress line on stderr (tty: it is a terminal).
+	progress, tty bool
 	// sync flushes the ring to its file at exit, and every syncEvery
 	// (0: never) while records arrive.
 	sync      bool
@@ -51,10 +56,13 @@ func newRingSink(ctx context.Context, r *shmbuf.Ring, stderr io.Writer, o ringSi
 		return nil, err
 	}
 	// The stall watch writes to stderr from its own goroutine.
-	s := &ringSink{ring: r, w: w, addr: r.Addr().String(), stderr: &lockedWriter{w: stderr}, strict: o.strict}
+	s := &ringSink{ring: r, w: w, addr: r.Addr().String(), stderr: &lockedWriter{w: stderr}, strict: o.strict, chunk: o.chunks}
 	s.ctx, s.watch = startStallWatch(ctx, s, o.timeout)
 	if o.sync {
 		s.sync = startSyncer(r, &s.watch.progress, o.syncEvery)
+	}
+	if o.progress {
+		s.meter = startProgress(stderr, o.tty, "written")
 	}
 	return s, nil
 }
@@ -114,6 +122,9 @@ func (s *ringSink) record(p []byte) error {
 	_, err := s.w.WriteContext(s.ctx, p)
 	s.watch.writing.Store(false)
 	s.watch.progress.Add(1)
+	if err == nil {
+		s.meter.add(len(p))
+	}
 	return err
 }
 
@@ -122,6 +133,9 @@ func (s *ringSink) record(p []byte) error {
 // input already read is written (a partial last line as a final record)
 // unless that means waiting for space.
 func (s *ringSink) stream(in *input) error {
+	if s.chunk {
+		return s.streamChunks(in)
+	}
 	br := bufio.NewReaderSize(in, max(s.ring.MaxRecord(), 16))
 	for {
 		chunk, err := br.ReadSlice('\n')
@@ -179,6 +193,7 @@ func (s *ringSink) banner() string {
 // the ring, end of stream included, to its file.
 func (s *ringSink) close() error {
 	s.watch.stop()
+	s.meter.stop()
 	err := s.w.Close()
 	if s.sync != nil {
 		err = errors.Join(err, s.sync.stop())

@@ -25,7 +25,7 @@ type writeOptions struct {
 	target
 
 	kindText, sizeText, modeText, waitText, timeoutText, syncText string
-	strict                                                        bool
+	strict, chunks, progress                                      bool
 
 	addr    shmbuf.Address
 	kind    shmbuf.Kind // KindUnknown: whatever the segment is
@@ -59,6 +59,13 @@ instead, exit 1). On a ring with policy block, write waits for space while
 readers are behind, or, with no reader attached, once the ring is full: it
 then says so on stderr after a second, and gives up after --timeout. When
 the last writer exits, readers following with --until-end stop.
+
+--chunks makes the input a byte stream instead of lines: records are cut
+wherever reads of the input end, up to the largest record, and mean
+nothing; 'shmbuf read' gives the bytes back. That is the way to move bulk
+data (a file, a video stream) through a ring: one copy, no per-line work,
+several records per call. --progress shows on stderr the bytes written and
+the rate, like pv (by default with --chunks when stderr is a terminal).
 
 --kind is the kind the segment has, or gets: a segment of another kind is
 refused (exit 1), and a missing one is created as that kind, with --size
@@ -104,6 +111,8 @@ short is not stored.
 	f.StringVar(&o.waitText, "wait", "adaptive", "ring: how to wait for space: spin, adaptive or block")
 	textVar(f, &o.timeoutText, "timeout", "duration", "", "ring: give up waiting for space after this long, e.g. 10s (exit 1)")
 	f.BoolVar(&o.strict, "strict", false, "ring: refuse a line longer than the largest record instead of splitting it")
+	f.BoolVar(&o.chunks, "chunks", false, "ring: the input is a byte stream, cut into records of up to the largest record wherever reads end (bulk data at memory speed)")
+	f.BoolVar(&o.progress, "progress", false, "ring: show the bytes written and the rate on stderr, like pv (on by default with --chunks when stderr is a terminal)")
 	textVar(f, &o.syncText, "sync", "interval", "", "ring: flush the ring to its file (msync) at exit, and with an interval (--sync=5s) also that often while records arrive")
 	f.Lookup("sync").NoOptDefVal = syncAtExit
 	autoKindChoice.complete(cmd)
@@ -112,7 +121,7 @@ short is not stored.
 }
 
 // ringOnlyFlags are write's flags that only a ring takes.
-var ringOnlyFlags = []string{"wait", "timeout", "strict", "sync"}
+var ringOnlyFlags = []string{"wait", "timeout", "strict", "sync", "chunks", "progress"}
 
 func (o *writeOptions) validate(args []string) error {
 	a, err := parseAddr(o.op, addrArg(args))
@@ -140,6 +149,12 @@ func (o *writeOptions) validate(args []string) error {
 		}
 	}
 	o.ring.strict = o.strict
+	if o.chunks && o.strict {
+		return o.usagef("--strict refuses long lines; with --chunks there are no lines")
+	}
+	o.ring.chunks = o.chunks
+	o.ring.tty = isTerminalOut(o.io.err)
+	o.ring.progress = o.progress || o.chunks && o.ring.tty
 	if o.flags.Changed("sync") {
 		o.ring.sync = true
 		if o.syncText != syncAtExit {
@@ -179,7 +194,17 @@ func (o *writeOptions) run(ctx context.Context) error {
 		return o.fail(err)
 	}
 	defer s.close()
-	in := newInput(ctx, o.io.in)
+	if f := regularFile(o.io.in); o.chunks && f != nil && isRing(s) {
+		if err := o.applyMode(); err != nil {
+			return err
+		}
+		return o.fail(s.(*ringSink).streamFile(f))
+	}
+	size := inputChunk
+	if o.chunks {
+		size = chunkRead
+	}
+	in := newInputSize(ctx, o.io.in, size)
 	defer in.Close()
 	switch {
 	case interactive:

@@ -160,5 +160,5 @@ func (s *sequencer) see(seq uint64) error {
 }
 
 // MaxSize is the largest record bench measures: the largest record of the
-// rings it creates (whose capacity is four records, at least 4 MiB).
+// rings it creates (whose capacity is four records, at least 1 MiB).
 const MaxSize = 16 << 20

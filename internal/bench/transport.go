@@ -112,7 +112,7 @@ func (traits) Unsupported(int) string { return "" }
 const (
 	ringAdaptive = "atomics + spin, then futex"
 	ringSpin     = "atomics + spin"
-	ringBlock    = "atomics + futex"
+	ringBlock    = "atomics + brief spin, then futex"
 )
 
 // all lists every transport in the order of the table: kernel transports
@@ -132,10 +132,7 @@ var all = []Transport{
 	ringTransport{traits: traits{name: "ring-spin", sync: ringSpin}, wait: shmbuf.WaitSpin},
 	ringTransport{traits: traits{name: "ring-block", sync: ringBlock}, wait: shmbuf.WaitBlock},
 	ringTransport{traits: traits{name: "ring-sysv", sync: ringAdaptive}, wait: shmbuf.WaitAdaptive, sysv: true},
-	// ring-batch goes here when the ring has its batch API: a Sender
-	// whose Send gathers records and whose Flush publishes them in one
-	// call (see Flusher), and a Receiver whose Recv hands out, one by
-	// one, the records it took in one call.
+	ringBatchTransport{ringTransport{traits: traits{name: "ring-batch", sync: "WriteBatch/ReadBatch, spin, then futex"}, wait: shmbuf.WaitAdaptive}},
 }
 
 // Names returns every transport's name in table order.
