@@ -10,8 +10,13 @@
  * Usage (exit status 0 on success, 1 on a check that failed, 2 on misuse):
  *   shmbuf_tool create-ring ADDR SIZE block|overwrite [WRITERS READERS]
  *   shmbuf_tool create-snapshot ADDR CAPACITY
- *   shmbuf_tool write ADDR ID COUNT MAXLEN [wait=W] [hold-us=U] [sleep-us=U] [abort] [noclose]
- *   shmbuf_tool read ADDR [wait=W] [from=oldest|latest] [timeout-ms=T] [expect=N]
+ *   shmbuf_tool write ADDR ID COUNT MAXLEN [wait=W] [gate] [hold-us=U] [sleep-us=U] [abort] [hang]
+ *   shmbuf_tool read ADDR [wait=W] [from=oldest|latest] [timeout-ms=T] [maxlen=N] [expect=N]
+ *
+ * write prints "ready" once attached; gate then waits for a byte on
+ * standard input; hang ends by claiming one more record and sleeping until
+ * killed. read prints "ready" once attached, then one summary line:
+ *   records N bytes B lost R B end eof|writer-lost|timeout|corrupt|error writers ID:COUNT...
  *   shmbuf_tool snap-publish ADDR TEXT | snap-load ADDR
  *   shmbuf_tool raw-store ADDR TEXT | raw-load ADDR
  *   shmbuf_tool fuzz FILE...
@@ -93,6 +98,9 @@ static int cmd_write(int argc, char **argv)
 		return die(rc);
 	printf("ready\n");
 	fflush(stdout);
+	char gate;
+	if (opt(argc, argv, 6, "gate") && read(0, &gate, 1) < 0)
+		return 1;
 	for (uint64_t k = 0; k < count; k++) {
 		uint64_t n = pattern_len(id, (uint32_t)k, maxlen);
 		void *buf;
@@ -106,9 +114,16 @@ static int cmd_write(int argc, char **argv)
 		if (slp)
 			usleep((useconds_t)atoi(slp));
 	}
-	if (opt(argc, argv, 6, "noclose"))
+	if (opt(argc, argv, 6, "hang")) {
+		/* Die (by a signal) with a claim pending. */
+		void *buf;
+		if ((rc = shmbuf_claim(w, 8, &buf, SHMBUF_FOREVER)))
+			return die(rc);
+		printf("hung\n");
+		fflush(stdout);
 		for (;;)
 			pause();
+	}
 	shmbuf_writer_close(w, opt(argc, argv, 6, "abort") != NULL);
 	shmbuf_ring_close(r);
 	return 0;
@@ -129,6 +144,8 @@ static int cmd_read(int argc, char **argv)
 	shmbuf_reader *rd;
 	if ((rc = shmbuf_reader_open(r, wait_of(opt(argc, argv, 3, "wait")), from && strcmp(from, "latest") == 0, &rd)))
 		return die(rc);
+	printf("ready\n");
+	fflush(stdout);
 	uint64_t next[MAX_IDS] = {0}, records = 0, bytes = 0, lostr = 0, lostb = 0;
 	uint8_t *want = malloc(maxlen + 8);
 	const char *end = "?";
@@ -175,8 +192,6 @@ static int cmd_read(int argc, char **argv)
 			fprintf(stderr, "writer %u: record %u, want %" PRIu64 "\n", id, k, next[id]);
 			status = 1;
 			break;
-		}
-		if (next[id] == UINT64_MAX && k < 1) {
 		}
 		pattern_fill(want, n, id, k);
 		if (memcmp(want, p, n) != 0) {
