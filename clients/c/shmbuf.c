@@ -413,6 +413,21 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* A process-local lock for the few places where threads sharing one handle
+ * must take turns: OFD locks of one description do not exclude each other,
+ * and the ring's lists of open handles. Held only briefly, never across a
+ * wait on another process. */
+static void spin_lock(atomic_flag *f)
+{
+	for (int i = 0; atomic_flag_test_and_set_explicit(f, memory_order_acquire); i++)
+		if (i > 100)
+			sched_yield();
+		else
+			cpu_relax();
+}
+
+static void spin_unlock(atomic_flag *f) { atomic_flag_clear_explicit(f, memory_order_release); }
+
 /* ---------------------------------------------------------------- addresses and segments */
 
 enum backend { B_POSIX = 1, B_FILE, B_SYSV };
@@ -747,6 +762,7 @@ struct shmbuf_ring {
 	uint64_t cap, mask, maxrec, key;
 	uint32_t policy, nw, nr;
 	atomic_flag reaping;
+	atomic_flag list_lock;
 	/* Open handles, closed by shmbuf_ring_close. */
 	shmbuf_writer *writers;
 	shmbuf_reader *readers;
@@ -1099,6 +1115,7 @@ static int ring_map(struct seg *s, shmbuf_ring **out, const char *op)
 	r->rslots = r->wslots + (uint64_t)nw * SLOT_SIZE;
 	r->data = r->rslots + (uint64_t)nr * SLOT_SIZE;
 	atomic_flag_clear(&r->reaping);
+	atomic_flag_clear(&r->list_lock);
 	/* Every user holds the users' shared lock (§6.1). */
 	if (s->fd >= 0 && ofd_try(s->fd, LOCK_USERS, F_RDLCK) < 0) {
 		free(r);
@@ -1360,8 +1377,10 @@ int shmbuf_writer_open(shmbuf_ring *r, int wait, shmbuf_writer **out)
 			w->gen = gen;
 			w->lf = lf;
 			w->wait = wait;
+			spin_lock(&r->list_lock);
 			w->next = r->writers;
 			r->writers = w;
+			spin_unlock(&r->list_lock);
 			*out = w;
 			return SHMBUF_OK;
 		}
@@ -1643,11 +1662,13 @@ int shmbuf_write(shmbuf_writer *w, const void *p, size_t n, int64_t timeout_ns)
 
 static void unlink_writer(shmbuf_writer *w)
 {
+	spin_lock(&w->r->list_lock);
 	for (shmbuf_writer **pp = &w->r->writers; *pp; pp = &(*pp)->next)
 		if (*pp == w) {
 			*pp = w->next;
-			return;
+			break;
 		}
+	spin_unlock(&w->r->list_lock);
 }
 
 int shmbuf_writer_close(shmbuf_writer *w, int aborted)
@@ -1792,8 +1813,10 @@ int shmbuf_reader_open(shmbuf_ring *r, int wait, int from, shmbuf_reader **out)
 				}
 				rd->pos = rd->published = rd->start = p;
 			}
+			spin_lock(&r->list_lock);
 			rd->next = r->readers;
 			r->readers = rd;
+			spin_unlock(&r->list_lock);
 			*out = rd;
 			return SHMBUF_OK;
 		}
@@ -1986,11 +2009,13 @@ void shmbuf_reader_lost(const shmbuf_reader *rd, uint64_t *records, uint64_t *by
 
 static void unlink_reader(shmbuf_reader *rd)
 {
+	spin_lock(&rd->r->list_lock);
 	for (shmbuf_reader **pp = &rd->r->readers; *pp; pp = &(*pp)->next)
 		if (*pp == rd) {
 			*pp = rd->next;
-			return;
+			break;
 		}
+	spin_unlock(&rd->r->list_lock);
 }
 
 int shmbuf_reader_close(shmbuf_reader *rd)
@@ -2031,6 +2056,7 @@ void shmbuf_ring_close(shmbuf_ring *r)
 
 struct shmbuf_snapshot {
 	struct seg s;
+	atomic_flag publishing; /* threads of this handle publish in turn */
 	uint64_t cap, stride;
 	uint8_t *ctl;
 	uint8_t *slot[2];
@@ -2055,6 +2081,7 @@ static int snapshot_map(struct seg *s, shmbuf_snapshot **out, const char *op)
 	sn->ctl = s->base + S_CTL;
 	sn->slot[0] = s->base + S_SLOTS;
 	sn->slot[1] = s->base + S_SLOTS + sn->stride;
+	atomic_flag_clear(&sn->publishing);
 	if (s->fd >= 0 && ofd_try(s->fd, LOCK_USERS, F_RDLCK) < 0) {
 		free(sn);
 		return fail_errno(op, s->a.text, "lock");
@@ -2170,8 +2197,13 @@ int shmbuf_snapshot_publish(shmbuf_snapshot *s, const void *p, size_t n)
 	if (n > s->cap)
 		return fail(SHMBUF_ERR_TOO_LARGE, "write", s->s.a.text, "%zu bytes, capacity %llu", n, (unsigned long long)s->cap);
 	struct ident me = self_ident();
-	if (s->s.fd >= 0 && ofd_op(s->s.fd, F_OFD_SETLKW, F_WRLCK, LOCK_SNAPSHOT_WRITER, NULL) < 0)
+	/* The kernel lock excludes other descriptions only: threads sharing
+	 * this handle take turns first. */
+	spin_lock(&s->publishing);
+	if (s->s.fd >= 0 && ofd_op(s->s.fd, F_OFD_SETLKW, F_WRLCK, LOCK_SNAPSHOT_WRITER, NULL) < 0) {
+		spin_unlock(&s->publishing);
 		return fail_errno("write", s->s.a.text, "lock");
+	}
 	uint32_t gen;
 	int rc = snap_lock(s, me, &gen);
 	if (rc == SHMBUF_OK) {
@@ -2190,6 +2222,7 @@ int shmbuf_snapshot_publish(shmbuf_snapshot *s, const void *p, size_t n)
 	}
 	if (s->s.fd >= 0)
 		ofd_unlock(s->s.fd, LOCK_SNAPSHOT_WRITER);
+	spin_unlock(&s->publishing);
 	return rc;
 }
 

@@ -150,6 +150,22 @@ def _ns(timeout):
     return max(0, int(timeout * 1e9))
 
 
+# Waits without a timeout are made of slices, so that Ctrl-C (which Python
+# delivers only between calls into C) stops them within this many seconds.
+_SLICE = 0.1
+
+
+def _call_waiting(fn, timeout):
+    """Calls fn(timeout_ns) until it returns anything but a timeout, for
+    ever when timeout is None."""
+    if timeout is not None:
+        return fn(_ns(timeout))
+    while True:
+        rc = fn(_ns(_SLICE))
+        if rc != _TIMEOUT:
+            return rc
+
+
 def _addr(name):
     return os.fsencode(name)
 
@@ -229,14 +245,14 @@ class Writer:
 
     def write(self, data, timeout=None):
         data = bytes(data)
-        _check(_write(self._h, data, len(data), _ns(timeout)))
+        _check(_call_waiting(lambda ns: _write(self._h, data, len(data), ns), timeout))
         return len(data)
 
     def claim(self, n, timeout=None):
         """Reserves a record of n bytes and returns a writable memoryview of
         its payload in the ring; commit() publishes it."""
         buf = _p()
-        _check(_claim(self._h, n, ctypes.byref(buf), _ns(timeout)))
+        _check(_call_waiting(lambda ns: _claim(self._h, n, ctypes.byref(buf), ns), timeout))
         self._claimed = (ctypes.c_char * n).from_address(buf.value)
         return memoryview(self._claimed).cast("B")
 
@@ -268,7 +284,7 @@ class Reader:
         self._len = _sz()
 
     def _next(self, timeout):
-        rc = _next(self._h, ctypes.byref(self._ptr), ctypes.byref(self._len), _ns(timeout))
+        rc = _call_waiting(lambda ns: _next(self._h, ctypes.byref(self._ptr), ctypes.byref(self._len), ns), timeout)
         if rc == _EOF:
             return False
         if rc == _LOST:
