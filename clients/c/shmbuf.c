@@ -584,20 +584,54 @@ static int seg_open(const char *text, bool ro, struct seg *s, const char *op)
  * and then seg_publish (§2.4): no other process sees it half made. */
 struct building {
 	char hidden[4200]; /* "" for O_TMPFILE */
+	int shmid;         /* System V */
+	uint32_t mode;     /* System V: the mode that replaces 0611 */
 };
 
-static int seg_create(const char *text, uint64_t size, uint32_t mode, struct seg *s, struct building *b, const char *op)
+/* System V (§2.2): created with mode 0611, which marks a segment being
+ * built; seg_publish gives it its mode. */
+static int sysv_create(struct seg *s, struct building *b, uint64_t size, uint32_t mode, bool force, const char *op)
+{
+	if ((mode & 0777) == 0611)
+		return fail(SHMBUF_ERR_INVALID, op, s->a.text, "mode 0611 marks System V segments being created");
+	if (s->a.by_id)
+		return fail(SHMBUF_ERR_INVALID, op, s->a.text, "create by key (sysv:KEY), not by id");
+	int id = shmget(s->a.key, size, IPC_CREAT | IPC_EXCL | 0611);
+	if (id < 0 && errno == EEXIST && force) {
+		int old = shmget(s->a.key, 0, 0);
+		if (old >= 0)
+			shmctl(old, IPC_RMID, NULL);
+		id = shmget(s->a.key, size, IPC_CREAT | IPC_EXCL | 0611);
+	}
+	if (id < 0)
+		return fail_errno(op, s->a.text, "shmget");
+	void *p = shmat(id, NULL, 0);
+	if (p == (void *)-1) {
+		int rc = fail_errno(op, s->a.text, "shmat");
+		shmctl(id, IPC_RMID, NULL);
+		return rc;
+	}
+	s->base = p;
+	s->len = size;
+	s->sysv = true;
+	b->shmid = id;
+	b->mode = mode & 0777;
+	return SHMBUF_OK;
+}
+
+static int seg_create(const char *text, uint64_t size, uint32_t mode, bool force, struct seg *s, struct building *b, const char *op)
 {
 	memset(s, 0, sizeof *s);
 	memset(b, 0, sizeof *b);
 	s->fd = -1;
+	b->shmid = -1;
 	int rc = parse_addr(text, &s->a, op);
 	if (rc)
 		return rc;
-	if (s->a.backend == B_SYSV)
-		return fail(SHMBUF_ERR_INVALID, op, s->a.text, "this library creates posix: and file: segments only");
 	if (mode == 0)
 		mode = 0600;
+	if (s->a.backend == B_SYSV)
+		return sysv_create(s, b, size, mode, force, op);
 	char dir[4096];
 	snprintf(dir, sizeof dir, "%s", s->a.path);
 	char *slash = strrchr(dir, '/');
@@ -642,6 +676,19 @@ bad:
 static int seg_publish(struct seg *s, struct building *b, bool force, const char *op)
 {
 	int rc = SHMBUF_OK;
+	if (s->sysv) {
+		struct shmid_ds ds;
+		if (shmctl(b->shmid, IPC_STAT, &ds) < 0) {
+			rc = fail_errno(op, s->a.text, "shmctl");
+		} else {
+			ds.shm_perm.mode = (ds.shm_perm.mode & ~0777u) | b->mode;
+			if (shmctl(b->shmid, IPC_SET, &ds) < 0)
+				rc = fail_errno(op, s->a.text, "shmctl");
+		}
+		if (rc)
+			shmctl(b->shmid, IPC_RMID, NULL);
+		return rc;
+	}
 	if (force) {
 		struct stat st;
 		if (lstat(s->a.path, &st) == 0 && S_ISLNK(st.st_mode))
@@ -1162,7 +1209,7 @@ int shmbuf_ring_create(const char *addr, const shmbuf_ring_opts *o, shmbuf_ring 
 	uint64_t total = ring_size(cap, nw, nr, &ok);
 	struct seg s;
 	struct building b;
-	int rc = seg_create(addr, total, o->mode, &s, &b, op);
+	int rc = seg_create(addr, total, o->mode, o->force != 0, &s, &b, op);
 	if (rc)
 		return rc;
 	uint8_t *h = s.base;
@@ -2115,7 +2162,7 @@ int shmbuf_snapshot_create(const char *addr, uint64_t capacity, uint32_t mode, i
 	uint64_t total = S_SLOTS + 2 * (CACHE_LINE + c);
 	struct seg s;
 	struct building b;
-	int rc = seg_create(addr, total, mode, &s, &b, op);
+	int rc = seg_create(addr, total, mode, force != 0, &s, &b, op);
 	if (rc)
 		return rc;
 	wr64(s.base, H_SEGMENT_SIZE, total);
@@ -2534,7 +2581,7 @@ int shmbuf_raw_store(const char *text, const void *p, size_t n)
 		/* A new resizable segment holding p, appearing whole. */
 		struct seg s;
 		struct building b;
-		rc = seg_create(text, n ? n : 1, 0600, &s, &b, "create");
+		rc = seg_create(text, n ? n : 1, 0600, false, &s, &b, "create");
 		if (rc)
 			return rc;
 		munmap(s.base, s.len);
