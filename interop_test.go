@@ -16,7 +16,7 @@ import (
 	"github.com/shmbuf/shmbuf"
 )
 
-// Interoperability with the programs DESIGN.md names: Python's
+// Interoperability with the programs docs/DESIGN.md names: Python's
 // multiprocessing.shared_memory on /dev/shm, and util-linux's ipcmk, ipcs
 // and ipcrm on System V. CI installs them; a missing one fails the test.
 
