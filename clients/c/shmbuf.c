@@ -1113,6 +1113,21 @@ static int check_ring(shmbuf_ring *r, const char *op)
 		if (k < END_EOF || k > END_ABORTED || (e & ~END_MASK) > skip_gap(r, t))
 			return fail(SHMBUF_ERR_CORRUPT, op, a, "end of stream %#llx", (unsigned long long)e);
 	}
+	if (r->policy == SHMBUF_POLICY_OVERWRITE) {
+		uint64_t hh = ld64(r->ctl, R_HEAD), pos = 0, recs = 0, byts = 0;
+		for (int i = 0; i < 1000; i++) {
+			uint64_t g = ld64(r->ctl, R_HEAD_GEN), co = R_HEAD_COPY + (g & 1) * 24;
+			pos = ld64(r->ctl, co);
+			recs = ld64(r->ctl, co + 8);
+			byts = ld64(r->ctl, co + 16);
+			if (ld64(r->ctl, R_HEAD_GEN) == g)
+				break;
+		}
+		uint64_t tt = ld64(r->ctl, R_TAIL);
+		if (pos % REC_ALIGN || pos < hh || pos > skip_gap(r, tt) || recs > pos / REC_HDR || byts > pos - recs * REC_HDR)
+			return fail(SHMBUF_ERR_CORRUPT, op, a, "head triple (%llu, %llu records, %llu bytes)", (unsigned long long)pos,
+				    (unsigned long long)recs, (unsigned long long)byts);
+	}
 	for (uint32_t i = 0; i < r->nw; i++) {
 		uint64_t st = ld64(wslot(r, i), W_STATE);
 		if (!state_valid(st) || (state_of(st) != SLOT_FREE && ld64(wslot(r, i), W_START) >= MAX_START_TICKS))
