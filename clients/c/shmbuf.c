@@ -2378,6 +2378,7 @@ static int raw_lock_current(struct addr *a, int *fdp, int how, bool ro, const ch
 		int fd = open(a->path, (ro ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return fail_errno(op, a->text, "open");
+		ofd_try(fd, LOCK_USERS, F_RDLCK);
 		close(*fdp);
 		*fdp = fd;
 	}
@@ -2402,6 +2403,8 @@ static int raw_open_fd(struct addr *a, bool ro, int *fdp, const char *op)
 		close(fd);
 		return fail(SHMBUF_ERR_WRONG_KIND, op, a->text, "segment is a snapshot or ring, not raw");
 	}
+	/* A user of the segment, for ls and rm --stale in any namespace (§6.1). */
+	ofd_try(fd, LOCK_USERS, F_RDLCK);
 	*fdp = fd;
 	return SHMBUF_OK;
 }
