@@ -146,7 +146,7 @@ func TestCorruptSegmentsUnderSanitizers(t *testing.T) {
 	}
 
 	cmd := exec.Command(tool, append([]string{"fuzz"}, files...)...)
-	cmd.Env = append(os.Environ(), "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1", "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1")
+	cmd.Env = append(os.Environ(), sanitizerEnv...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	timer := time.AfterFunc(3*time.Minute, func() { cmd.Process.Kill() })

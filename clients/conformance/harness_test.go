@@ -106,13 +106,23 @@ func uniqueName(t *testing.T, what string) string {
 	return n
 }
 
+// uniqueNameCleanup removes /dev/shm/name when t ends.
+func uniqueNameCleanup(t *testing.T, name string) {
+	t.Cleanup(func() { os.Remove("/dev/shm/" + name) })
+}
+
 type lang string
 
 const (
 	langGo     lang = "go"
 	langC      lang = "c"
 	langPython lang = "python"
+	// langCASan is the C tool built with -fsanitize=address,undefined.
+	langCASan lang = "c-asan"
 )
+
+// sanitizerEnv makes a sanitizer report fail the process at once.
+var sanitizerEnv = []string{"ASAN_OPTIONS=detect_leaks=0:abort_on_error=1", "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1"}
 
 var langs = []lang{langGo, langC, langPython}
 
@@ -126,6 +136,9 @@ func (l lang) command(t *testing.T, ctx context.Context, args ...string) *exec.C
 		c.Env = append(os.Environ(), roleEnv+"="+strings.Join(args, "\x1f"))
 	case langC:
 		c = exec.CommandContext(ctx, filepath.Join(cBuild(t), "shmbuf_tool"), args...)
+	case langCASan:
+		c = exec.CommandContext(ctx, cBuildASan(t), args...)
+		c.Env = append(os.Environ(), sanitizerEnv...)
 	case langPython:
 		need(t, "python3")
 		dir := cBuild(t)
