@@ -2266,7 +2266,7 @@ int shmbuf_snapshot_publish(shmbuf_snapshot *s, const void *p, size_t n)
 		spin_unlock(&s->publishing);
 		return fail_errno("write", s->s.a.text, "lock");
 	}
-	uint32_t gen;
+	uint32_t gen = 0;
 	int rc = snap_lock(s, me, &gen);
 	if (rc == SHMBUF_OK) {
 		uint64_t next = ld64(s->ctl, S_GEN) + 1;
