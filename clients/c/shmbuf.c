@@ -441,6 +441,52 @@ struct addr {
 	char text[4200];
 };
 
+/* clean_path writes the shortest lexically equivalent form of in to out:
+ * repeated slashes and "." elements go, ".." removes the element before it
+ * (at the root it stays at the root), "" becomes ".". */
+static void clean_path(const char *in, char *out, size_t cap)
+{
+	bool abs = in[0] == '/';
+	size_t n = 0, floor = 0; /* floor: where ".." may no longer pop */
+	if (abs)
+		out[n++] = '/', floor = 1;
+	for (const char *p = in; *p;) {
+		while (*p == '/')
+			p++;
+		const char *e = p;
+		while (*e && *e != '/')
+			e++;
+		size_t len = (size_t)(e - p);
+		if (len == 0 || (len == 1 && p[0] == '.')) {
+			/* nothing */
+		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
+			if (n > floor) {
+				while (n > floor && out[n - 1] != '/')
+					n--;
+				if (n > floor)
+					n--; /* the slash before the element */
+			} else if (!abs) {
+				if (n > 0 && n + 1 < cap)
+					out[n++] = '/';
+				if (n + 2 < cap) {
+					out[n++] = '.';
+					out[n++] = '.';
+				}
+				floor = n;
+			}
+		} else {
+			if (n > 0 && out[n - 1] != '/' && n + 1 < cap)
+				out[n++] = '/';
+			for (size_t i = 0; i < len && n + 1 < cap; i++)
+				out[n++] = p[i];
+		}
+		p = e;
+	}
+	if (n == 0)
+		out[n++] = '.';
+	out[n] = 0;
+}
+
 static int parse_addr(const char *s, struct addr *a, const char *op)
 {
 	memset(a, 0, sizeof *a);
@@ -472,8 +518,15 @@ static int parse_addr(const char *s, struct addr *a, const char *op)
 	if (strcmp(scheme, "file") == 0) {
 		if (!*rest || strlen(rest) >= sizeof a->path)
 			return fail(SHMBUF_ERR_INVALID, op, s, "file: needs a path");
+		/* The path is cleaned lexically (as Go's filepath.Clean) and
+		 * its last element must name a file: not "/", "." or "..". */
+		clean_path(rest, a->path, sizeof a->path);
+		const char *base = strrchr(a->path, '/');
+		base = base ? base + 1 : a->path;
+		if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+			return fail(SHMBUF_ERR_INVALID, op, s, "file: path names no file");
 		a->backend = B_FILE;
-		snprintf(a->path, sizeof a->path, "%s", rest);
+		snprintf(a->text, sizeof a->text, "file:%s", a->path);
 		return SHMBUF_OK;
 	}
 	if (strcmp(scheme, "sysv") == 0 || strcmp(scheme, "sysv-id") == 0) {
@@ -496,6 +549,15 @@ static int parse_addr(const char *s, struct addr *a, const char *op)
 		return SHMBUF_OK;
 	}
 	return fail(SHMBUF_ERR_INVALID, op, s, "unknown scheme (want posix:, file:, sysv: or sysv-id:)");
+}
+
+int shmbuf_parse_address(const char *text, int *backend)
+{
+	struct addr a;
+	int rc = parse_addr(text, &a, "parse address");
+	if (rc == SHMBUF_OK && backend)
+		*backend = a.backend;
+	return rc;
 }
 
 struct seg {

@@ -67,6 +67,10 @@ enum shmbuf_from { SHMBUF_FROM_OLDEST = 0, SHMBUF_FROM_LATEST = 1 };
 const char *shmbuf_strerror(int code);
 const char *shmbuf_last_error(void);
 
+/* Checks an address without touching anything: SHMBUF_OK, or
+ * SHMBUF_ERR_INVALID. *backend is 1 posix, 2 file, 3 System V. */
+int shmbuf_parse_address(const char *addr, int *backend);
+
 /* ---- rings ---- */
 typedef struct shmbuf_ring shmbuf_ring;
 typedef struct shmbuf_writer shmbuf_writer;

@@ -19,7 +19,8 @@
  *   records N bytes B lost R B end eof|writer-lost|timeout|corrupt|error writers ID:COUNT...
  *   shmbuf_tool snap-publish ADDR TEXT | snap-load ADDR
  *   shmbuf_tool raw-store ADDR TEXT | raw-load ADDR
- *   shmbuf_tool fuzz FILE...
+ *   shmbuf_tool fuzz FILE...       (open corrupt segments: no crash)
+ *   shmbuf_tool parse ADDR...      (a backend number per address, 0: invalid)
  *   shmbuf_tool bench ADDR RECORD_SIZE SECONDS [wait=W]
  *     one writer here, one reader in a child process, records of
  *     RECORD_SIZE bytes each filled with its sequence number mod 256,
@@ -410,6 +411,17 @@ int main(int argc, char **argv)
 			return die(rc);
 		fwrite(p, 1, n, stdout);
 		free(p);
+		return 0;
+	}
+	if (strcmp(c, "parse") == 0) {
+		/* One line per address: its backend (1 posix, 2 file, 3 sysv), or 0
+		 * for an invalid one. */
+		for (int i = 2; i < argc; i++) {
+			int b = 0;
+			if (shmbuf_parse_address(argv[i], &b) != SHMBUF_OK)
+				b = 0;
+			printf("%d\n", b);
+		}
 		return 0;
 	}
 	if (strcmp(c, "fuzz") == 0)
