@@ -96,7 +96,7 @@ try:
         f.write(bytes([b[0] ^ 1]))
     expect(shmbuf.Corrupt, shmbuf.Ring.open, name("over"))
 
-    # Snapshots, as in the example.
+    # Snapshots, as in the README's example.
     snap = shmbuf.Snapshot.create(name("status"), 64)
     assert snap.load() == b"" and snap.generation == 0
     snap.publish(b"ready")
