@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/shmbuf/shmbuf/internal/testenv"
 )
 
 // roleEnv carries a Go role's arguments to a re-executed test binary.
@@ -46,16 +48,12 @@ func root(t *testing.T) string {
 	return r
 }
 
-// need skips t when tool is missing, or fails it under SHMBUF_REQUIRE=1.
+// need skips t when a tool is missing, or fails it under SHMBUF_REQUIRE=1
+// (see testenv.Missing).
 func need(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("SHMBUF_REQUIRE") == "1" {
-				t.Fatalf("%s is required (SHMBUF_REQUIRE=1) but missing: %v", tool, err)
-			}
-			t.Skipf("%s missing: %v", tool, err)
-		}
+		testenv.Tool(t, tool)
 	}
 }
 

@@ -121,12 +121,26 @@ func opts(args []string) (pos []string, o map[string]string) {
 	return pos, o
 }
 
+// waitOf maps the tool's wait words to strategies, as the CLI does.
 func waitOf(s string) shmbuf.WaitStrategy {
-	w, err := shmbuf.ParseWait(s)
-	if err != nil {
-		return shmbuf.WaitAdaptive
+	switch s {
+	case "spin":
+		return shmbuf.WaitSpin
+	case "block":
+		return shmbuf.WaitBlock
 	}
-	return w
+	return shmbuf.WaitAdaptive
+}
+
+// policyOf maps the tool's policy words to policies, as the CLI does.
+func policyOf(s string) (shmbuf.Policy, error) {
+	switch s {
+	case "block":
+		return shmbuf.PolicyBlock, nil
+	case "overwrite":
+		return shmbuf.PolicyOverwrite, nil
+	}
+	return 0, fmt.Errorf("unknown policy %q", s)
 }
 
 func role(args []string) error {
@@ -135,7 +149,7 @@ func role(args []string) error {
 	num := func(i int) uint64 { n, _ := strconv.ParseUint(pos[i], 10, 64); return n }
 	switch cmd {
 	case "create-ring":
-		p, err := shmbuf.ParsePolicy(pos[1])
+		p, err := policyOf(pos[1])
 		if err != nil {
 			return err
 		}
@@ -163,7 +177,7 @@ func role(args []string) error {
 			return err
 		}
 		defer s.Close()
-		v, err := s.Load(nil)
+		v, _, err := s.Load(nil)
 		if err != nil {
 			return err
 		}
