@@ -34,7 +34,7 @@ typedef _Atomic uint32_t a32;
 
 #define HDR_SIZE 128
 #define CACHE_LINE 64
-#define VERSION 2
+#define VERSION 3
 #define KIND_SNAPSHOT 1
 #define KIND_RING 2
 
@@ -384,6 +384,18 @@ static int ofd_try(int fd, int64_t off, short type)
 }
 
 static void ofd_unlock(int fd, int64_t off) { ofd_op(fd, F_OFD_SETLK, F_UNLCK, off, NULL); }
+
+/* close_slot_lock releases a slot's lock, after the slot is free: an
+ * explicit unlock, then the close. A child forked and not yet exec'd holds
+ * a copy of the descriptor, and with it the description: the close alone
+ * would leave the lock held while that copy lives. */
+static void close_slot_lock(int fd, int64_t off)
+{
+	if (fd < 0)
+		return;
+	ofd_unlock(fd, off);
+	close(fd);
+}
 
 /* Whether another description holds a lock on off; unknown counts as held. */
 static bool ofd_held(int fd, int64_t off)
@@ -1175,7 +1187,8 @@ static int check_ring(shmbuf_ring *r, const char *op)
 		if (k < END_EOF || k > END_ABORTED || (e & ~END_MASK) > skip_gap(r, t))
 			return fail(SHMBUF_ERR_CORRUPT, op, a, "end of stream %#llx", (unsigned long long)e);
 	}
-	if (r->policy == SHMBUF_POLICY_OVERWRITE) {
+	{
+		/* The Head triple, under both policies (format 3). */
 		uint64_t hh = ld64(r->ctl, R_HEAD), pos = 0, recs = 0, byts = 0;
 		for (int i = 0; i < 1000; i++) {
 			uint64_t g = ld64(r->ctl, R_HEAD_GEN), co = R_HEAD_COPY + (g & 1) * 24;
@@ -1543,15 +1556,11 @@ static int walk(shmbuf_writer *w, uint64_t target, uint64_t bound, bool *took)
 		return SHMBUF_OK;
 	*took = true;
 	int rc = SHMBUF_OK;
-	bool overwrite = r->policy == SHMBUF_POLICY_OVERWRITE;
-	uint64_t pos = ld64(c, R_HEAD), recs = 0, byts = 0;
+	/* The triple, not Head, under both policies: a walker that died
+	 * between its HeadGen and Head stores left Head behind the triple. */
 	uint64_t g = ld64(c, R_HEAD_GEN);
-	if (overwrite) {
-		uint64_t co = R_HEAD_COPY + (g & 1) * 24;
-		pos = ld64(c, co);
-		recs = ld64(c, co + 8);
-		byts = ld64(c, co + 16);
-	}
+	uint64_t co = R_HEAD_COPY + (g & 1) * 24;
+	uint64_t pos = ld64(c, co), recs = ld64(c, co + 8), byts = ld64(c, co + 16);
 	uint64_t start = pos, goal = target;
 	uint64_t tail = ld64(c, R_TAIL);
 	if (goal < tail) {
@@ -1578,15 +1587,21 @@ static int walk(shmbuf_writer *w, uint64_t target, uint64_t bound, bool *took)
 		}
 		pos += v.size;
 	}
-	if (pos == start)
+	if (pos == start) {
+		/* After a walker that died before its Head store. */
+		if (ld64(c, R_HEAD) != pos)
+			st64(c, R_HEAD, pos);
 		goto out;
-	if (overwrite) {
-		uint64_t co = R_HEAD_COPY + ((g + 1) & 1) * 24;
-		st64(c, co, pos);
-		st64(c, co + 8, recs);
-		st64(c, co + 16, byts);
-		st64(c, R_HEAD_GEN, g + 1);
 	}
+	/* Fill the copy readers are not pointed at, then flip, then move
+	 * Head. Partners: head_triple's loads and the Head checks of
+	 * overwrite-policy readers and of observers. */
+	co = R_HEAD_COPY + ((g + 1) & 1) * 24;
+	st64(c, co, pos);
+	st64(c, co + 8, recs);
+	st64(c, co + 16, byts);
+	st64(c, R_HEAD_GEN, g + 1);
+	/* Partner: readers attaching, lapped readers and observers. */
 	st64(c, R_HEAD, pos);
 out:
 	cas64(c, R_WALK_TOKEN, me, 0);
@@ -1773,6 +1788,19 @@ int shmbuf_commit(shmbuf_writer *w)
 	return SHMBUF_OK;
 }
 
+int shmbuf_abort(shmbuf_writer *w)
+{
+	if (!w || !w->pending)
+		return fail(SHMBUF_ERR_INVALID, "write", w ? w->r->s.a.text : "", "abort without claim");
+	shmbuf_ring *r = w->r;
+	publish_pad(r, w->claim_pos, record_size(w->claim_len), w->idx);
+	w->pending = false;
+	/* Readers waiting at the claim move past the padding. */
+	if (ld32(r->ctl, R_READER_WAITERS) != 0)
+		wake_readers(r);
+	return SHMBUF_OK;
+}
+
 int shmbuf_write(shmbuf_writer *w, const void *p, size_t n, int64_t timeout_ns)
 {
 	void *buf;
@@ -1812,8 +1840,7 @@ int shmbuf_writer_close(shmbuf_writer *w, int aborted)
 	st64(w->slot, W_STATE, slot_state(w->gen, 0, SLOT_FREE));
 	if (ld32(r->ctl, R_READER_WAITERS) != 0)
 		wake_readers(r);
-	if (w->lf >= 0)
-		close(w->lf); /* releases the slot lock, after the slot is free */
+	close_slot_lock(w->lf, LOCK_WRITER(w->idx));
 	unlink_writer(w);
 	free(w);
 	return SHMBUF_OK;
@@ -1824,6 +1851,7 @@ int shmbuf_writer_close(shmbuf_writer *w, int aborted)
 struct shmbuf_reader {
 	shmbuf_ring *r;
 	uint8_t *slot;
+	uint32_t idx;
 	uint32_t gen;
 	int lf;
 	int wait;
@@ -1910,6 +1938,7 @@ int shmbuf_reader_open(shmbuf_ring *r, int wait, int from, shmbuf_reader **out)
 			}
 			rd->r = r;
 			rd->slot = s;
+			rd->idx = i;
 			rd->gen = gen;
 			rd->lf = lf;
 			rd->wait = wait;
@@ -2062,6 +2091,22 @@ static bool reader_idle(void *a)
 	return !x->rd->overwrite || ld64(r->ctl, R_HEAD) <= x->p;
 }
 
+/* hole_err reports a hole at p (§5.11): nothing published below Tail while
+ * no writer is attached. Every claim below Tail is then published or
+ * padded (a closer pads its claim, a reaper a dead writer's), so only lost
+ * memory leaves one (a file ring after a crash of the machine, or a corrupt
+ * segment), and a reader there would wait for ever. Loads in this order:
+ * Tail, the writer slots, the record, Head (a Head past p is a lap). */
+static int hole_err(shmbuf_ring *r, uint64_t p)
+{
+	uint64_t t = ld64(r->ctl, R_TAIL);
+	if (p >= skip_gap(r, t) || writers_attached(r) || record_at(r, p).found != F_NOTHING || ld64(r->ctl, R_HEAD) > p)
+		return SHMBUF_OK;
+	return fail(SHMBUF_ERR_CORRUPT, "read", r->s.a.text,
+		    "nothing is published at position %llu, below the tail %llu, and no writer is attached",
+		    (unsigned long long)p, (unsigned long long)t);
+}
+
 static int reader_check(shmbuf_reader *rd, uint64_t p)
 {
 	shmbuf_ring *r = rd->r;
@@ -2070,6 +2115,9 @@ static int reader_check(shmbuf_reader *rd, uint64_t p)
 		return rc;
 	if (p > skip_gap(r, ld64(r->ctl, R_TAIL)))
 		return fail(SHMBUF_ERR_CORRUPT, "read", r->s.a.text, "reader waits at %llu, past tail", (unsigned long long)p);
+	rc = hole_err(r, p);
+	if (rc)
+		return rc;
 	struct ident me = self_ident();
 	if (ld64(rd->slot, RD_STATE) != slot_state(rd->gen, me.pid, SLOT_ACTIVE) || ld64(rd->slot, RD_START) != me.start)
 		return fail(SHMBUF_ERR_CORRUPT, "read", r->s.a.text, "our reader slot changed under us");
@@ -2102,8 +2150,12 @@ int shmbuf_next(shmbuf_reader *rd, const void **rec, size_t *len, int64_t timeou
 		}
 		if (rd->pos != rd->published)
 			reader_publish(rd);
-		if (timeout_ns == 0)
+		if (timeout_ns == 0) {
+			int rc = hole_err(r, p);
+			if (rc)
+				return rc;
 			return fail(SHMBUF_ERR_EMPTY, "read", r->s.a.text, NULL);
+		}
 		if (!waited)
 			ws_reset(&rd->ws);
 		struct idle_arg arg = {rd, p, e};
@@ -2156,8 +2208,7 @@ int shmbuf_reader_close(shmbuf_reader *rd)
 		if (ld32(r->ctl, R_WRITER_WAITERS) != 0)
 			wake_writers(r);
 	}
-	if (rd->lf >= 0)
-		close(rd->lf);
+	close_slot_lock(rd->lf, LOCK_READER(rd->idx));
 	unlink_reader(rd);
 	free(rd->buf);
 	free(rd);

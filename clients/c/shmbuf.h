@@ -105,6 +105,9 @@ int shmbuf_write(shmbuf_writer *w, const void *p, size_t n, int64_t timeout_ns);
  * shmbuf_commit publishes it. */
 int shmbuf_claim(shmbuf_writer *w, size_t n, void **buf, int64_t timeout_ns);
 int shmbuf_commit(shmbuf_writer *w);
+/* shmbuf_abort drops the pending claim without closing the writer: its
+ * space becomes padding that readers skip. */
+int shmbuf_abort(shmbuf_writer *w);
 /* Ends the writer; aborted != 0 makes the end of stream a writer loss. */
 int shmbuf_writer_close(shmbuf_writer *w, int aborted);
 
