@@ -1276,6 +1276,20 @@ int shmbuf_ring_open(const char *addr, shmbuf_ring **out)
 	return rc;
 }
 
+int shmbuf_ring_open_readonly(const char *addr, shmbuf_ring **out)
+{
+	if (!out)
+		return fail(SHMBUF_ERR_INVALID, "open", addr, "no result pointer");
+	struct seg s;
+	int rc = seg_open(addr, true, &s, "open");
+	if (rc)
+		return rc;
+	rc = ring_map(&s, out, "open");
+	if (rc)
+		seg_close(&s);
+	return rc;
+}
+
 int shmbuf_ring_create(const char *addr, const shmbuf_ring_opts *o, shmbuf_ring **out)
 {
 	const char *op = "create";
@@ -1482,6 +1496,8 @@ int shmbuf_writer_open(shmbuf_ring *r, int wait, shmbuf_writer **out)
 	const char *op = "writer";
 	if (!r || !out || wait < 0 || wait > 2)
 		return fail(SHMBUF_ERR_INVALID, op, r ? r->s.a.text : "", "bad arguments");
+	if (r->s.ro)
+		return fail(SHMBUF_ERR_READ_ONLY, op, r->s.a.text, "opened read-only: only observers read it");
 	int lf = reopen_fd(r, op);
 	if (lf == -2)
 		return SHMBUF_ERR_SYSTEM;
@@ -1882,12 +1898,13 @@ static void head_triple(shmbuf_ring *r, uint64_t *pos, uint64_t *recs, uint64_t 
 	}
 }
 
-static void skip_to_tail(shmbuf_reader *rd)
+/* skip_to_tail moves a cursor (pos, with the records and bytes before it)
+ * over the published records up to Tail (§5.5). */
+static void skip_to_tail(shmbuf_ring *r, uint64_t *posp, uint64_t *recsp, uint64_t *bytsp)
 {
-	shmbuf_ring *r = rd->r;
 	uint64_t tail = ld64(r->ctl, R_TAIL);
-	for (int guard = 0; rd->pos < tail && guard < (1 << 26); guard++) {
-		uint64_t p = rd->pos;
+	for (int guard = 0; *posp < tail && guard < (1 << 26); guard++) {
+		uint64_t p = *posp;
 		struct view v = record_at(r, p);
 		if (v.found == F_NOTHING)
 			return;
@@ -1896,18 +1913,18 @@ static void skip_to_tail(shmbuf_reader *rd)
 			head_triple(r, &pos, &recs, &byts);
 			if (pos <= p)
 				return;
-			rd->pos = pos;
-			rd->recs = recs;
-			rd->byts = byts;
+			*posp = pos;
+			*recsp = recs;
+			*bytsp = byts;
 			continue;
 		}
 		if (v.found == F_BAD)
 			return;
 		if (v.found == F_RECORD) {
-			rd->recs++;
-			rd->byts += v.len;
+			(*recsp)++;
+			*bytsp += v.len;
 		}
-		rd->pos += v.size;
+		*posp += v.size;
 	}
 }
 
@@ -1916,6 +1933,8 @@ int shmbuf_reader_open(shmbuf_ring *r, int wait, int from, shmbuf_reader **out)
 	const char *op = "reader";
 	if (!r || !out || wait < 0 || wait > 2 || from < 0 || from > 1)
 		return fail(SHMBUF_ERR_INVALID, op, r ? r->s.a.text : "", "bad arguments");
+	if (r->s.ro)
+		return fail(SHMBUF_ERR_READ_ONLY, op, r->s.a.text, "opened read-only: only observers read it");
 	int lf = reopen_fd(r, op);
 	if (lf == -2)
 		return SHMBUF_ERR_SYSTEM;
@@ -1948,7 +1967,7 @@ int shmbuf_reader_open(shmbuf_ring *r, int wait, int from, shmbuf_reader **out)
 			if (rd->overwrite) {
 				head_triple(r, &rd->pos, &rd->recs, &rd->byts);
 				if (from == SHMBUF_FROM_LATEST)
-					skip_to_tail(rd);
+					skip_to_tail(r, &rd->pos, &rd->recs, &rd->byts);
 				st64(s, RD_CURSOR, rd->pos);
 				st64(s, RD_STATE, active);
 				rd->published = rd->pos;
@@ -2072,9 +2091,25 @@ static int take(shmbuf_reader *rd, const void **rec, size_t *len)
 	}
 }
 
-static bool ends_at(shmbuf_reader *rd, uint64_t p, uint64_t e)
+/* ends_at_r: End e, loaded first, and the writer slots, scanned after it,
+ * say that the stream ends at p, and reported (the End word last reported
+ * at this cursor) is not it (§5.8). */
+static bool ends_at_r(shmbuf_ring *r, uint64_t p, uint64_t e, uint64_t reported)
 {
-	return e != 0 && e != rd->ended && skip_gap(rd->r, e & ~END_MASK) == p && !writers_attached(rd->r);
+	return e != 0 && e != reported && skip_gap(r, e & ~END_MASK) == p && !writers_attached(r);
+}
+
+static bool ends_at(shmbuf_reader *rd, uint64_t p, uint64_t e) { return ends_at_r(rd->r, p, e, rd->ended); }
+
+/* end_err is the code of an end of stream by its cause. */
+static int end_err(shmbuf_ring *r, uint64_t e)
+{
+	if ((e & END_MASK) == END_EOF) {
+		fail(SHMBUF_EOF, "read", r->s.a.text, NULL);
+		return SHMBUF_EOF;
+	}
+	return fail(SHMBUF_ERR_WRITER_LOST, "read", r->s.a.text,
+		    (e & END_MASK) == END_ABORTED ? "the last writer closed with an error" : "the last writer died");
 }
 
 struct idle_arg {
@@ -2141,12 +2176,7 @@ int shmbuf_next(shmbuf_reader *rd, const void **rec, size_t *len, int64_t timeou
 		uint64_t p = rd->pos, e = ld64(r->ctl, R_END);
 		if (ends_at(rd, p, e) && skip_gap(r, ld64(r->ctl, R_TAIL)) == p) {
 			rd->ended = e;
-			if ((e & END_MASK) == END_EOF) {
-				fail(SHMBUF_EOF, "read", r->s.a.text, NULL);
-				return SHMBUF_EOF;
-			}
-			return fail(SHMBUF_ERR_WRITER_LOST, "read", r->s.a.text,
-				    (e & END_MASK) == END_ABORTED ? "the last writer closed with an error" : "the last writer died");
+			return end_err(r, e);
 		}
 		if (rd->pos != rd->published)
 			reader_publish(rd);
@@ -2213,6 +2243,207 @@ int shmbuf_reader_close(shmbuf_reader *rd)
 	free(rd->buf);
 	free(rd);
 	return SHMBUF_OK;
+}
+
+/* ---- observers (§5.12) */
+
+struct shmbuf_observer {
+	shmbuf_ring *r;
+	int wait;
+	uint64_t pos, recs, byts; /* the cursor, in the numbering of the Head triple */
+	uint64_t ended;
+	uint64_t lost_recs, lost_bytes;
+	uint8_t *buf;
+	size_t bufcap;
+	int64_t nap;
+	struct waitst ws;
+};
+
+#define OBS_NAP_MIN 50000LL
+#define OBS_NAP_MAX 20000000LL
+
+int shmbuf_observer_open(shmbuf_ring *r, int wait, int from, shmbuf_observer **out)
+{
+	if (!r || !out || wait < 0 || wait > 2 || from < 0 || from > 1)
+		return fail(SHMBUF_ERR_INVALID, "observer", r ? r->s.a.text : "", "bad arguments");
+	shmbuf_observer *ob = calloc(1, sizeof *ob);
+	if (!ob)
+		return fail(SHMBUF_ERR_SYSTEM, "observer", r->s.a.text, "out of memory");
+	ob->r = r;
+	ob->wait = wait;
+	head_triple(r, &ob->pos, &ob->recs, &ob->byts);
+	if (from == SHMBUF_FROM_LATEST)
+		skip_to_tail(r, &ob->pos, &ob->recs, &ob->byts);
+	*out = ob;
+	return SHMBUF_OK;
+}
+
+/* obs_lapped resynchronises at the Head triple and reports the loss
+ * (§5.7); an observer stores nothing, not even Overruns. */
+static int obs_lapped(shmbuf_observer *ob, uint64_t past)
+{
+	uint64_t pos, recs, byts;
+	head_triple(ob->r, &pos, &recs, &byts);
+	if (pos < past || recs < ob->recs || byts < ob->byts)
+		return fail(SHMBUF_ERR_CORRUPT, "read", ob->r->s.a.text, "head triple is not past the observer");
+	ob->lost_recs = recs - ob->recs;
+	ob->lost_bytes = byts - ob->byts;
+	ob->pos = pos;
+	ob->recs = recs;
+	ob->byts = byts;
+	return fail(SHMBUF_ERR_LOST, "read", ob->r->s.a.text, "lost %llu records (%llu bytes)",
+		    (unsigned long long)ob->lost_recs, (unsigned long long)ob->lost_bytes);
+}
+
+/* obs_take copies the record at the cursor: 1 found, 0 nothing, <0 error.
+ * A Head past the record, before or after the copy, means a writer may
+ * have reused its space. Partner: the walker's Head store. */
+static int obs_take(shmbuf_observer *ob, const void **rec, size_t *len)
+{
+	shmbuf_ring *r = ob->r;
+	for (uint64_t guard = 0;; guard++) {
+		uint64_t p = ob->pos;
+		struct view v = record_at(r, p);
+		if ((v.found == F_GAP || v.found == F_PAD) && guard < r->cap) {
+			ob->pos = p + v.size;
+			continue;
+		}
+		if (v.found == F_BAD || v.found == F_GAP || v.found == F_PAD) {
+			if (ld64(r->ctl, R_HEAD) > p)
+				return obs_lapped(ob, p + 1);
+			return fail(SHMBUF_ERR_CORRUPT, "read", r->s.a.text, "record at position %llu has length %llu (max record %llu)",
+				    (unsigned long long)p, (unsigned long long)v.len, (unsigned long long)r->maxrec);
+		}
+		if (ld64(r->ctl, R_HEAD) > p)
+			return obs_lapped(ob, p + 1);
+		if (v.found == F_NOTHING)
+			return 0;
+		if (ob->bufcap < v.len) {
+			size_t nc = ob->bufcap ? ob->bufcap * 2 : 256;
+			while (nc < v.len)
+				nc *= 2;
+			uint8_t *nb = realloc(ob->buf, nc);
+			if (!nb)
+				return fail(SHMBUF_ERR_SYSTEM, "read", r->s.a.text, "out of memory");
+			ob->buf = nb;
+			ob->bufcap = nc;
+		}
+		memcpy(ob->buf, r->data + v.off + REC_HDR, v.len);
+		if (ld64(r->ctl, R_HEAD) > p)
+			return obs_lapped(ob, p + 1);
+		ob->pos = p + v.size;
+		ob->recs++;
+		ob->byts += v.len;
+		*rec = ob->buf;
+		*len = v.len;
+		return 1;
+	}
+}
+
+static bool obs_idle(shmbuf_observer *ob, uint64_t p, uint64_t e)
+{
+	shmbuf_ring *r = ob->r;
+	return record_at(r, p).found == F_NOTHING && ld64(r->ctl, R_END) == e && !ends_at_r(r, p, e, ob->ended) &&
+	       ld64(r->ctl, R_HEAD) <= p;
+}
+
+static int obs_check(shmbuf_observer *ob, uint64_t p)
+{
+	shmbuf_ring *r = ob->r;
+	int rc = check_ring(r, "read");
+	if (rc)
+		return rc;
+	if (p > skip_gap(r, ld64(r->ctl, R_TAIL)))
+		return fail(SHMBUF_ERR_CORRUPT, "read", r->s.a.text, "observer waits at %llu, past tail", (unsigned long long)p);
+	return hole_err(r, p);
+}
+
+/* obs_wait waits once at p: a spin step while the strategy spins, then an
+ * unregistered sleep on DataWake, each up to twice as long as the one
+ * before (50 us to 20 ms), since writers do not wake an observer. */
+static int obs_wait(shmbuf_observer *ob, uint64_t p, uint64_t e, int64_t deadline, bool *due)
+{
+	shmbuf_ring *r = ob->r;
+	int64_t now = now_ns();
+	bool spun = ob->ws.since != 0 && now - ob->ws.since >= SPIN_FOR;
+	if (ob->wait == SHMBUF_WAIT_SPIN || (ob->wait == SHMBUF_WAIT_ADAPTIVE && ob->nap == 0 && !spun))
+		return ws_pause(&ob->ws, SHMBUF_WAIT_SPIN, NULL, NULL, NULL, NULL, deadline, due);
+	*due = false;
+	if (deadline >= 0 && now >= deadline)
+		return SHMBUF_ERR_TIMEOUT;
+	ob->nap = ob->nap * 2 < OBS_NAP_MIN ? OBS_NAP_MIN : ob->nap * 2;
+	if (ob->nap > OBS_NAP_MAX)
+		ob->nap = OBS_NAP_MAX;
+	int64_t t = ob->nap;
+	if (deadline >= 0 && deadline - now < t)
+		t = deadline - now > 1000 ? deadline - now : 1000;
+	a32 *word = A32P(r->ctl, R_DATA_WAKE);
+	uint32_t v = atomic_load(word);
+	if (obs_idle(ob, p, e))
+		futex_wait(word, v, t);
+	now = now_ns();
+	if (deadline >= 0 && now >= deadline)
+		return SHMBUF_ERR_TIMEOUT;
+	*due = ws_due(&ob->ws, now);
+	return SHMBUF_OK;
+}
+
+int shmbuf_observer_next(shmbuf_observer *ob, const void **rec, size_t *len, int64_t timeout_ns)
+{
+	if (!ob || !rec || !len)
+		return fail(SHMBUF_ERR_INVALID, "read", "", "bad arguments");
+	shmbuf_ring *r = ob->r;
+	int64_t deadline = deadline_of(timeout_ns);
+	for (bool waited = false;; waited = true) {
+		int got = obs_take(ob, rec, len);
+		if (got < 0)
+			return got;
+		if (got == 1)
+			return SHMBUF_OK;
+		uint64_t p = ob->pos, e = ld64(r->ctl, R_END);
+		if (ends_at_r(r, p, e, ob->ended) && skip_gap(r, ld64(r->ctl, R_TAIL)) == p) {
+			ob->ended = e;
+			return end_err(r, e);
+		}
+		if (timeout_ns == 0) {
+			int rc = hole_err(r, p);
+			if (rc)
+				return rc;
+			return fail(SHMBUF_ERR_EMPTY, "read", r->s.a.text, NULL);
+		}
+		if (!waited) {
+			ws_reset(&ob->ws);
+			ob->nap = 0;
+		}
+		bool due;
+		int rc = obs_wait(ob, p, e, deadline, &due);
+		if (rc)
+			return fail(rc, "read", r->s.a.text, NULL);
+		if (due) {
+			rc = obs_check(ob, p);
+			if (rc && ob->ws.suspect)
+				return rc;
+			ob->ws.suspect = rc != 0;
+			if (!rc)
+				reap_writers(r); /* a no-op on a ring opened read-only */
+		}
+	}
+}
+
+void shmbuf_observer_lost(const shmbuf_observer *ob, uint64_t *records, uint64_t *bytes)
+{
+	if (records)
+		*records = ob ? ob->lost_recs : 0;
+	if (bytes)
+		*bytes = ob ? ob->lost_bytes : 0;
+}
+
+void shmbuf_observer_close(shmbuf_observer *ob)
+{
+	if (!ob)
+		return;
+	free(ob->buf);
+	free(ob);
 }
 
 void shmbuf_ring_close(shmbuf_ring *r)

@@ -75,6 +75,7 @@ int shmbuf_parse_address(const char *addr, int *backend);
 typedef struct shmbuf_ring shmbuf_ring;
 typedef struct shmbuf_writer shmbuf_writer;
 typedef struct shmbuf_reader shmbuf_reader;
+typedef struct shmbuf_observer shmbuf_observer;
 
 typedef struct shmbuf_ring_opts {
 	uint64_t size;       /* data bytes, rounded up to a power of two >= 256 */
@@ -122,6 +123,21 @@ int shmbuf_reader_open(shmbuf_ring *r, int wait, int from, shmbuf_reader **out);
 int shmbuf_next(shmbuf_reader *rd, const void **rec, size_t *len, int64_t timeout_ns);
 void shmbuf_reader_lost(const shmbuf_reader *rd, uint64_t *records, uint64_t *bytes);
 int shmbuf_reader_close(shmbuf_reader *rd);
+
+/* Observers (spies) read a ring without a slot and without storing
+ * anything, so they need only read permission (shmbuf_ring_open_readonly)
+ * and never hold writers back: under either policy writers may overwrite
+ * records before an observer reads them, and shmbuf_observer_next then
+ * returns SHMBUF_ERR_LOST with the exact counts in shmbuf_observer_lost.
+ * Records are copies owned by the observer, valid until its next call.
+ * Writers do not wake observers: a waiting observer sleeps at most 20 ms
+ * at a time. An observer is for one thread at a time and must be closed
+ * before its ring. */
+int shmbuf_ring_open_readonly(const char *addr, shmbuf_ring **out);
+int shmbuf_observer_open(shmbuf_ring *r, int wait, int from, shmbuf_observer **out);
+int shmbuf_observer_next(shmbuf_observer *ob, const void **rec, size_t *len, int64_t timeout_ns);
+void shmbuf_observer_lost(const shmbuf_observer *ob, uint64_t *records, uint64_t *bytes);
+void shmbuf_observer_close(shmbuf_observer *ob);
 
 /* ---- snapshots ---- */
 typedef struct shmbuf_snapshot shmbuf_snapshot;

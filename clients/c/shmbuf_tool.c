@@ -12,6 +12,7 @@
  *   shmbuf_tool create-snapshot ADDR CAPACITY
  *   shmbuf_tool write ADDR ID COUNT MAXLEN [wait=W] [gate] [hold-us=U] [sleep-us=U] [abort] [hang]
  *   shmbuf_tool read ADDR [wait=W] [from=oldest|latest] [timeout-ms=T] [maxlen=N] [expect=N]
+ *   shmbuf_tool observe ADDR ...   (as read, by an observer on the ring opened read-only)
  *
  * write prints "ready" once attached; gate then waits for a byte on
  * standard input; hang ends by claiming one more record and sleeping until
@@ -30,6 +31,7 @@
 #include "shmbuf.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,13 +142,17 @@ static int cmd_read(int argc, char **argv)
 	const char *to = opt(argc, argv, 3, "timeout-ms"), *from = opt(argc, argv, 3, "from");
 	const char *maxl = opt(argc, argv, 3, "maxlen"), *exp = opt(argc, argv, 3, "expect");
 	int64_t timeout = to ? (int64_t)atoll(to) * 1000000LL : SHMBUF_FOREVER;
+	/* observe: an observer on a ring opened read-only, else a reader. */
+	bool obs = strcmp(argv[1], "observe") == 0;
 	shmbuf_ring *r;
-	int rc = shmbuf_ring_open(argv[2], &r);
+	int rc = obs ? shmbuf_ring_open_readonly(argv[2], &r) : shmbuf_ring_open(argv[2], &r);
 	if (rc)
 		return die(rc);
 	uint64_t maxlen = maxl ? strtoull(maxl, NULL, 0) : shmbuf_ring_max_record(r);
-	shmbuf_reader *rd;
-	if ((rc = shmbuf_reader_open(r, wait_of(opt(argc, argv, 3, "wait")), from && strcmp(from, "latest") == 0, &rd)))
+	shmbuf_reader *rd = NULL;
+	shmbuf_observer *ob = NULL;
+	int wait = wait_of(opt(argc, argv, 3, "wait")), latest = from && strcmp(from, "latest") == 0;
+	if ((rc = obs ? shmbuf_observer_open(r, wait, latest, &ob) : shmbuf_reader_open(r, wait, latest, &rd)))
 		return die(rc);
 	printf("ready\n");
 	fflush(stdout);
@@ -157,10 +163,13 @@ static int cmd_read(int argc, char **argv)
 	for (;;) {
 		const void *p;
 		size_t n;
-		rc = shmbuf_next(rd, &p, &n, timeout);
+		rc = obs ? shmbuf_observer_next(ob, &p, &n, timeout) : shmbuf_next(rd, &p, &n, timeout);
 		if (rc == SHMBUF_ERR_LOST) {
 			uint64_t a, b;
-			shmbuf_reader_lost(rd, &a, &b);
+			if (obs)
+				shmbuf_observer_lost(ob, &a, &b);
+			else
+				shmbuf_reader_lost(rd, &a, &b);
 			lostr += a;
 			lostb += b;
 			/* A lapped reader cannot know whose records it lost. */
@@ -218,6 +227,7 @@ static int cmd_read(int argc, char **argv)
 			printf(" %d:%" PRIu64, i, next[i]);
 	printf("\n");
 	free(want);
+	shmbuf_observer_close(ob);
 	shmbuf_reader_close(rd);
 	shmbuf_ring_close(r);
 	return status;
@@ -377,7 +387,7 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(c, "write") == 0)
 		return cmd_write(argc, argv);
-	if (strcmp(c, "read") == 0)
+	if (strcmp(c, "read") == 0 || strcmp(c, "observe") == 0)
 		return cmd_read(argc, argv);
 	if (strcmp(c, "snap-publish") == 0 && argc >= 4) {
 		shmbuf_snapshot *s;

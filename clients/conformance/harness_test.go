@@ -176,8 +176,14 @@ type proc struct {
 func (l lang) start(t *testing.T, args ...string) *proc {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	c := l.command(t, ctx, args...)
-	p := &proc{t: t, name: fmt.Sprintf("%s %v", l, args), cmd: c, lines: make(chan string, 16), stderr: &strings.Builder{}, done: make(chan error, 1)}
+	return startCmd(t, fmt.Sprintf("%s %v", l, args), l.command(t, ctx, args...), cancel)
+}
+
+// startCmd starts c, a role's process made with a context that cancel
+// ends, and waits until it prints "ready".
+func startCmd(t *testing.T, name string, c *exec.Cmd, cancel context.CancelFunc) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, cmd: c, lines: make(chan string, 16), stderr: &strings.Builder{}, done: make(chan error, 1)}
 	c.Stderr = p.stderr
 	stdin, err := c.StdinPipe()
 	if err != nil {
