@@ -95,3 +95,40 @@ func TestObserverCReadsGoWriterReadOnly(t *testing.T) {
 		})
 	}
 }
+
+// TestObserverGoCountsCWriterExactly: a Go observer counts exactly what it
+// missed of a C writer's stream under both policies, which needs the C
+// writer to keep the (Head, records, bytes) triple under policy block too
+// (format 3); a C reader keeps the writer going under policy block.
+func TestObserverGoCountsCWriterExactly(t *testing.T) {
+	const count, maxlen = 3000, 300
+	for _, policy := range []string{"block", "overwrite"} {
+		t.Run(policy, func(t *testing.T) {
+			name := uniqueName(t, "observe-go")
+			langC.run(t, "create-ring", name, "8192", policy)
+			ob := langGo.start(t, "observe", name, fmt.Sprintf("maxlen=%d", maxlen), "timeout-ms=60000")
+			var rd *proc
+			if policy == "block" {
+				rd = langC.start(t, "read", name, fmt.Sprintf("maxlen=%d", maxlen), "timeout-ms=60000")
+			}
+			w := langC.start(t, "write", name, "3", fmt.Sprint(count), fmt.Sprint(maxlen))
+			w.wait()
+			if rd != nil {
+				if s := parseSummary(t, rd.line()); s.end != "eof" || s.records != count {
+					t.Fatalf("the registered reader: %+v, want all %d records then eof", s, count)
+				}
+				rd.wait()
+			}
+			s := parseSummary(t, ob.line())
+			ob.wait()
+			var want uint64
+			for k := uint32(0); k < count; k++ {
+				want += patternLen(3, k, maxlen)
+			}
+			if s.end != "eof" || s.records+s.lostRecords != count || s.bytes+s.lostBytes != want || s.records == 0 {
+				t.Fatalf("the observer: %+v, want eof after %d records (%d bytes) read or counted lost", s, count, want)
+			}
+			t.Logf("%s: the observer read %d records and counted %d lost", policy, s.records, s.lostRecords)
+		})
+	}
+}

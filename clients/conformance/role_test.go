@@ -186,7 +186,9 @@ func role(args []string) error {
 	case "write":
 		return roleWrite(addr, uint32(num(0)), num(1), num(2), o)
 	case "read":
-		return roleRead(addr, o)
+		return roleRead(addr, o, false)
+	case "observe":
+		return roleRead(addr, o, true)
 	}
 	return fmt.Errorf("unknown role %q", cmd)
 }
@@ -235,8 +237,14 @@ func roleWrite(addr string, id uint32, count, maxlen uint64, o map[string]string
 	return w.Close()
 }
 
-func roleRead(addr string, o map[string]string) error {
-	r, err := shmbuf.OpenRing(addr)
+// roleRead reads the ring to its end with a Reader, or (observe) with an
+// Observer on the ring opened read-only, and prints the summary line.
+func roleRead(addr string, o map[string]string, observe bool) error {
+	open := shmbuf.OpenRing
+	if observe {
+		open = shmbuf.OpenRingReadOnly
+	}
+	r, err := open(addr)
 	if err != nil {
 		return err
 	}
@@ -245,7 +253,15 @@ func roleRead(addr string, o map[string]string) error {
 	if m, err := strconv.ParseUint(o["maxlen"], 10, 64); err == nil {
 		maxlen = m
 	}
-	rd, err := r.NewReader(shmbuf.ReaderOptions{Wait: waitOf(o["wait"])})
+	var rd interface {
+		Next(context.Context) ([]byte, error)
+		Close() error
+	}
+	if observe {
+		rd, err = r.NewObserver(shmbuf.ObserverOptions{Wait: waitOf(o["wait"])})
+	} else {
+		rd, err = r.NewReader(shmbuf.ReaderOptions{Wait: waitOf(o["wait"])})
+	}
 	if err != nil {
 		return err
 	}
