@@ -96,39 +96,44 @@ func TestObserverCReadsGoWriterReadOnly(t *testing.T) {
 	}
 }
 
-// TestObserverGoCountsCWriterExactly: a Go observer counts exactly what it
-// missed of a C writer's stream under both policies, which needs the C
-// writer to keep the (Head, records, bytes) triple under policy block too
-// (format 3); a C reader keeps the writer going under policy block.
-func TestObserverGoCountsCWriterExactly(t *testing.T) {
+// TestObserverPairs: an observer of each language counts exactly what it
+// missed of a writer of another language, under both policies. A Go
+// observer of a C writer needs the C writer to keep the (Head, records,
+// bytes) triple under policy block too (format 3). A registered reader of
+// the writer's language keeps the writer going under policy block.
+func TestObserverPairs(t *testing.T) {
 	const count, maxlen = 3000, 300
+	pairs := [][2]lang{{langC, langGo}, {langGo, langPython}, {langC, langPython}, {langPython, langC}}
 	for _, policy := range []string{"block", "overwrite"} {
-		t.Run(policy, func(t *testing.T) {
-			name := uniqueName(t, "observe-go")
-			langC.run(t, "create-ring", name, "8192", policy)
-			ob := langGo.start(t, "observe", name, fmt.Sprintf("maxlen=%d", maxlen), "timeout-ms=60000")
-			var rd *proc
-			if policy == "block" {
-				rd = langC.start(t, "read", name, fmt.Sprintf("maxlen=%d", maxlen), "timeout-ms=60000")
-			}
-			w := langC.start(t, "write", name, "3", fmt.Sprint(count), fmt.Sprint(maxlen))
-			w.wait()
-			if rd != nil {
-				if s := parseSummary(t, rd.line()); s.end != "eof" || s.records != count {
-					t.Fatalf("the registered reader: %+v, want all %d records then eof", s, count)
+		for _, pair := range pairs {
+			wl, ol := pair[0], pair[1]
+			t.Run(fmt.Sprintf("%s/%s-to-%s", policy, wl, ol), func(t *testing.T) {
+				name := uniqueName(t, "observe-pair")
+				wl.run(t, "create-ring", name, "8192", policy)
+				ob := ol.start(t, "observe", name, fmt.Sprintf("maxlen=%d", maxlen), "timeout-ms=60000")
+				var rd *proc
+				if policy == "block" {
+					rd = wl.start(t, "read", name, fmt.Sprintf("maxlen=%d", maxlen), "timeout-ms=60000")
 				}
-				rd.wait()
-			}
-			s := parseSummary(t, ob.line())
-			ob.wait()
-			var want uint64
-			for k := uint32(0); k < count; k++ {
-				want += patternLen(3, k, maxlen)
-			}
-			if s.end != "eof" || s.records+s.lostRecords != count || s.bytes+s.lostBytes != want || s.records == 0 {
-				t.Fatalf("the observer: %+v, want eof after %d records (%d bytes) read or counted lost", s, count, want)
-			}
-			t.Logf("%s: the observer read %d records and counted %d lost", policy, s.records, s.lostRecords)
-		})
+				w := wl.start(t, "write", name, "3", fmt.Sprint(count), fmt.Sprint(maxlen))
+				w.wait()
+				if rd != nil {
+					if s := parseSummary(t, rd.line()); s.end != "eof" || s.records != count {
+						t.Fatalf("the registered reader: %+v, want all %d records then eof", s, count)
+					}
+					rd.wait()
+				}
+				s := parseSummary(t, ob.line())
+				ob.wait()
+				var want uint64
+				for k := uint32(0); k < count; k++ {
+					want += patternLen(3, k, maxlen)
+				}
+				if s.end != "eof" || s.records+s.lostRecords != count || s.bytes+s.lostBytes != want || s.records == 0 {
+					t.Fatalf("the observer: %+v, want eof after %d records (%d bytes) read or counted lost", s, count, want)
+				}
+				t.Logf("the observer read %d records and counted %d lost", s.records, s.lostRecords)
+			})
+		}
 	}
 }

@@ -39,11 +39,16 @@ def write(addr, wid, count, maxlen, opts):
     ring.close()
 
 
-def read(addr, opts):
-    ring = shmbuf.Ring.open(addr)
+def read(addr, opts, observe=False):
+    """Reads to the end with a reader, or (observe) with an observer on the
+    ring opened read-only."""
+    ring = shmbuf.Ring.open_readonly(addr) if observe else shmbuf.Ring.open(addr)
     maxlen = int(opts.get("maxlen", ring.max_record))
     timeout = float(opts["timeout-ms"]) / 1000 if "timeout-ms" in opts else None
-    rd = ring.reader(wait=opts.get("wait", "adaptive"))
+    if observe:
+        rd = ring.observer(wait=opts.get("wait", "adaptive"))
+    else:
+        rd = ring.reader(wait=opts.get("wait", "adaptive"))
     print("ready", flush=True)
     nxt, records, nbytes, lostr, lostb, end, status = {}, 0, 0, 0, 0, "?", 0
     lost_any = False
@@ -104,6 +109,8 @@ def main(argv):
         write(addr, int(pos[0]), int(pos[1]), int(pos[2]), opts)
     elif cmd == "read":
         return read(addr, opts)
+    elif cmd == "observe":
+        return read(addr, opts, observe=True)
     elif cmd == "snap-publish":
         with shmbuf.Snapshot.open(addr) as s:
             s.publish(pos[0].encode())

@@ -12,6 +12,8 @@ package, or in clients/c of the source tree.
         for rec in rd:          # bytes; the loop ends at end of stream
             print(rec)
 
+Ring.open_readonly(name).observer() reads without write permission.
+
 Errors are ShmbufError subclasses: NoSuchSegment, Corrupt, LostRecords
 (with .records and .bytes), WriterLost, Timeout.
 """
@@ -27,6 +29,7 @@ from ._binding import (
     Ring,
     Writer,
     Reader,
+    Observer,
     Snapshot,
     raw_load,
     raw_store,
@@ -43,6 +46,7 @@ __all__ = [
     "Ring",
     "Writer",
     "Reader",
+    "Observer",
     "Snapshot",
     "raw_load",
     "raw_store",

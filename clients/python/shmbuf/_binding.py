@@ -119,6 +119,12 @@ _reader_open = _proto("shmbuf_reader_open", _int, _p, _int, _int, ctypes.POINTER
 _next = _proto("shmbuf_next", _int, _p, ctypes.POINTER(_p), ctypes.POINTER(_sz), _i64)
 _reader_lost = _proto("shmbuf_reader_lost", None, _p, ctypes.POINTER(_u64), ctypes.POINTER(_u64))
 _reader_close = _proto("shmbuf_reader_close", _int, _p)
+_abort = _proto("shmbuf_abort", _int, _p)
+_ring_open_ro = _proto("shmbuf_ring_open_readonly", _int, ctypes.c_char_p, ctypes.POINTER(_p))
+_observer_open = _proto("shmbuf_observer_open", _int, _p, _int, _int, ctypes.POINTER(_p))
+_observer_next = _proto("shmbuf_observer_next", _int, _p, ctypes.POINTER(_p), ctypes.POINTER(_sz), _i64)
+_observer_lost = _proto("shmbuf_observer_lost", None, _p, ctypes.POINTER(_u64), ctypes.POINTER(_u64))
+_observer_close = _proto("shmbuf_observer_close", None, _p)
 _snap_create = _proto("shmbuf_snapshot_create", _int, ctypes.c_char_p, _u64, ctypes.c_uint32, _int, ctypes.POINTER(_p))
 _snap_open = _proto("shmbuf_snapshot_open", _int, ctypes.c_char_p, ctypes.POINTER(_p))
 _snap_capacity = _proto("shmbuf_snapshot_capacity", _u64, _p)
@@ -185,6 +191,14 @@ class Ring:
         return cls(h, address)
 
     @classmethod
+    def open_readonly(cls, address):
+        """Opens a ring with read access only, for observers: writer() and
+        reader() raise ShmbufError on it."""
+        h = _p()
+        _check(_ring_open_ro(_addr(address), ctypes.byref(h)))
+        return cls(h, address)
+
+    @classmethod
     def create(cls, address, size, policy="block", max_record=0, readers=0, writers=0, mode=0o600, force=False):
         o = _RingOpts(size, max_record, readers, writers, _POLICIES[policy], mode, int(bool(force)))
         h = _p()
@@ -217,6 +231,15 @@ class Ring:
         h = _p()
         _check(_reader_open(self._handle(), _WAITS[wait], _FROM[start], ctypes.byref(h)))
         return Reader(self, h)
+
+    def observer(self, wait="adaptive", start="oldest"):
+        """An Observer: reads like a reader without a slot or any store in
+        the ring, so it holds no writer back and needs only read access;
+        records overwritten before it read them raise LostRecords with
+        exact counts."""
+        h = _p()
+        _check(_observer_open(self._handle(), _WAITS[wait], _FROM[start], ctypes.byref(h)))
+        return Observer(self, h)
 
     def reap(self):
         _check(_ring_reap(self._handle()))
@@ -260,6 +283,12 @@ class Writer:
         self._claimed = None
         _check(_commit(self._h))
 
+    def abort(self):
+        """Drops the claimed record without closing the writer (its space
+        becomes padding that readers skip)."""
+        self._claimed = None
+        _check(_abort(self._h))
+
     def close(self, aborted=False):
         if self._h:
             self._claimed = None
@@ -283,13 +312,15 @@ class Reader:
         self._ptr = _p()
         self._len = _sz()
 
+    _c_next, _c_lost, _c_close = staticmethod(_next), staticmethod(_reader_lost), staticmethod(_reader_close)
+
     def _next(self, timeout):
-        rc = _call_waiting(lambda ns: _next(self._h, ctypes.byref(self._ptr), ctypes.byref(self._len), ns), timeout)
+        rc = _call_waiting(lambda ns: self._c_next(self._h, ctypes.byref(self._ptr), ctypes.byref(self._len), ns), timeout)
         if rc == _EOF:
             return False
         if rc == _LOST:
             r, b = _u64(), _u64()
-            _reader_lost(self._h, ctypes.byref(r), ctypes.byref(b))
+            self._c_lost(self._h, ctypes.byref(r), ctypes.byref(b))
             msg = (_last_error() or b"").decode("utf-8", "replace")
             raise LostRecords(msg, rc, r.value, b.value)
         _check(rc)
@@ -321,7 +352,7 @@ class Reader:
 
     def close(self):
         if self._h:
-            _reader_close(self._h)
+            self._c_close(self._h)
             self._h = None
 
     def __enter__(self):
@@ -329,6 +360,17 @@ class Reader:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class Observer(Reader):
+    """Reads every record like a Reader, without a slot and without
+    writing to the ring (Ring.observer). Records are copies; when writers
+    overwrote records before it read them, LostRecords counts them exactly
+    and the next read continues from the oldest record still there. A
+    waiting observer sleeps at most 20 ms at a time (writers do not wake
+    it)."""
+
+    _c_next, _c_lost, _c_close = staticmethod(_observer_next), staticmethod(_observer_lost), staticmethod(_observer_close)
 
 
 class Snapshot:
