@@ -238,6 +238,29 @@ static int cmd_fuzz(int argc, char **argv)
 	for (int i = 2; i < argc; i++) {
 		char addr[4200];
 		snprintf(addr, sizeof addr, "file:%s", argv[i]);
+		/* An observer on the ring opened read-only first: it must not
+		 * crash either, and stores nothing that the reader below sees. */
+		shmbuf_ring *ro;
+		if (shmbuf_ring_open_readonly(addr, &ro) == SHMBUF_OK) {
+			shmbuf_observer *ob;
+			if (shmbuf_observer_open(ro, SHMBUF_WAIT_SPIN, SHMBUF_FROM_OLDEST, &ob) == SHMBUF_OK) {
+				for (int k = 0; k < 100000; k++) {
+					const void *p;
+					size_t n;
+					int orc = shmbuf_observer_next(ob, &p, &n, 0);
+					if (orc == SHMBUF_OK) {
+						volatile uint8_t sum = 0;
+						for (size_t j = 0; j < n; j++)
+							sum ^= ((const uint8_t *)p)[j];
+						continue;
+					}
+					if (orc != SHMBUF_ERR_LOST)
+						break;
+				}
+				shmbuf_observer_close(ob);
+			}
+			shmbuf_ring_close(ro);
+		}
 		shmbuf_ring *r;
 		int rc = shmbuf_ring_open(addr, &r);
 		int rrc = 0, wrc = 0;

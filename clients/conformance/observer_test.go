@@ -101,9 +101,10 @@ func TestObserverCReadsGoWriterReadOnly(t *testing.T) {
 // observer of a C writer needs the C writer to keep the (Head, records,
 // bytes) triple under policy block too (format 3). A registered reader of
 // the writer's language keeps the writer going under policy block.
+// The C observer also runs under -fsanitize=address,undefined.
 func TestObserverPairs(t *testing.T) {
 	const count, maxlen = 3000, 300
-	pairs := [][2]lang{{langC, langGo}, {langGo, langPython}, {langC, langPython}, {langPython, langC}}
+	pairs := [][2]lang{{langC, langGo}, {langGo, langPython}, {langC, langPython}, {langPython, langC}, {langGo, langCASan}}
 	for _, policy := range []string{"block", "overwrite"} {
 		for _, pair := range pairs {
 			wl, ol := pair[0], pair[1]
