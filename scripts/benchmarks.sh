@@ -50,10 +50,22 @@ SHMBUF=$bin scripts/shellpath.sh "$tmp/big.bin" >"$tmp/shell.txt"
 SHMBUF=$bin scripts/shellpath.sh "$tmp/big.bin" 16MiB >"$tmp/shell16.txt"
 rm -f "$tmp/big.bin"
 
+# The C client's ring (clients/c), one writer and one reader process like
+# the Go ring's row, three runs of a second at each size.
+: >"$tmp/c.txt"
+if command -v make >/dev/null 2>&1 && command -v gcc >/dev/null 2>&1; then
+	make -s -C clients/c OUT="$tmp/c" CC=gcc
+	for size in 64 65536; do
+		for rep in 1 2 3; do
+			"$tmp/c/shmbuf_tool" bench "bench-c-$$" "$size" 1 >>"$tmp/c.txt"
+		done
+	done
+fi
+
 python3 - "$tmp/bench.json" "$tmp/table.txt" "shmbuf $args" "$load" \
 	"$tmp/setup.txt" "shmbuf $setup_args" "$tmp/scaling.txt" "shmbuf $scaling_args" \
 	"$tmp/setup.json" "$tmp/scaling.json" "$tmp/gobench.txt" "$gobench" \
-	"$tmp/shell.txt" "$tmp/shell16.txt" >BENCHMARKS.md <<'PY'
+	"$tmp/shell.txt" "$tmp/shell16.txt" "$tmp/c.txt" >BENCHMARKS.md <<'PY'
 import json, re, sys
 
 rep = json.load(open(sys.argv[1]))
@@ -62,6 +74,7 @@ command = sys.argv[3]
 load = sys.argv[4]
 setup_table, setup_command = open(sys.argv[5]).read().rstrip(), sys.argv[6]
 scaling_table, scaling_command = open(sys.argv[7]).read().rstrip(), sys.argv[8]
+c_lines = open(sys.argv[15]).read().split("\n")
 m = rep["machine"]
 res = [r for r in rep["results"] if not r.get("na") and not r.get("failed")]
 
@@ -369,5 +382,30 @@ the scheduler is part of the figure.
 ```
 {scaling_table}
 ```""")
+
+# "c ring SIZE B: N records/s M MB/s", three per size: the median.
+c_runs = {}
+for line in c_lines:
+    f = line.split()
+    if len(f) >= 6 and f[:2] == ["c", "ring"]:
+        c_runs.setdefault(int(f[2]), []).append(float(f[4]))
+if c_runs:
+    print("""
+## The C client
+
+Command: `make -C clients/c && clients/c/shmbuf_tool bench NAME SIZE 1`, three
+runs per size (median), right after the table above, in the same run.
+The C library (clients/c) on the same ring format: one writer in this
+process, one reader in a child process, adaptive waits, a ring of max(4
+MiB, 4 records) as the Go row's, every byte checked by the reader.
+""")
+    print("| record size | C ring records/s | C ring bytes/s | Go `ring` records/s (table above) |")
+    print("|---|---|---|---|")
+    for size in sorted(c_runs):
+        runs = sorted(c_runs[size])
+        med = runs[len(runs) // 2]
+        go = get("ring", size)
+        gos = f"{go['msgs_per_s'] / 1e6:.2f} M/s" if go else "n/a"
+        print(f"| {label(size)} | {med / 1e6:.2f} M/s | {rate(med * size)} | {gos} |")
 PY
 echo "wrote BENCHMARKS.md and benchmarks.png" >&2

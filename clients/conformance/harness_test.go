@@ -1,0 +1,276 @@
+package conformance_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shmbuf/shmbuf/internal/testenv"
+)
+
+// roleEnv carries a Go role's arguments to a re-executed test binary.
+const roleEnv = "SHMBUF_CONFORMANCE_ROLE"
+
+func TestMain(m *testing.M) {
+	if args := os.Getenv(roleEnv); args != "" {
+		os.Exit(runRole(strings.Split(args, "\x1f")))
+	}
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+var (
+	buildOnce, asanOnce sync.Once
+	buildDir            string
+	buildErr, asanErr   error
+	nameSeq             atomic.Int64
+)
+
+// root is the repository's root directory.
+func root(t *testing.T) string {
+	t.Helper()
+	r, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// need skips t when a tool is missing, or fails it under SHMBUF_REQUIRE=1
+// (see testenv.Missing).
+func need(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		testenv.Tool(t, tool)
+	}
+}
+
+// cBuild builds the C library and tool once per test binary and returns
+// the directory holding them.
+func cBuild(t *testing.T) string {
+	t.Helper()
+	need(t, "make", "gcc")
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "shmbuf-conformance-")
+		if buildErr != nil {
+			return
+		}
+		out, err := exec.Command("make", "-s", "-C", filepath.Join(root(t), "clients", "c"), "OUT="+buildDir, "CC=gcc").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("make: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildDir
+}
+
+// cBuildASan builds shmbuf_tool_asan, the tool and library under
+// -fsanitize=address,undefined.
+func cBuildASan(t *testing.T) string {
+	t.Helper()
+	dir := cBuild(t)
+	asanOnce.Do(func() {
+		out, err := exec.Command("make", "-s", "-C", filepath.Join(root(t), "clients", "c"), "OUT="+dir, "CC=gcc", "asan").CombinedOutput()
+		if err != nil {
+			asanErr = fmt.Errorf("make asan: %v\n%s", err, out)
+		}
+	})
+	if asanErr != nil {
+		t.Fatal(asanErr)
+	}
+	return filepath.Join(dir, "shmbuf_tool_asan")
+}
+
+// uniqueName returns a /dev/shm name no other test uses, removed when t
+// ends.
+func uniqueName(t *testing.T, what string) string {
+	t.Helper()
+	n := fmt.Sprintf("conformance-%d-%s-%d", os.Getpid(), what, nameSeq.Add(1))
+	t.Cleanup(func() { os.Remove("/dev/shm/" + n) })
+	return n
+}
+
+// uniqueNameCleanup removes /dev/shm/name when t ends.
+func uniqueNameCleanup(t *testing.T, name string) {
+	t.Cleanup(func() { os.Remove("/dev/shm/" + name) })
+}
+
+type lang string
+
+const (
+	langGo     lang = "go"
+	langC      lang = "c"
+	langPython lang = "python"
+	// langCASan is the C tool built with -fsanitize=address,undefined.
+	langCASan lang = "c-asan"
+)
+
+// sanitizerEnv makes a sanitizer report fail the process at once.
+var sanitizerEnv = []string{"ASAN_OPTIONS=detect_leaks=0:abort_on_error=1", "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1"}
+
+var langs = []lang{langGo, langC, langPython}
+
+// command returns the process that runs args as lang's role.
+func (l lang) command(t *testing.T, ctx context.Context, args ...string) *exec.Cmd {
+	t.Helper()
+	var c *exec.Cmd
+	switch l {
+	case langGo:
+		c = exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+		c.Env = append(os.Environ(), roleEnv+"="+strings.Join(args, "\x1f"))
+	case langC:
+		c = exec.CommandContext(ctx, filepath.Join(cBuild(t), "shmbuf_tool"), args...)
+	case langCASan:
+		c = exec.CommandContext(ctx, cBuildASan(t), args...)
+		c.Env = append(os.Environ(), sanitizerEnv...)
+	case langPython:
+		need(t, "python3")
+		dir := cBuild(t)
+		c = exec.CommandContext(ctx, "python3", append([]string{filepath.Join(root(t), "clients", "conformance", "testdata", "role.py")}, args...)...)
+		c.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(root(t), "clients", "python"), "SHMBUF_LIB="+filepath.Join(dir, "libshmbuf.so"))
+	}
+	return c
+}
+
+// run runs lang's role to completion and returns its standard output.
+func (l lang) run(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := l.command(t, ctx, args...)
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	out, err := c.Output()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", l, args, err, stderr.String())
+	}
+	return string(out)
+}
+
+// proc is a role running in the background, its output read line by line.
+type proc struct {
+	t      *testing.T
+	name   string
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  chan string
+	stderr *strings.Builder
+	done   chan error
+}
+
+// start starts lang's role and waits until it prints "ready".
+func (l lang) start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return startCmd(t, fmt.Sprintf("%s %v", l, args), l.command(t, ctx, args...), cancel)
+}
+
+// startCmd starts c, a role's process made with a context that cancel
+// ends, and waits until it prints "ready".
+func startCmd(t *testing.T, name string, c *exec.Cmd, cancel context.CancelFunc) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, cmd: c, lines: make(chan string, 16), stderr: &strings.Builder{}, done: make(chan error, 1)}
+	c.Stderr = p.stderr
+	stdin, err := c.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.stdin = stdin
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+		p.done <- c.Wait()
+	}()
+	t.Cleanup(func() {
+		c.Process.Kill()
+		cancel()
+	})
+	p.expect("ready")
+	return p
+}
+
+// line returns the next line of output, failing after a generous wait.
+func (p *proc) line() string {
+	p.t.Helper()
+	select {
+	case l, ok := <-p.lines:
+		if !ok {
+			err := <-p.done
+			p.done <- err
+			p.t.Fatalf("%s ended (%v) without the expected output; stderr:\n%s", p.name, err, p.stderr.String())
+		}
+		return l
+	case <-time.After(60 * time.Second):
+		p.t.Fatalf("%s: no output within 60s; stderr:\n%s", p.name, p.stderr.String())
+	}
+	return ""
+}
+
+func (p *proc) expect(want string) {
+	p.t.Helper()
+	if got := p.line(); got != want {
+		p.t.Fatalf("%s printed %q, want %q; stderr:\n%s", p.name, got, want, p.stderr.String())
+	}
+}
+
+// open lets a writer started with "gate" begin.
+func (p *proc) open() {
+	p.t.Helper()
+	if _, err := p.stdin.Write([]byte{'\n'}); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// wait waits for the role to exit and checks that it succeeded.
+func (p *proc) wait() {
+	p.t.Helper()
+	for range p.lines {
+	}
+	if err := <-p.done; err != nil {
+		p.t.Fatalf("%s: %v; stderr:\n%s", p.name, err, p.stderr.String())
+	}
+}
+
+// summary is a reader's last line.
+type summary struct {
+	records, bytes, lostRecords, lostBytes uint64
+	end                                    string
+	writers                                string
+}
+
+func parseSummary(t *testing.T, line string) summary {
+	t.Helper()
+	var s summary
+	n, err := fmt.Sscanf(line, "records %d bytes %d lost %d %d end %s writers", &s.records, &s.bytes, &s.lostRecords, &s.lostBytes, &s.end)
+	if err != nil || n != 5 {
+		t.Fatalf("reader summary %q: %v", line, err)
+	}
+	_, s.writers, _ = strings.Cut(line, " writers")
+	s.writers = strings.TrimSpace(s.writers)
+	return s
+}
