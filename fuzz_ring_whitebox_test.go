@@ -251,11 +251,6 @@ func FuzzRingControl(f *testing.F) {
 	})
 }
 
-// waitsOutBound is how long FuzzRingControl lets a wait on a ring its
-// checks reject take to end with ErrCorrupt: two liveness ticks
-// (testCheckEvery) on an idle machine, generous for a loaded one.
-const waitsOutBound = 5 * time.Second
-
 func isLostErr(err error) bool {
 	var le *LostError
 	return errors.As(err, &le)
