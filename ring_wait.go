@@ -2,6 +2,7 @@ package shmbuf
 
 import (
 	"context"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -120,16 +121,26 @@ func (s *waitState) pause(ctx context.Context, strat WaitStrategy, word, waiters
 			// that comes before the sleep starts end it too; other
 			// sleepers on the word merely look again. Only a call
 			// about to sleep pays for the registration.
+			//
+			// The waker runs on a goroutine of its own and touches the
+			// mapping: when stop finds it started, wait until it is done,
+			// or a caller that returns and closes the ring at once (the
+			// CLI on a signal) unmaps the word under it. Its own fault
+			// guard covers a mapping another process truncated.
 			var stop func() bool
+			var woken chan struct{}
 			if ctx.Done() != nil {
+				woken = make(chan struct{})
 				stop = context.AfterFunc(ctx, func() {
+					defer close(woken)
+					defer faultGuard(nil, "", "", nil, nil, debug.SetPanicOnFault(true))
 					word.Add(1)
 					futex.WakeAll(word)
 				})
 			}
 			err = futex.Wait(word, v, timeout)
-			if stop != nil {
-				stop()
+			if stop != nil && !stop() {
+				<-woken
 			}
 		}
 		waiters.Add(^uint32(0))
