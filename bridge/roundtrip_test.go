@@ -93,8 +93,17 @@ func TestBridge_ServerRestart(t *testing.T) {
 			produced := make(chan struct{})
 			go func() { defer close(produced); produce(t, a, l) }()
 			for _, at := range []uint64{l.total() / 4, l.total() / 2} {
-				for col.count() < at {
-					time.Sleep(time.Millisecond)
+				// Core NATS drops what is sent while the receiver is not
+				// resubscribed yet: ring B may never reach the mark, so
+				// the wait ends also when everything is written (bounded).
+				deadline := time.Now().Add(time.Minute)
+			wait:
+				for col.count() < at && time.Now().Before(deadline) {
+					select {
+					case <-produced:
+						break wait
+					case <-time.After(time.Millisecond):
+					}
 				}
 				ns.restart()
 				t.Logf("server restarted at %d records", col.count())
