@@ -63,6 +63,7 @@ func cBuild(t *testing.T) string {
 	t.Helper()
 	need(t, "make", "gcc")
 	buildOnce.Do(func() {
+		readClientSources(t)
 		buildDir, buildErr = os.MkdirTemp("", "shmbuf-conformance-")
 		if buildErr != nil {
 			return
@@ -76,6 +77,21 @@ func cBuild(t *testing.T) string {
 		t.Fatal(buildErr)
 	}
 	return buildDir
+}
+
+// readClientSources reads every file of the C library and the Python
+// package in this process. make, the compiler and python read them in
+// child processes, which go test's result cache does not see: without
+// this, a change to shmbuf.c would leave a cached PASS of these tests.
+func readClientSources(t *testing.T) {
+	for _, dir := range []string{filepath.Join(root(t), "clients", "c"), filepath.Join(root(t), "clients", "python")} {
+		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				os.ReadFile(path)
+			}
+			return nil
+		})
+	}
 }
 
 // cBuildASan builds shmbuf_tool_asan, the tool and library under
