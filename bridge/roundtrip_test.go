@@ -8,13 +8,13 @@ import (
 	"github.com/shmbuf/shmbuf/bridge"
 )
 
-// roundTripLoad is 50,000 records of random sizes (up to 2 KiB) from two
+// roundTripLoad is 20,000 records of random sizes (up to 2 KiB) from two
 // writers; a million under SHMBUF_LONG.
 func roundTripLoad() load {
 	if long() {
 		return load{writers: 2, per: 500000, max: 2048}
 	}
-	return load{writers: 2, per: 25000, max: 2048}
+	return load{writers: 2, per: 10000, max: 2048}
 }
 
 // TestBridge_RoundTrip sends ring A -> bridge -> NATS -> bridge -> ring B

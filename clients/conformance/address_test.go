@@ -15,6 +15,7 @@ import (
 // more with the C library, under the sanitizers, and with Go: both must
 // accept the same addresses, on the same backend.
 func TestAddressesAgree(t *testing.T) {
+	t.Parallel()
 	tool := cBuildASan(t)
 	seeds, err := filepath.Glob(filepath.Join(root(t), "testdata", "fuzz", "FuzzParseAddress", "*"))
 	if err != nil || len(seeds) == 0 {

@@ -18,6 +18,7 @@ import (
 // writer's records, every byte checked, then ErrWriterLost, once a waiting
 // reader's reaper has found the writer dead and padded its claim.
 func TestCrashCWriterMidStream(t *testing.T) {
+	t.Parallel()
 	for _, policy := range []shmbuf.Policy{shmbuf.PolicyBlock, shmbuf.PolicyOverwrite} {
 		t.Run(policy.String(), func(t *testing.T) {
 			const maxlen = 200
@@ -76,6 +77,7 @@ func TestCrashCWriterMidStream(t *testing.T) {
 // other language waits for the next record: the reader reports all 300
 // records, then the writer's loss.
 func TestCrashPairs(t *testing.T) {
+	t.Parallel()
 	const count, maxlen = 300, 200
 	for _, wl := range langs {
 		for _, rl := range langs {

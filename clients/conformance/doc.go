@@ -8,6 +8,7 @@
 // the test binary, the C side runs clients/c/shmbuf_tool, the Python side
 // testdata/role.py; all three print the same lines.
 //
-// The tests build the C library with make into a temporary directory.
+// The tests build the C library with make, once per change of its sources
+// (the build is kept in the user cache directory, shmbuf-conformance/).
 // Without gcc, make or python3 they skip, unless SHMBUF_REQUIRE=1.
 package conformance

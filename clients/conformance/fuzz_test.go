@@ -23,6 +23,7 @@ import (
 // be opened, read, written and reaped without a crash, a sanitizer report
 // or a hang; the unmodified seeds must read cleanly.
 func TestCorruptSegmentsUnderSanitizers(t *testing.T) {
+	t.Parallel()
 	tool := cBuildASan(t)
 	dir := t.TempDir()
 	var files []string

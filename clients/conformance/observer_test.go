@@ -42,6 +42,7 @@ func asNobody(t *testing.T, ctx context.Context, args ...string) *exec.Cmd {
 // both policies (under policy block a registered Go reader keeps the
 // writer going, and the observer holds nobody back).
 func TestObserverCReadsGoWriterReadOnly(t *testing.T) {
+	t.Parallel()
 	const count, maxlen = 3000, 300
 	for _, policy := range []shmbuf.Policy{shmbuf.PolicyBlock, shmbuf.PolicyOverwrite} {
 		t.Run(policy.String(), func(t *testing.T) {
@@ -103,6 +104,7 @@ func TestObserverCReadsGoWriterReadOnly(t *testing.T) {
 // the writer's language keeps the writer going under policy block.
 // The C observer also runs under -fsanitize=address,undefined.
 func TestObserverPairs(t *testing.T) {
+	t.Parallel()
 	const count, maxlen = 3000, 300
 	pairs := [][2]lang{{langC, langGo}, {langGo, langPython}, {langC, langPython}, {langPython, langC}, {langGo, langCASan}}
 	for _, policy := range []string{"block", "overwrite"} {

@@ -13,6 +13,7 @@ import (
 // (NoSuchSegment, Empty, Timeout, WriterLost, LostRecords with exact
 // counts, Corrupt), claims and zero-copy views, snapshots and raw values.
 func TestPythonAPI(t *testing.T) {
+	t.Parallel()
 	need(t, "python3")
 	dir := cBuild(t)
 	prefix := fmt.Sprintf("conformance-%d-py", os.Getpid())

@@ -13,6 +13,7 @@ import (
 // library keeps exact (a value with trailing NUL bytes comes back
 // whole).
 func TestRawInterop(t *testing.T) {
+	t.Parallel()
 	name := uniqueName(t, "raw")
 	langC.run(t, "raw-store", name, "from c")
 	for _, l := range []lang{langC, langPython} {

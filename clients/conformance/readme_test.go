@@ -12,6 +12,7 @@ import (
 // "C and Python" section as the section's commands do, with the library
 // built here and a unique name in place of "demo".
 func TestReadmeExamples(t *testing.T) {
+	t.Parallel()
 	need(t, "python3")
 	dir := cBuild(t)
 	readme, err := os.ReadFile(filepath.Join(root(t), "README.md"))

@@ -12,6 +12,7 @@ import (
 // the records it read and the losses it was told of add up to every
 // record written.
 func TestRingPairs(t *testing.T) {
+	t.Parallel()
 	const count, maxlen = 2000, 300
 	for _, policy := range []string{"block", "overwrite"} {
 		size := "4096"
@@ -57,6 +58,7 @@ func TestRingPairs(t *testing.T) {
 // and a Python reader read it: each writer's records in its order,
 // nothing lost, and the end of stream only after both closed.
 func TestMixedWriters(t *testing.T) {
+	t.Parallel()
 	const count, maxlen = 1500, 200
 	name := uniqueName(t, "mixed")
 	langC.run(t, "create-ring", name, "4096", "block")
@@ -78,6 +80,7 @@ func TestMixedWriters(t *testing.T) {
 // TestSnapshotPairs creates a snapshot in one language, publishes in it
 // and loads in the other, then the other way round, for every pair.
 func TestSnapshotPairs(t *testing.T) {
+	t.Parallel()
 	for _, a := range langs {
 		for _, b := range langs {
 			t.Run(fmt.Sprintf("%s-to-%s", a, b), func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 // policies and every wait strategy, and through a crash: no sanitizer
 // report (which would fail the C process) and every byte right.
 func TestSanitizedPairs(t *testing.T) {
+	t.Parallel()
 	const count, maxlen = 1000, 300
 	for _, policy := range []string{"block", "overwrite"} {
 		for _, wait := range []string{"spin", "adaptive", "block"} {

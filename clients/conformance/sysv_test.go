@@ -25,6 +25,7 @@ func sysvAddr(t *testing.T) string {
 // identity (the start time and namespace the C library recorded) and
 // reap.
 func TestSysVRing(t *testing.T) {
+	t.Parallel()
 	const count, maxlen = 1000, 300
 	t.Run("c-to-python", func(t *testing.T) {
 		addr := sysvAddr(t)

@@ -15,6 +15,7 @@ import (
 // one of version 3 opens: version 2 processes would discard records that
 // version 3 rings keep.
 func TestVersion2Refused(t *testing.T) {
+	t.Parallel()
 	name := uniqueName(t, "version")
 	r, err := shmbuf.CreateRing(name, shmbuf.RingOptions{Size: 4096})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 // records all the time: the futex words and waiter counts of one
 // implementation must wake the other's sleepers.
 func TestWaitStrategies(t *testing.T) {
+	t.Parallel()
 	const count, maxlen = 1500, 400
 	for _, wait := range []string{"spin", "adaptive", "block"} {
 		for _, pair := range [][2]lang{{langGo, langC}, {langC, langGo}} {
