@@ -147,28 +147,39 @@ func produce(t testing.TB, ring string, l load) {
 		return
 	}
 	defer r.Close()
+	if err := writeLoad(context.Background(), r, l); err != nil {
+		t.Error(err)
+	}
+}
+
+// writeLoad writes the load into r, each writer on its own goroutine,
+// and returns the first error once all have stopped.
+func writeLoad(ctx context.Context, r *shmbuf.Ring, l load) error {
 	var wg sync.WaitGroup
+	errs := make(chan error, l.writers)
 	for w := range l.writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			wr, err := r.NewWriter(shmbuf.WriterOptions{})
 			if err != nil {
-				t.Error(err)
+				errs <- err
 				return
 			}
 			defer wr.Close()
 			var buf []byte
 			for i := uint64(0); i < l.per; i++ {
 				buf = record(buf, uint32(w), i, l.max)
-				if _, err := wr.Write(buf); err != nil {
-					t.Error(err)
+				if _, err := wr.WriteContext(ctx, buf); err != nil {
+					errs <- err
 					return
 				}
 			}
 		}()
 	}
 	wg.Wait()
+	close(errs)
+	return <-errs // nil when the channel is empty
 }
 
 // collector reads ring B, checking every byte of every record and each

@@ -13,7 +13,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -176,31 +175,7 @@ func childHost() int {
 
 // sendHost writes the load, then keeps the bridge running until SIGTERM.
 func sendHost(ctx context.Context, r *shmbuf.Ring, l load) int {
-	var wg sync.WaitGroup
-	errs := make(chan error, l.writers)
-	for w := range l.writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wr, err := r.NewWriter(shmbuf.WriterOptions{})
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer wr.Close()
-			var buf []byte
-			for i := uint64(0); i < l.per; i++ {
-				buf = record(buf, uint32(w), i, l.max)
-				if _, err := wr.WriteContext(ctx, buf); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := writeLoad(ctx, r, l); err != nil {
 		fmt.Fprintln(os.Stderr, "host A:", err)
 		return 1
 	}
