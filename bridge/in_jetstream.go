@@ -44,11 +44,7 @@ func inJS(ctx context.Context, c *Config, st *stats, nc *nats.Conn, r *shmbuf.Ri
 			return err
 		}
 	}
-	ident, err := identify(c.Ring)
-	if err != nil {
-		return err
-	}
-	ringID := ident.id("")
+	ringID := identityOf(r).id("")
 	j, last, err := openJournal(addr)
 	if err != nil {
 		return err

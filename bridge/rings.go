@@ -31,15 +31,10 @@ func (r ringIdentity) id(host string) uint64 {
 	return h.Sum64()
 }
 
-// identify reads the identity of the ring at addr.
-func identify(addr string) (ringIdentity, error) {
-	r, err := shmbuf.OpenRing(addr)
-	if err != nil {
-		return ringIdentity{}, err
-	}
-	defer r.Close()
+// identityOf is the identity of the open ring r.
+func identityOf(r *shmbuf.Ring) ringIdentity {
 	created, key := r.Instance()
-	return ringIdentity{addr: r.Addr().String(), created: created.UnixNano(), key: key}, nil
+	return ringIdentity{addr: r.Addr().String(), created: created.UnixNano(), key: key}
 }
 
 // canonical returns the canonical form of a ring address.

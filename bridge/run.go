@@ -48,11 +48,7 @@ func runOut(ctx context.Context, c *Config, st *stats) error {
 	}
 	defer r.Close()
 	defer rd.Close()
-	ident, err := identify(c.Ring)
-	if err != nil {
-		return err
-	}
-	o := newOrigin(hostname(), ident)
+	o := newOrigin(hostname(), identityOf(r))
 	nc, err := connect(c, st)
 	if err != nil {
 		return err
