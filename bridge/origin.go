@@ -32,17 +32,23 @@ type origin struct {
 }
 
 func newOrigin(host string, r ringIdentity) origin {
-	o := origin{host: host, ring: r, id: r.id(host)}
-	o.idHex = strconv.FormatUint(o.id, 16)
+	return newOriginID(host, r, r.id(host))
+}
+
+// newOriginID is the origin of ring r on host with the digest id, which
+// a spool entry recorded for a ring that has been created again since.
+func newOriginID(host string, r ringIdentity, id uint64) origin {
+	o := origin{host: host, ring: r, id: id}
+	o.idHex = strconv.FormatUint(id, 16)
 	o.header = host + " " + url.PathEscape(r.addr) + " " + strconv.FormatInt(r.created, 16) + " " + o.idHex
 	return o
 }
 
-// msgID is the Nats-Msg-Id of the record at pos of the ring with digest
-// id: the same record always gets the same id, so JetStream drops a
+// msgID is the Nats-Msg-Id of the record at pos of the ring whose
+// digest is idHex (origin.idHex): the same record always gets the same id, so JetStream drops a
 // re-send within its duplicate window.
-func msgID(id, pos uint64) string {
-	return strconv.FormatUint(id, 16) + "-" + strconv.FormatUint(pos, 16)
+func msgID(idHex string, pos uint64) string {
+	return idHex + "-" + strconv.FormatUint(pos, 16)
 }
 
 // recordHeader is HeaderRecord's value.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"time"
 
@@ -177,8 +176,7 @@ func (b *outJS) resume(ctx context.Context) (uint64, error) {
 		if e.id != b.o.id {
 			// The ring was created again since: these records are the
 			// old ring's.
-			o = newOrigin(b.o.host, ringIdentity{addr: b.o.ring.addr, created: e.created})
-			o.id, o.idHex = e.id, strconv.FormatUint(e.id, 16)
+			o = newOriginID(b.o.host, ringIdentity{addr: b.o.ring.addr, created: e.created}, e.id)
 		}
 		msg := b.message(o, e.writer, e.pos, append([]byte(nil), e.data...))
 		for {
@@ -250,7 +248,7 @@ func (b *outJS) message(o origin, writer int, pos uint64, data []byte) *nats.Msg
 	return &nats.Msg{Subject: b.c.NATS.Subject, Data: data, Header: nats.Header{
 		HeaderOrigin:          {o.header},
 		HeaderRecord:          {recordHeader(writer, pos, b.session, b.seq)},
-		jetstream.MsgIDHeader: {msgID(o.id, pos)},
+		jetstream.MsgIDHeader: {msgID(o.idHex, pos)},
 	}}
 }
 
