@@ -34,12 +34,8 @@ type inputResult struct {
 	err error
 }
 
-// newInput starts reading in; Close stops the goroutine.
-func newInput(ctx context.Context, in io.Reader) *input {
-	return newInputSize(ctx, in, inputChunk)
-}
-
-// newInputSize is newInput reading size bytes at a time.
+// newInputSize starts reading in, size bytes at a time; Close stops the
+// goroutine.
 func newInputSize(ctx context.Context, in io.Reader, size int) *input {
 	r := &input{ctx: ctx, size: size, chunks: make(chan inputResult), quit: make(chan struct{})}
 	go r.readLoop(in)

@@ -59,7 +59,7 @@ func TestInput_Cancel(t *testing.T) {
 	defer w.Close()
 	cause := &interrupted{syscall.SIGINT}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	in := newInput(ctx, r)
+	in := newInputSize(ctx, r, inputChunk)
 	if _, err := w.WriteString("already read"); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func (endless) Read(p []byte) (int, error) {
 func TestInput_CancelEndless(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ctx, cancel := context.WithCancelCause(context.Background())
-	in := newInput(ctx, endless{})
+	in := newInputSize(ctx, endless{}, inputChunk)
 	defer in.Close()
 	var copied atomic.Int64
 	done := make(chan error, 1)

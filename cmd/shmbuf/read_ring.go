@@ -168,12 +168,11 @@ func (p *ringPrinter) loop(ctx context.Context) error {
 		default:
 			return err
 		}
-		if err := p.out.write(recs[:n]); err != nil {
+		bytes, err := p.out.write(recs[:n])
+		if err != nil {
 			return p.writeErr(err)
 		}
-		for _, rec := range recs[:n] {
-			p.meter.add(len(rec))
-		}
+		p.meter.add(bytes)
 		printed += n
 	}
 	return nil

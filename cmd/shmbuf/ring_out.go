@@ -18,7 +18,6 @@ import (
 type ringOut struct {
 	bw   *bufio.Writer
 	conn syscall.RawConn // standard output as a file; nil: anything else
-	iovs [][]byte
 }
 
 // ringOutDirect is the batch size from which records bypass the buffer.
@@ -37,28 +36,27 @@ func newRingOut(w io.Writer) *ringOut {
 	return o
 }
 
-// write writes recs, in order.
-func (o *ringOut) write(recs [][]byte) error {
-	total := 0
+// write writes recs, in order, and returns how many bytes they held.
+// It moves the start of recs' elements past what writev wrote.
+func (o *ringOut) write(recs [][]byte) (total int, err error) {
 	for _, r := range recs {
 		total += len(r)
 	}
 	if o.conn == nil || total < ringOutDirect {
 		for _, r := range recs {
 			if _, err := o.bw.Write(r); err != nil {
-				return err
+				return total, err
 			}
 		}
-		return nil
+		return total, nil
 	}
 	if err := o.bw.Flush(); err != nil {
-		return err
+		return total, err
 	}
 	for len(recs) > 0 {
-		o.iovs = append(o.iovs[:0], recs[:min(len(recs), maxIovecs)]...)
-		n, err := o.writev(o.iovs)
+		n, err := o.writev(recs[:min(len(recs), maxIovecs)])
 		if err != nil {
-			return err
+			return total, err
 		}
 		// Move past what was written: whole records, then part of one.
 		for n > 0 {
@@ -73,7 +71,7 @@ func (o *ringOut) write(recs [][]byte) error {
 			recs = recs[1:]
 		}
 	}
-	return nil
+	return total, nil
 }
 
 // writev makes one writev(2) on standard output, waiting through the

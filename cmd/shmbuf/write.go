@@ -194,11 +194,13 @@ func (o *writeOptions) run(ctx context.Context) error {
 		return o.fail(err)
 	}
 	defer s.close()
-	if f := regularFile(o.io.in); o.chunks && f != nil && isRing(s) {
-		if err := o.applyMode(); err != nil {
-			return err
+	if o.chunks && isRing(s) {
+		if f := regularFile(o.io.in); f != nil {
+			if err := o.applyMode(); err != nil {
+				return err
+			}
+			return o.fail(s.(*ringSink).streamFile(f))
 		}
-		return o.fail(s.(*ringSink).streamFile(f))
 	}
 	size := inputChunk
 	if o.chunks {
