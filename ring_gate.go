@@ -91,17 +91,20 @@ func (w *Writer) makeRoom(ctx context.Context, end uint64) error {
 	}
 }
 
-// room returns how far writers may claim now: the capacity past Head and,
-// under PolicyBlock, past every live reader's cursor, scanned after Head
+// room returns how far writers may claim now: the capacity past floor.
+func room(l *layout.Ring) uint64 { return floor(l) + l.Capacity }
+
+// floor returns the lowest position writers must not overwrite yet: Head
+// and, under PolicyBlock, every live reader's cursor, scanned after Head
 // was loaded (see Retention for why in this order).
-func room(l *layout.Ring) uint64 {
+func floor(l *layout.Ring) uint64 {
 	h := l.Ctl.Head.Load()
 	if l.Policy == uint32(PolicyBlock) {
 		if m, ok := minCursor(l); ok && m < h {
 			h = m
 		}
 	}
-	return h + l.Capacity
+	return h
 }
 
 // reusable returns the gate of policy block: the position below which

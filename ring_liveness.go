@@ -94,13 +94,7 @@ func (r *Ring) unblockClaim(i int) {
 	if !anyPending {
 		return
 	}
-	floor := l.Ctl.Head.Load()
-	if l.Policy == uint32(PolicyBlock) {
-		if m, ok := minCursor(l); ok && m < floor {
-			floor = m
-		}
-	}
-	if t < floor {
+	if t < floor(l) {
 		return
 	}
 	for j := range l.Writers {

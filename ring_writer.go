@@ -37,7 +37,6 @@ type Writer struct {
 	gen  uint32   // the generation of the slot's State this writer took
 	lf   *os.File // file-backed: the description holding the slot's lock
 	wait WaitStrategy
-	self proc.Identity
 
 	// limit caches how far writers may claim: every position below it is
 	// free space (the gate plus the capacity, or Head plus the capacity).
@@ -98,7 +97,7 @@ func (r *Ring) NewWriter(o WriterOptions) (w *Writer, err error) {
 			s.Records.Store(0)
 			s.Bytes.Store(0)
 			s.State.Store(layout.SlotState(gen, self.Pid, layout.SlotActive))
-			w := &Writer{r: r, l: r.l, slot: s, idx: uint64(i), gen: gen, lf: lf, wait: o.Wait, self: self}
+			w := &Writer{r: r, l: r.l, slot: s, idx: uint64(i), gen: gen, lf: lf, wait: o.Wait}
 			r.mu.Lock()
 			r.writers[w] = struct{}{}
 			r.mu.Unlock()
