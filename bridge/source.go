@@ -8,19 +8,14 @@ import (
 	"github.com/shmbuf/shmbuf"
 )
 
-// streamPoll is how often a bridge whose ring's stream ended looks for
-// the next one (a ring wakes readers for records, not for a writer that
-// attaches).
-const streamPoll = 10 * time.Millisecond
-
 // source reads the records of the outbound bridge's ring, following
-// across streams: a bridge runs until it is stopped, like read -f.
+// across streams (a Reader reports an end of stream once, then waits for
+// the next stream): a bridge runs until it is stopped, like read -f.
 type source struct {
-	c     *Config
-	st    *stats
-	r     *shmbuf.Ring
-	rd    *shmbuf.Reader
-	ended bool // the last stream ended: poll for the next one
+	c  *Config
+	st *stats
+	r  *shmbuf.Ring
+	rd *shmbuf.Reader
 }
 
 // errIdle is next's answer when nothing came while the caller was busy.
@@ -33,13 +28,12 @@ var errIdle = errors.New("idle")
 func (s *source) next(ctx context.Context, busy func() bool, wait time.Duration) (rec []byte, writer int, pos uint64, err error) {
 	for {
 		rec, err = s.rd.TryNext()
-		if errors.Is(err, shmbuf.ErrEmpty) || (s.ended && isEnd(err)) {
+		if errors.Is(err, shmbuf.ErrEmpty) {
 			rec, err = s.wait(ctx, busy, wait)
 		}
 		var lost *shmbuf.LostError
 		switch {
 		case err == nil:
-			s.ended = false
 			writer, pos = s.rd.Origin()
 			return rec, writer, pos, nil
 		case err == errIdle || ctx.Err() != nil:
@@ -47,8 +41,6 @@ func (s *source) next(ctx context.Context, busy func() bool, wait time.Duration)
 				err = ctx.Err()
 			}
 			return nil, 0, 0, err
-		case errors.Is(err, shmbuf.ErrEmpty):
-			s.ended = false // a writer attached: its records come
 		case errors.As(err, &lost):
 			// Policy overwrite: the ring's writers overwrote records
 			// before the bridge read them.
@@ -58,15 +50,14 @@ func (s *source) next(ctx context.Context, busy func() bool, wait time.Duration)
 			if errors.Is(err, shmbuf.ErrWriterLost) {
 				s.c.logf("%v; waiting for the next stream", err)
 			}
-			s.ended = true
 		default:
 			return nil, 0, 0, err
 		}
 	}
 }
 
-// wait waits for a record: in Next while a stream is open, by polling
-// past the end of one (Next would return the end again at once).
+// wait waits for a record in Next; when the caller is busy, for at most
+// wait (then errIdle).
 func (s *source) wait(ctx context.Context, busy func() bool, wait time.Duration) ([]byte, error) {
 	wctx := ctx
 	if busy != nil && busy() {
@@ -74,26 +65,9 @@ func (s *source) wait(ctx context.Context, busy func() bool, wait time.Duration)
 		wctx, cancel = context.WithTimeout(ctx, wait)
 		defer cancel()
 	}
-	if !s.ended {
-		rec, err := s.rd.Next(wctx)
-		if err != nil && ctx.Err() == nil && wctx.Err() != nil {
-			return nil, errIdle
-		}
-		return rec, err
+	rec, err := s.rd.Next(wctx)
+	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+		return nil, errIdle
 	}
-	t := time.NewTicker(streamPoll)
-	defer t.Stop()
-	for {
-		select {
-		case <-wctx.Done():
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, errIdle
-		case <-t.C:
-		}
-		if rec, err := s.rd.TryNext(); !isEnd(err) {
-			return rec, err
-		}
-	}
+	return rec, err
 }
