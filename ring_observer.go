@@ -266,15 +266,7 @@ func (ob *Observer) idle(p, end uint64) bool {
 }
 
 // check is the observer's sanity check while it waits at p.
-func (ob *Observer) check(p uint64) error {
-	if err := checkRing(ob.l, "read", ob.r.addr); err != nil {
-		return err
-	}
-	if t := ob.l.Ctl.Tail.Load(); p > skipGap(ob.l, t) {
-		return corruptf("read", ob.r.addr, "observer waits at %d, past tail %d", p, t)
-	}
-	return holeErr(ob.l, p, ob.r.addr)
-}
+func (ob *Observer) check(p uint64) error { return checkCursor(ob.l, p, "observer", ob.r.addr) }
 
 func (ob *Observer) closedErr() error { return wrapErr("read", ob.r.addr, ErrClosed, nil) }
 

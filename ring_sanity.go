@@ -194,16 +194,22 @@ func checkOwnSlot(state, start, own uint64, what, op, addr string) error {
 // check is the reader's sanity check, made while it waits at position p.
 func (rd *Reader) check(p uint64) error {
 	op, addr := "read", rd.r.addr
-	if err := checkRing(rd.l, op, addr); err != nil {
-		return err
-	}
-	if t := rd.l.Ctl.Tail.Load(); p > skipGap(rd.l, t) {
-		return corruptf(op, addr, "reader waits at %d, past tail %d", p, t)
-	}
-	if err := holeErr(rd.l, p, addr); err != nil {
+	if err := checkCursor(rd.l, p, "reader", addr); err != nil {
 		return err
 	}
 	return checkOwnSlot(rd.slot.State.Load(), rd.slot.Start.Load(), rd.ownState(), "reader", op, addr)
+}
+
+// checkCursor is the check of a reader or an observer (who) waiting at
+// position p: a sane ring, p not past Tail, no hole at p.
+func checkCursor(l *layout.Ring, p uint64, who, addr string) error {
+	if err := checkRing(l, "read", addr); err != nil {
+		return err
+	}
+	if t := l.Ctl.Tail.Load(); p > skipGap(l, t) {
+		return corruptf("read", addr, "%s waits at %d, past tail %d", who, p, t)
+	}
+	return holeErr(l, p, addr)
 }
 
 // check is the writer's sanity check, made while it waits for space for a
