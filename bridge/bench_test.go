@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -71,7 +72,7 @@ func benchPlain(b *testing.B, ns *natsServer, js bool, size int, headers bool) {
 		sc.Flush()
 		msg := &nats.Msg{Subject: "plain", Data: payload}
 		if headers {
-			msg.Header = benchHeaders()
+			msg.Header = benchHeader()
 		}
 		b.ResetTimer()
 		for range n {
@@ -100,11 +101,13 @@ func benchPlain(b *testing.B, ns *natsServer, js bool, size int, headers bool) {
 		b.ResetTimer()
 		msg := &nats.Msg{Subject: "plain", Data: payload}
 		if headers {
-			msg.Header = benchHeaders()
+			msg.Header = benchHeader()
 		}
+		var id []byte
 		for i := range n {
 			if headers {
-				msg.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%x-%x", uint64(0x9e3779b97f4a7c15), i))
+				id = strconv.AppendUint(append(id[:0], "9e3779b97f4a7c15-"...), uint64(i), 16)
+				msg.Header[nats.MsgIdHdr] = []string{string(id)}
 			}
 			if _, err := pj.PublishMsgAsync(msg, jetstream.WithStallWait(time.Minute)); err != nil {
 				b.Fatal(err)
@@ -139,7 +142,7 @@ func benchBridge(b *testing.B, ns *natsServer, js bool, size int) {
 		b.Fatal(err)
 	}
 	defer rb.Close()
-	rd, err := rb.NewReader(shmbuf.ReaderOptions{})
+	rd, err := rb.NewReader(shmbuf.ReaderOptions{Wait: shmbuf.WaitBlock})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -177,11 +180,10 @@ func benchBridge(b *testing.B, ns *natsServer, js bool, size int) {
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 }
 
-// benchHeaders are headers of the length a bridge on this machine sends
+// benchHeader is a header of the length a bridge on this machine sends
 // for a ring in /dev/shm.
-func benchHeaders() nats.Header {
+func benchHeader() nats.Header {
 	return nats.Header{
-		bridge.HeaderOrigin: {"benchhost posix:brt-12345-1-a 187b3c0e5f2a1d40 9e3779b97f4a7c15"},
-		bridge.HeaderRecord: {"0 123456 9e3779b97f4a7c15 123456"},
+		bridge.HeaderRecord: {"9e3779b97f4a7c15 0 123456 9e3779b97f4a7c15 123456 benchhost posix:brt-12345-1-a 187b3c0e5f2a1d40"},
 	}
 }
