@@ -306,23 +306,35 @@ const (
 	failed
 )
 
-// check looks for f's answer, waiting for it with block.
+// check looks for f's answer, waiting for it with block. An answer
+// already there is always seen (a select among ready cases picks at
+// random, so a stored answer is looked for first, alone), and Err's
+// channel is made only for a message not yet acknowledged.
 func (f *inflight) check(ctx context.Context, block bool) error {
 	if f.state != pending {
 		return nil
 	}
-	var wait <-chan time.Time
-	if !block {
-		wait = closedTime
-	}
 	select {
 	case <-f.fut.Ok():
 		f.state = stored
-	case err := <-f.fut.Err():
-		f.state, f.err = failed, err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-wait:
+		return nil
+	default:
+	}
+	if block {
+		select {
+		case <-f.fut.Ok():
+			f.state = stored
+		case err := <-f.fut.Err():
+			f.state, f.err = failed, err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	} else {
+		select {
+		case err := <-f.fut.Err():
+			f.state, f.err = failed, err
+		default:
+		}
 	}
 	if f.state == failed && fatalPublish(f.err) {
 		return fmt.Errorf("publish to stream %s: %w", f.msg.Subject, f.err)
@@ -355,12 +367,6 @@ func (b *outJS) settle(ctx context.Context, block bool) error {
 	}
 	return nil
 }
-
-var closedTime = func() <-chan time.Time {
-	c := make(chan time.Time)
-	close(c)
-	return c
-}()
 
 // ack takes the acknowledged head off the queue and out of the spool.
 func (b *outJS) ack(f *inflight) error {
