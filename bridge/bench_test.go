@@ -1,8 +1,13 @@
 package bridge_test
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -172,49 +177,119 @@ func benchBridge(b *testing.B, ns *natsServer, js bool, size int) {
 	time.Sleep(100 * time.Millisecond)
 	stopOut := runBridge(b, bridge.Config{Direction: bridge.Outbound, Ring: a, NATS: endpoint(b, url, true), Stream: stream, MaxPending: window})
 	defer stopOut()
-	rb, err := shmbuf.OpenRing(bb)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rb.Close()
-	// The reader and the writer sleep rather than spin while they wait:
-	// they share the cores with the bridges and the server.
-	rd, err := rb.NewReader(shmbuf.ReaderOptions{Wait: shmbuf.WaitBlock})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rd.Close()
-	ra, err := shmbuf.OpenRing(a)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ra.Close()
-	w, err := ra.NewWriter(shmbuf.WriterOptions{Wait: shmbuf.WaitBlock})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer w.Close()
-	payload := make([]byte, size)
-	n := b.N
+	// Ring A's writer and ring B's reader are processes of their own, as
+	// producers and consumers are: in this one their waits (a futex
+	// sleep is a system call that keeps its P until the runtime takes
+	// it back) would take turns from the bridges and the server.
+	reader := startLoad(b, loadConfig{Ring: bb, N: b.N, Size: size})
+	writer := startLoad(b, loadConfig{Ring: a, Write: true, N: b.N, Size: size})
 	b.ResetTimer()
-	go func() {
-		for range n {
-			w.Write(payload)
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	for i := 0; i < n; i++ {
-		rec, err := rd.Next(ctx)
-		if err != nil {
-			b.Fatalf("after %d of %d records: %v", i, n, err)
-		}
-		if len(rec) != size {
-			b.Fatal("short record")
-		}
+	writer.stdin.Close() // go
+	if err := reader.cmd.Wait(); err != nil {
+		b.Fatalf("ring B's reader: %v", err)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+	if err := writer.cmd.Wait(); err != nil {
+		b.Fatalf("ring A's writer: %v", err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// loadConfig is what a "load" child does: write N records of Size bytes
+// into Ring once its stdin is closed, or read N records from it, checking
+// their length. Either says "ready" on stdout once attached.
+type loadConfig struct {
+	Ring    string
+	Write   bool
+	N, Size int
+}
+
+type loadChild struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+}
+
+func startLoad(b *testing.B, lc loadConfig) *loadChild {
+	cfg, _ := json.Marshal(lc)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=load", "SHMBUF_BRIDGE_LOAD="+string(cfg))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if line != "ready\n" {
+		b.Fatalf("load child: %q, %v", line, err)
+	}
+	return &loadChild{cmd: cmd, stdin: stdin}
+}
+
+// childLoad is the "load" role (see loadConfig).
+func childLoad() int {
+	var lc loadConfig
+	if err := json.Unmarshal([]byte(os.Getenv("SHMBUF_BRIDGE_LOAD")), &lc); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	r, err := shmbuf.OpenRing(lc.Ring)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer r.Close()
+	if lc.Write {
+		w, err := r.NewWriter(shmbuf.WriterOptions{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer w.Close()
+		fmt.Println("ready")
+		io.Copy(io.Discard, os.Stdin)
+		payload := make([]byte, lc.Size)
+		for range lc.N {
+			if _, err := w.Write(payload); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+		}
+		return 0
+	}
+	rd, err := r.NewReader(shmbuf.ReaderOptions{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer rd.Close()
+	fmt.Println("ready")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for i := 0; i < lc.N; i++ {
+		rec, err := rd.Next(ctx)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "after %d of %d records: %v\n", i, lc.N, err)
+			return 1
+		}
+		if len(rec) != lc.Size {
+			fmt.Fprintf(os.Stderr, "record of %d bytes, want %d\n", len(rec), lc.Size)
+			return 1
+		}
+	}
+	return 0
 }
 
 // benchHeader is a header of the length a bridge on this machine sends

@@ -34,6 +34,8 @@ func TestMain(m *testing.M) {
 		os.Exit(childBridge())
 	case "host":
 		os.Exit(childHost())
+	case "load":
+		os.Exit(childLoad())
 	}
 	os.Exit(m.Run())
 }
