@@ -41,14 +41,13 @@ import (
 //     Nats-Msg-Id, so that the server does the same duplicate checks:
 //     what the headers cost apart from the bridge's own work (in nats.go
 //     each header is encoded and decoded through a map, per message).
-//   - bridge: a writer fills ring A, an outbound bridge publishes its
-//     records, an inbound bridge writes them into ring B and the
-//     benchmark reads ring B; the time runs from the first write into A
-//     to the last record read from B. Both bridges run in this process
-//     (with the server and the rings' writer and reader), as the plain
-//     pair does. JetStream adds the bridge's exactly-once work: the
-//     spool copy before each publish, the journal notes around each
-//     record written.
+//   - bridge: a process writes the records into ring A, an outbound
+//     bridge publishes them, an inbound bridge writes them into ring B
+//     and another process reads ring B; the time runs from the writer's
+//     start to the last record read from B. Both bridges run in this
+//     process with the server, as the plain pair does. JetStream adds
+//     the bridge's exactly-once work: the spool copy before each
+//     publish, the journal notes around each record written.
 func BenchmarkBridge(b *testing.B) {
 	for _, size := range []int{64, 64 << 10} {
 		for _, mode := range []string{"core", "jetstream"} {
