@@ -7,8 +7,8 @@
 //
 // Core NATS (the default) is at-most-once: what is lost is counted. The
 // outbound side numbers its messages (a session and a sequence in the
-// Shmbuf-Seq header), so the inbound side counts the gaps, which are
-// exactly the records its ring is missing.
+// Shmbuf header, HeaderRecord), so the inbound side counts the gaps,
+// which are exactly the records its ring is missing.
 //
 // JetStream (Config.Stream) is exactly once, also across a kill -9 of
 // either bridge:

@@ -34,6 +34,8 @@ func TestMain(m *testing.M) {
 		os.Exit(childBridge())
 	case "host":
 		os.Exit(childHost())
+	case "load":
+		os.Exit(childLoad())
 	}
 	os.Exit(m.Run())
 }
@@ -290,16 +292,34 @@ func (c *collector) check(t testing.TB) {
 // runBridge runs a bridge in this process until the test ends; the
 // returned function stops it and returns its final stats line.
 func runBridge(t testing.TB, cfg bridge.Config) func() map[string]any {
+	stop, _ := runBridgeStats(t, cfg)
+	return stop
+}
+
+// runBridgeStats is runBridge that also returns a function giving the
+// bridge's latest periodic stats line (nil before the first).
+func runBridgeStats(t testing.TB, cfg bridge.Config) (stop, latest func() map[string]any) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var stats bytes.Buffer
 	var mu sync.Mutex
 	cfg.Stats = lockedWriter{&mu, &stats}
+	if cfg.StatsEvery == 0 {
+		cfg.StatsEvery = 20 * time.Millisecond
+	}
 	cfg.Log = testLog{t}
 	done := make(chan error, 1)
 	go func() { done <- bridge.Run(ctx, &cfg) }()
+	last := func() map[string]any {
+		mu.Lock()
+		defer mu.Unlock()
+		lines := bytes.Split(bytes.TrimSpace(stats.Bytes()), []byte("\n"))
+		var m map[string]any
+		json.Unmarshal(lines[len(lines)-1], &m)
+		return m
+	}
 	stopped := false
 	var final map[string]any
-	stop := func() map[string]any {
+	stop = func() map[string]any {
 		if stopped {
 			return final
 		}
@@ -308,14 +328,11 @@ func runBridge(t testing.TB, cfg bridge.Config) func() map[string]any {
 		if err := <-done; err != nil {
 			t.Errorf("bridge %v: %v", cfg.Direction, err)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		lines := bytes.Split(bytes.TrimSpace(stats.Bytes()), []byte("\n"))
-		json.Unmarshal(lines[len(lines)-1], &final)
+		final = last()
 		return final
 	}
 	t.Cleanup(func() { stop() })
-	return stop
+	return stop, last
 }
 
 type lockedWriter struct {

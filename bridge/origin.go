@@ -4,31 +4,35 @@ import (
 	"errors"
 	"net/url"
 	"strconv"
-	"strings"
-
-	"github.com/nats-io/nats.go"
 )
 
-// Headers every bridged message carries.
-const (
-	// HeaderOrigin is "HOST RING CREATED ID": the host, the ring's
-	// address (path-escaped), its creation time (Unix nanoseconds, hex)
-	// and the digest of the three that message ids use.
-	HeaderOrigin = "Shmbuf-Origin"
-	// HeaderRecord is "WRITER POS SESSION SEQ": the writer slot that
-	// wrote the record and its position in the ring, then the sending
-	// bridge's session (random, hex) and the message's number in it
-	// (1, 2, …), by which a receiver counts what is missing.
-	HeaderRecord = "Shmbuf-Record"
-)
+// HeaderRecord is the one header every bridged message carries: where
+// its record came from, "ID WRITER POS SESSION SEQ HOST RING CREATED":
+//
+//   - ID, the digest (hex) of the origin, the host and the ring's
+//     identity, that message ids use;
+//   - WRITER and POS, the writer slot that wrote the record and its
+//     position in the ring (-1 and 0 in a heartbeat);
+//   - SESSION, the sending bridge's session (random, hex), and SEQ, the
+//     message's number in it (1, 2, …), by which a receiver counts what
+//     is missing;
+//   - HOST, RING (the address, path-escaped) and CREATED (the ring's
+//     creation time, Unix nanoseconds, hex), for people.
+//
+// One header rather than several because nats.go encodes and decodes
+// each header of each message through a map: at small records a second
+// header costs more than the bridge's own work. The fields a receiver
+// needs come first, so that it parses them without looking at the rest.
+const HeaderRecord = "Shmbuf"
 
-// origin is the outbound side's constant part of the headers.
+// origin is the outbound side's constant part of the header.
 type origin struct {
 	host string
 	ring ringIdentity
 	id   uint64
-	// header is HeaderOrigin's value; idHex the digest for message ids.
-	header, idHex string
+	// idHex is the digest for message ids; tail is the header's end,
+	// " HOST RING CREATED".
+	idHex, tail string
 }
 
 func newOrigin(host string, r ringIdentity) origin {
@@ -40,20 +44,14 @@ func newOrigin(host string, r ringIdentity) origin {
 func newOriginID(host string, r ringIdentity, id uint64) origin {
 	o := origin{host: host, ring: r, id: id}
 	o.idHex = strconv.FormatUint(id, 16)
-	o.header = host + " " + url.PathEscape(r.addr) + " " + strconv.FormatInt(r.created, 16) + " " + o.idHex
+	o.tail = " " + host + " " + url.PathEscape(r.addr) + " " + strconv.FormatInt(r.created, 16)
 	return o
 }
 
-// msgID is the Nats-Msg-Id of the record at pos of the ring whose
-// digest is idHex (origin.idHex): the same record always gets the same id, so JetStream drops a
-// re-send within its duplicate window.
-func msgID(idHex string, pos uint64) string {
-	return idHex + "-" + strconv.FormatUint(pos, 16)
-}
-
-// recordHeader is HeaderRecord's value.
-func recordHeader(writer int, pos, session, seq uint64) string {
-	var b []byte
+// appendHeader appends HeaderRecord's value to b.
+func (o *origin) appendHeader(b []byte, writer int, pos, session, seq uint64) []byte {
+	b = append(b, o.idHex...)
+	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(writer), 10)
 	b = append(b, ' ')
 	b = strconv.AppendUint(b, pos, 10)
@@ -61,10 +59,19 @@ func recordHeader(writer int, pos, session, seq uint64) string {
 	b = strconv.AppendUint(b, session, 16)
 	b = append(b, ' ')
 	b = strconv.AppendUint(b, seq, 10)
-	return string(b)
+	return append(b, o.tail...)
 }
 
-// parsedRecord is what a receiver reads from the headers.
+// appendMsgID appends the Nats-Msg-Id of the record at pos to b: the
+// same record always gets the same id, so JetStream drops a re-send
+// within its duplicate window.
+func (o *origin) appendMsgID(b []byte, pos uint64) []byte {
+	b = append(b, o.idHex...)
+	b = append(b, '-')
+	return strconv.AppendUint(b, pos, 16)
+}
+
+// parsedRecord is what a receiver reads from the header.
 type parsedRecord struct {
 	originID uint64
 	writer   int
@@ -73,29 +80,42 @@ type parsedRecord struct {
 	seq      uint64
 }
 
-var errNoOrigin = errors.New("no " + HeaderRecord + " header: not sent by a shmbuf bridge")
+var (
+	errNoOrigin  = errors.New("no " + HeaderRecord + " header: not sent by a shmbuf bridge")
+	errMalformed = errors.New("malformed " + HeaderRecord + " header")
+)
 
-// parseHeaders reads the origin headers of m.
-func parseHeaders(h nats.Header) (parsedRecord, error) {
+// parseHeader reads HeaderRecord's value (the first value of the
+// header, as nats.Header.Get gives it) without allocating.
+func parseHeader(v string) (parsedRecord, error) {
 	var p parsedRecord
-	rec := h.Get(HeaderRecord)
-	if rec == "" {
+	if v == "" {
 		return p, errNoOrigin
 	}
-	f := strings.Fields(rec)
-	if len(f) != 4 {
-		return p, errors.New("malformed " + HeaderRecord + " header")
+	var f [5]string
+	for i := range f {
+		j := 0
+		for j < len(v) && v[j] != ' ' {
+			j++
+		}
+		if j == 0 || (i < len(f)-1 && j == len(v)) {
+			return p, errMalformed
+		}
+		f[i] = v[:j]
+		if j < len(v) {
+			v = v[j+1:]
+		} else {
+			v = ""
+		}
 	}
-	w, err1 := strconv.Atoi(f[0])
-	pos, err2 := strconv.ParseUint(f[1], 10, 64)
-	ses, err3 := strconv.ParseUint(f[2], 16, 64)
-	seq, err4 := strconv.ParseUint(f[3], 10, 64)
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
-		return p, errors.New("malformed " + HeaderRecord + " header")
+	id, err1 := strconv.ParseUint(f[0], 16, 64)
+	w, err2 := strconv.Atoi(f[1])
+	pos, err3 := strconv.ParseUint(f[2], 10, 64)
+	ses, err4 := strconv.ParseUint(f[3], 16, 64)
+	seq, err5 := strconv.ParseUint(f[4], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || err5 != nil {
+		return p, errMalformed
 	}
-	p.writer, p.pos, p.session, p.seq = w, pos, ses, seq
-	if o := strings.Fields(h.Get(HeaderOrigin)); len(o) == 4 {
-		p.originID, _ = strconv.ParseUint(o[3], 16, 64)
-	}
+	p.originID, p.writer, p.pos, p.session, p.seq = id, w, pos, ses, seq
 	return p, nil
 }

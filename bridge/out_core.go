@@ -24,16 +24,16 @@ const flushWait = 5 * time.Second
 // A record is published once the connection is up: while it is down the
 // bridge holds the record and reads no further, so a ring of policy
 // block holds its writers back. What is lost in flight when a connection
-// breaks is what the receivers count as missing (HeaderRecord's
-// sequence).
+// breaks is what the receivers count as missing (the sequence in
+// HeaderRecord).
 func outCore(ctx context.Context, c *Config, st *stats, nc *nats.Conn, src *source, o origin) error {
 	session := rand.Uint64()
 	var seq uint64
+	// The header's value is built in hb, reused; the string nats.go
+	// takes is the one allocation per message the bridge makes.
+	var hb []byte
 	rh := []string{""}
-	msg := &nats.Msg{Subject: c.NATS.Subject, Header: nats.Header{
-		HeaderOrigin: {o.header},
-		HeaderRecord: rh,
-	}}
+	msg := &nats.Msg{Subject: c.NATS.Subject, Header: nats.Header{HeaderRecord: rh}}
 	always := func() bool { return true }
 	for {
 		rec, writer, pos, err := src.next(ctx, always, heartbeat)
@@ -41,7 +41,8 @@ func outCore(ctx context.Context, c *Config, st *stats, nc *nats.Conn, src *sour
 			if seq > 0 && nc.IsConnected() {
 				// Idle: tell receivers the last sequence sent, so that
 				// they count a lost tail as missing too.
-				rh[0] = recordHeader(-1, 0, session, seq)
+				hb = o.appendHeader(hb[:0], -1, 0, session, seq)
+				rh[0] = string(hb)
 				msg.Data = nil
 				nc.PublishMsg(msg)
 			}
@@ -54,7 +55,8 @@ func outCore(ctx context.Context, c *Config, st *stats, nc *nats.Conn, src *sour
 			return err
 		}
 		seq++
-		rh[0] = recordHeader(writer, pos, session, seq)
+		hb = o.appendHeader(hb[:0], writer, pos, session, seq)
+		rh[0] = string(hb)
 		msg.Data = rec
 		for {
 			err := nc.PublishMsg(msg)

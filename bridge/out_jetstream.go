@@ -38,6 +38,7 @@ type outJS struct {
 	sp     *spool
 
 	session, seq uint64
+	hb           []byte // where header values are built
 	// queue holds the messages in flight, oldest first; bytes is their
 	// spool space.
 	queue []*inflight
@@ -178,7 +179,7 @@ func (b *outJS) resume(ctx context.Context) (uint64, error) {
 			// old ring's.
 			o = newOriginID(b.o.host, ringIdentity{addr: b.o.ring.addr, created: e.created}, e.id)
 		}
-		msg := b.message(o, e.writer, e.pos, append([]byte(nil), e.data...))
+		msg := b.message(&o, e.writer, e.pos, append([]byte(nil), e.data...))
 		for {
 			_, err := b.js.PublishMsg(ctx, msg)
 			if err == nil {
@@ -211,7 +212,7 @@ func (b *outJS) lastPublished(ctx context.Context, id uint64) (uint64, error) {
 		return 0, nil
 	}
 	posOf := func(m *jetstream.RawStreamMsg) (uint64, bool) {
-		p, err := parseHeaders(m.Header)
+		p, err := parseHeader(m.Header.Get(HeaderRecord))
 		return p.pos, err == nil && p.originID == id
 	}
 	m, err := b.stream.GetLastMsgForSubject(ctx, b.c.NATS.Subject)
@@ -242,13 +243,16 @@ func (b *outJS) lastPublished(ctx context.Context, id uint64) (uint64, error) {
 	return 0, nil
 }
 
-// message builds the message of a record.
-func (b *outJS) message(o origin, writer int, pos uint64, data []byte) *nats.Msg {
+// message builds the message of a record. Each message in flight keeps
+// its own, since nats.go may send it again by itself.
+func (b *outJS) message(o *origin, writer int, pos uint64, data []byte) *nats.Msg {
 	b.seq++
+	b.hb = o.appendHeader(b.hb[:0], writer, pos, b.session, b.seq)
+	h := string(b.hb)
+	b.hb = o.appendMsgID(b.hb[:0], pos)
 	return &nats.Msg{Subject: b.c.NATS.Subject, Data: data, Header: nats.Header{
-		HeaderOrigin:          {o.header},
-		HeaderRecord:          {recordHeader(writer, pos, b.session, b.seq)},
-		jetstream.MsgIDHeader: {msgID(o.idHex, pos)},
+		HeaderRecord:          {h},
+		jetstream.MsgIDHeader: {string(b.hb)},
 	}}
 }
 
@@ -263,7 +267,7 @@ func (b *outJS) send(ctx context.Context, rec []byte, writer int, pos uint64) er
 	if err := b.sp.add(spoolEntry{id: b.o.id, pos: pos, created: b.o.ring.created, writer: writer, data: rec}); err != nil {
 		return err
 	}
-	f := &inflight{msg: b.message(b.o, writer, pos, append([]byte(nil), rec...)), pos: pos, size: size}
+	f := &inflight{msg: b.message(&b.o, writer, pos, append([]byte(nil), rec...)), pos: pos, size: size}
 	if err := b.publish(ctx, f); err != nil {
 		return err
 	}
@@ -302,23 +306,35 @@ const (
 	failed
 )
 
-// check looks for f's answer, waiting for it with block.
+// check looks for f's answer, waiting for it with block. An answer
+// already there is always seen (a select among ready cases picks at
+// random, so a stored answer is looked for first, alone), and Err's
+// channel is made only for a message not yet acknowledged.
 func (f *inflight) check(ctx context.Context, block bool) error {
 	if f.state != pending {
 		return nil
 	}
-	var wait <-chan time.Time
-	if !block {
-		wait = closedTime
-	}
 	select {
 	case <-f.fut.Ok():
 		f.state = stored
-	case err := <-f.fut.Err():
-		f.state, f.err = failed, err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-wait:
+		return nil
+	default:
+	}
+	if block {
+		select {
+		case <-f.fut.Ok():
+			f.state = stored
+		case err := <-f.fut.Err():
+			f.state, f.err = failed, err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	} else {
+		select {
+		case err := <-f.fut.Err():
+			f.state, f.err = failed, err
+		default:
+		}
 	}
 	if f.state == failed && fatalPublish(f.err) {
 		return fmt.Errorf("publish to stream %s: %w", f.msg.Subject, f.err)
@@ -351,12 +367,6 @@ func (b *outJS) settle(ctx context.Context, block bool) error {
 	}
 	return nil
 }
-
-var closedTime = func() <-chan time.Time {
-	c := make(chan time.Time)
-	close(c)
-	return c
-}()
 
 // ack takes the acknowledged head off the queue and out of the spool.
 func (b *outJS) ack(f *inflight) error {

@@ -74,7 +74,7 @@ func openSource(addr string) (*shmbuf.Ring, *shmbuf.Reader, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	rd, err := r.NewReader(shmbuf.ReaderOptions{From: shmbuf.FromOldest})
+	rd, err := r.NewReader(shmbuf.ReaderOptions{From: shmbuf.FromOldest, Wait: shmbuf.WaitBlock})
 	if err != nil {
 		r.Close()
 		return nil, nil, err
@@ -95,7 +95,7 @@ func openSink(c *Config) (*shmbuf.Ring, *shmbuf.Writer, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := r.NewWriter(shmbuf.WriterOptions{})
+	w, err := r.NewWriter(shmbuf.WriterOptions{Wait: shmbuf.WaitBlock})
 	if err != nil {
 		r.Close()
 		return nil, nil, err

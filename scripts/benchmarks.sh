@@ -62,6 +62,9 @@ if command -v make >/dev/null 2>&1 && command -v gcc >/dev/null 2>&1; then
 	done
 fi
 
+# The bridge's section comes from scripts/bridgebench.sh: kept as it is.
+sed -n '/^<!-- bridge: begin/,/^<!-- bridge: end -->/p' BENCHMARKS.md >"$tmp/bridge.md" 2>/dev/null || :
+
 python3 - "$tmp/bench.json" "$tmp/table.txt" "shmbuf $args" "$load" \
 	"$tmp/setup.txt" "shmbuf $setup_args" "$tmp/scaling.txt" "shmbuf $scaling_args" \
 	"$tmp/setup.json" "$tmp/scaling.json" "$tmp/gobench.txt" "$gobench" \
@@ -408,4 +411,7 @@ MiB, 4 records) as the Go row's, every byte checked by the reader.
         gos = f"{go['msgs_per_s'] / 1e6:.2f} M/s" if go else "n/a"
         print(f"| {label(size)} | {med / 1e6:.2f} M/s | {rate(med * size)} | {gos} |")
 PY
+if [ -s "$tmp/bridge.md" ]; then
+	{ echo; cat "$tmp/bridge.md"; } >>BENCHMARKS.md
+fi
 echo "wrote BENCHMARKS.md and benchmarks.png" >&2

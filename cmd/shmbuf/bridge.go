@@ -40,9 +40,9 @@ server from NATS_URL, else 127.0.0.1:4222). Direction is argument order:
                    each message as one record into RING, created if
                    missing with --size, --policy and --max-record
 
-Messages carry where their record came from in headers: Shmbuf-Origin
-(host, ring, creation time) and Shmbuf-Record (writer slot, position, the
-sending bridge's session and sequence).
+Messages carry where their record came from in one header, Shmbuf: the
+origin's digest, the writer slot, the position, the sending bridge's
+session and sequence, then the host, the ring and its creation time.
 
 Core NATS (the default) is at most once: a receiving bridge counts the
 messages missing from each sender's sequence. --jetstream STREAM makes it
