@@ -176,11 +176,19 @@ scan:
 		if pos+v.Size > bound {
 			break // a record a reader still needs, or nobody has read
 		}
-		if v.Found == layout.FoundRecord {
-			recs++
-			byts += v.Len
-		}
 		pos += v.Size
+		if v.Found != layout.FoundRecord {
+			continue
+		}
+		recs++
+		byts += v.Len
+		// The records of its length after it, in one step: a batch, or a
+		// stream of equal records (the records starting before goal and
+		// ending by bound). A wrapped end takes none.
+		k := l.Run(pos, uint32(v.Len), min(bound, goal+v.Size-1))
+		pos += k * v.Size
+		recs += k
+		byts += k * v.Len
 	}
 	if pos == start {
 		if ctl.Head.Load() != pos {
