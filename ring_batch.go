@@ -204,32 +204,38 @@ func (rd *Reader) readBatch(ctx context.Context, block bool, recs [][]byte) (n i
 		budget = copyBudget
 	}
 	// The scan works on locals, stored back once. Records mostly come
-	// in runs of one length (a batch, a stream of equal records): Run
-	// takes such a run after each record decoded one by one, and
-	// RecordAt explains where it stops.
+	// in runs of one length (a batch, a stream of equal records): after
+	// two records of one length in a row (the first of a batch counts as
+	// the second), Run takes the rest of the run in one step, and RecordAt
+	// explains where it stopped; records of varied lengths are decoded
+	// one by one, each once.
 	pos, recCount, byteCount := rd.pos, rd.recs, rd.byts
 	last, runLen := firstPos, firstLen
+	try := true
 	for n < len(recs) && pos < limit {
-		size := layout.RecordSize(runLen)
-		end := min(limit, pos+uint64(len(recs)-n)*size)
-		if rd.overwrite && runLen > 0 {
-			end = min(end, pos+budget/runLen*size)
-		}
-		if k := l.Run(pos, uint32(runLen), end); k > 0 {
-			off := pos&l.Mask + layout.RecordHdrSize
-			for i := range k {
-				recs[n+int(i)] = l.Data[off : off+runLen : off+runLen]
-				off += size
+		if try {
+			try = false
+			size := layout.RecordSize(runLen)
+			end := min(limit, pos+uint64(len(recs)-n)*size)
+			if rd.overwrite && runLen > 0 {
+				end = min(end, pos+budget/runLen*size)
 			}
-			n += int(k)
-			last = pos + (k-1)*size
-			pos += k * size
-			recCount += k
-			byteCount += k * runLen
-			if rd.overwrite {
-				budget -= k * runLen
+			if k := l.Run(pos, uint32(runLen), end); k > 0 {
+				off := pos&l.Mask + layout.RecordHdrSize
+				for i := range k {
+					recs[n+int(i)] = l.Data[off : off+runLen : off+runLen]
+					off += size
+				}
+				n += int(k)
+				last = pos + (k-1)*size
+				pos += k * size
+				recCount += k
+				byteCount += k * runLen
+				if rd.overwrite {
+					budget -= k * runLen
+				}
+				continue
 			}
-			continue
 		}
 		v := l.RecordAt(pos)
 		if v.Found == layout.FoundGap || v.Found == layout.FoundPad {
@@ -244,6 +250,7 @@ func (rd *Reader) readBatch(ctx context.Context, block bool, recs [][]byte) (n i
 		start := v.Off + layout.RecordHdrSize
 		recs[n] = l.Data[start : start+v.Len : start+v.Len]
 		n++
+		try = v.Len == runLen
 		last, runLen = pos, v.Len
 		pos += v.Size
 		recCount++

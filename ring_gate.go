@@ -164,6 +164,7 @@ func (w *Writer) walk(target, bound uint64) (took bool, err error) {
 		goal = min(target+l.Capacity/16, tail)
 	}
 	goal = min(goal, bound)
+	last := ^uint64(0) // the length of the record before pos
 scan:
 	for pos < goal {
 		v := l.RecordAt(pos)
@@ -182,9 +183,14 @@ scan:
 		}
 		recs++
 		byts += v.Len
-		// The records of its length after it, in one step: a batch, or a
-		// stream of equal records (the records starting before goal and
-		// ending by bound). A wrapped end takes none.
+		if v.Len != last {
+			last = v.Len
+			continue
+		}
+		// Two records of one length in a row: the rest of their run in
+		// one step (a batch, or a stream of equal records): the records
+		// starting before goal and ending by bound. A wrapped end takes
+		// none.
 		k := l.Run(pos, uint32(v.Len), min(bound, goal+v.Size-1))
 		pos += k * v.Size
 		recs += k
