@@ -86,8 +86,9 @@ func ExampleWriter_Claim() {
 	}
 	w.Close()
 
-	// io.Copy uses WriteTo: the payloads go from the mapping to the
-	// writer without an intermediate buffer.
+	// io.Copy uses WriteTo: the payloads go to the writer in batches,
+	// small ones gathered into one Write, large ones straight from the
+	// mapping.
 	var out strings.Builder
 	if _, err := io.Copy(&out, rd); err != nil {
 		fmt.Println(err)

@@ -112,13 +112,16 @@ func (w *Writer) WriteBatchContext(ctx context.Context, recs [][]byte) (n int, e
 }
 
 // publishSpan copies recs into the claimed span at pos and publishes
-// them, the first record's stamp last (see Batches).
+// them: every header but the first with plain stores, then the first
+// record's stamp, whose release publishes them all (see Batches). A
+// serializing store per record would wait, each time, for the copies
+// before it to leave the core.
 func (w *Writer) publishSpan(pos uint64, recs [][]byte) {
 	l := w.l
-	firstOff := uint64(0)
+	flags := layout.RecordFlags(w.idx, false)
+	first, firstLen := uint64(0), uint64(0)
 	p := pos
-	var bytes uint64
-	var count uint64
+	var bytes, count uint64
 	for _, rec := range recs {
 		m := uint64(len(rec))
 		if m == 0 {
@@ -126,21 +129,20 @@ func (w *Writer) publishSpan(pos uint64, recs [][]byte) {
 		}
 		off := p & l.Mask
 		copy(l.Data[off+layout.RecordHdrSize:off+layout.RecordHdrSize+m], rec)
-		h := l.Hdr(off)
-		h.Len = uint32(m)
-		h.Flags = layout.RecordFlags(w.idx, false)
 		if count == 0 {
-			firstOff = p
+			first, firstLen = p, m
 		} else {
-			// Partner: the reader's Stamp.Load (RecordAt).
-			h.Stamp.Store(l.Stamp(p))
+			l.PutRecordHdr(p, uint32(m), flags)
 		}
 		p += layout.RecordSize(m)
 		bytes += m
 		count++
 	}
+	h := l.Hdr(first & l.Mask)
+	h.Len = uint32(firstLen)
+	h.Flags = flags
 	// Partner: the reader's Stamp.Load; it publishes every record above.
-	l.Hdr(firstOff & l.Mask).Stamp.Store(l.Stamp(firstOff))
+	h.Stamp.Store(l.Stamp(first))
 	before := w.records
 	w.records += count
 	w.bytes += bytes
@@ -197,38 +199,70 @@ func (rd *Reader) readBatch(ctx context.Context, block bool, recs [][]byte) (n i
 	// The records taken so far, for the rewind of a lapped batch.
 	recs0, byts0 := rd.recs-1, rd.byts-firstLen
 	limit := rd.pos + batchSpan(l)
-	var copied uint64
+	var budget uint64 // bytes left to copy (policy overwrite)
 	if rd.overwrite {
-		copied = firstLen
+		budget = copyBudget
 	}
-scan:
-	for n < len(recs) && rd.pos < limit {
-		p := rd.pos
-		v := l.RecordAt(p)
-		switch v.Found {
-		case layout.FoundGap, layout.FoundPad:
-			rd.pos = p + v.Size
-			continue
-		case layout.FoundRecord:
-		default:
-			// Nothing yet, or a header the next call explains.
-			break scan
-		}
-		if rd.overwrite {
-			if copied+v.Len > copyBudget+firstLen {
-				break
+	// The scan works on locals, stored back once. Records mostly come
+	// in runs of one length (a batch, a stream of equal records): after
+	// two records of one length in a row (the first of a batch counts as
+	// the second), Run takes the rest of the run in one step, and RecordAt
+	// explains where it stopped; records of varied lengths are decoded
+	// one by one, each once.
+	pos, recCount, byteCount := rd.pos, rd.recs, rd.byts
+	last, runLen := firstPos, firstLen
+	try := true
+	for n < len(recs) && pos < limit {
+		if try {
+			try = false
+			size := layout.RecordSize(runLen)
+			end := min(limit, pos+uint64(len(recs)-n)*size)
+			if rd.overwrite && runLen > 0 {
+				end = min(end, pos+budget/runLen*size)
 			}
-			copied += v.Len
+			if k := l.Run(pos, uint32(runLen), end); k > 0 {
+				off := pos&l.Mask + layout.RecordHdrSize
+				for i := range k {
+					recs[n+int(i)] = l.Data[off : off+runLen : off+runLen]
+					off += size
+				}
+				n += int(k)
+				last = pos + (k-1)*size
+				pos += k * size
+				recCount += k
+				byteCount += k * runLen
+				if rd.overwrite {
+					budget -= k * runLen
+				}
+				continue
+			}
+		}
+		v := l.RecordAt(pos)
+		if v.Found == layout.FoundGap || v.Found == layout.FoundPad {
+			pos += v.Size
+			continue
+		}
+		// Nothing yet, or a header the next call explains; or a record
+		// past the batch's bounds.
+		if v.Found != layout.FoundRecord || pos+v.Size > limit || rd.overwrite && v.Len > budget {
+			break
 		}
 		start := v.Off + layout.RecordHdrSize
 		recs[n] = l.Data[start : start+v.Len : start+v.Len]
-		rd.pos = p + v.Size
-		rd.recs++
-		rd.byts += v.Len
-		rd.cur, rd.curLen = p, v.Len
 		n++
+		try = v.Len == runLen
+		last, runLen = pos, v.Len
+		pos += v.Size
+		recCount++
+		byteCount += v.Len
+		if rd.overwrite {
+			budget -= v.Len
+		}
 	}
+	rd.pos, rd.recs, rd.byts = pos, recCount, byteCount
+	rd.cur, rd.curLen = last, runLen
 	if rd.overwrite {
+		copied := copyBudget - budget + firstLen
 		// rd.buf serves Next too, which only ever grows it.
 		if uint64(cap(rd.buf)) < copied {
 			rd.buf = make([]byte, max(copied, 2*uint64(cap(rd.buf))))

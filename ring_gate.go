@@ -164,6 +164,7 @@ func (w *Writer) walk(target, bound uint64) (took bool, err error) {
 		goal = min(target+l.Capacity/16, tail)
 	}
 	goal = min(goal, bound)
+	last := ^uint64(0) // the length of the record before pos
 scan:
 	for pos < goal {
 		v := l.RecordAt(pos)
@@ -176,11 +177,24 @@ scan:
 		if pos+v.Size > bound {
 			break // a record a reader still needs, or nobody has read
 		}
-		if v.Found == layout.FoundRecord {
-			recs++
-			byts += v.Len
-		}
 		pos += v.Size
+		if v.Found != layout.FoundRecord {
+			continue
+		}
+		recs++
+		byts += v.Len
+		if v.Len != last {
+			last = v.Len
+			continue
+		}
+		// Two records of one length in a row: the rest of their run in
+		// one step (a batch, or a stream of equal records): the records
+		// starting before goal and ending by bound. A wrapped end takes
+		// none.
+		k := l.Run(pos, uint32(v.Len), min(bound, goal+v.Size-1))
+		pos += k * v.Size
+		recs += k
+		byts += k * v.Len
 	}
 	if pos == start {
 		if ctl.Head.Load() != pos {

@@ -77,8 +77,10 @@ type Reader struct {
 	// inPlace reports that the record last returned lies in the ring of
 	// an overwrite policy ring, where Verify must check it.
 	inPlace bool
-	rest    []byte // the part of that record Read has not returned
-	buf     []byte // Next's copies under PolicyOverwrite: the largest record seen
+	rest    []byte   // the part of that record Read has not returned
+	buf     []byte   // Next's copies under PolicyOverwrite: the largest record seen
+	wbuf    []byte   // WriteTo's gathered records
+	wrecs   [][]byte // WriteTo's batch
 	calls   callGate
 	ws      waitState
 }
@@ -611,59 +613,6 @@ func (rd *Reader) unread() error {
 	rd.recs--
 	rd.byts -= rd.curLen
 	return rd.lapped(rd.pos)
-}
-
-// WriteTo writes the payloads to w until the end of the stream (io.EOF is
-// not an error here) or an error: under PolicyBlock straight from the
-// shared mapping, under PolicyOverwrite from verified copies (see Next).
-// A Close of rd or of its Ring waits for a w.Write in progress to return.
-func (rd *Reader) WriteTo(w io.Writer) (n int64, err error) {
-	if !rd.calls.enter() {
-		return 0, rd.closedErr()
-	}
-	defer rd.calls.exit()
-	if len(rd.rest) > 0 {
-		rest, err := rd.takeRest()
-		if err != nil {
-			return 0, err
-		}
-		m, err := w.Write(rest)
-		n += int64(m)
-		if err != nil {
-			return n, err
-		}
-	}
-	for {
-		rec, err := rd.Next(context.Background())
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-		m, err := w.Write(rec)
-		n += int64(m)
-		if err != nil {
-			return n, err
-		}
-	}
-}
-
-// takeRest returns what Read left of the last record, copied and verified
-// under PolicyOverwrite like a record from Next.
-func (rd *Reader) takeRest() (rest []byte, err error) {
-	rest, rd.rest = rd.rest, nil
-	if !rd.overwrite {
-		return rest, nil
-	}
-	defer faultGuard(&err, "read", rd.r.addr, nil, nil, debug.SetPanicOnFault(true))
-	buf := rd.grow(uint64(len(rest)))
-	copy(buf, rest)
-	// Partner: the walker's Head store (see next).
-	if rd.l.Ctl.Head.Load() > rd.cur {
-		return nil, rd.unread()
-	}
-	return buf, nil
 }
 
 // Close releases the reader's slot and discards nothing: under

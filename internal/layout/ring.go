@@ -399,3 +399,44 @@ func (r *Ring) RecordAt(pos uint64) RecordView {
 	}
 	return RecordView{Found: FoundRecord, Size: RecordSize(n), Len: n, Off: off}
 }
+
+// PutRecordHdr stores the header of a record of n payload bytes at pos,
+// flags included, with plain stores, the stamp too: for the records of a
+// batch after its first, which the first record's stamp store (release)
+// publishes with it. No decoder reaches them before it has loaded that
+// stamp (a batch is one claim, so a reader's or walker's way into it
+// passes its first record), and a lapped decoder that reads one while it
+// is stored checks Head after, as it does for any header it reads under
+// PolicyOverwrite; so the plain stores cost nothing in safety and spare a
+// serializing store per record.
+func (r *Ring) PutRecordHdr(pos uint64, n, flags uint32) {
+	h := r.Hdr(pos & r.Mask)
+	h.Len = n
+	h.Flags = flags
+	*(*uint64)(unsafe.Pointer(&h.Stamp)) = r.Stamp(pos)
+}
+
+// Run counts the records of n payload bytes each (not pads) published
+// one after the other from pos, stopping at the first position that
+// holds anything else and before a record that would end past end or
+// past the lap: what RecordAt would find at each, for a caller that
+// expects a run of records of one length (a batch of equal records, a
+// stream of them) and wants to know how many it may take. Every next
+// position is known before its header is loaded, so the headers of a
+// run are checked without waiting for each in turn. Each header is
+// checked as RecordAt checks it: stamp first, then Len and Flags.
+func (r *Ring) Run(pos uint64, n uint32, end uint64) (count uint64) {
+	if uint64(n) > r.MaxRecord {
+		return 0
+	}
+	size := RecordSize(uint64(n))
+	end = min(end, pos-pos&r.Mask+r.Capacity)
+	for ; pos+size <= end && pos+size > pos; pos += size {
+		h := r.Hdr(pos & r.Mask)
+		if h.Stamp.Load() != r.Stamp(pos) || h.Len != n || h.Flags&FlagPad != 0 {
+			break
+		}
+		count++
+	}
+	return count
+}
