@@ -187,7 +187,9 @@ func vmSize() (uint64, error) {
 }
 
 func childMapLimit() int {
-	name := fmt.Sprintf("shmbuf-maplimit-%d", os.Getpid())
+	// The test removes the segment: a child near its address-space limit
+	// can die in the runtime before a deferred Remove runs.
+	name := os.Getenv("MAP_LIMIT_NAME")
 	s, err := shmbuf.CreateSnapshot(name, shmbuf.CreateOptions{Size: 256 << 20})
 	if err != nil {
 		return childFail("create: %v", err)
@@ -216,7 +218,9 @@ func childMapLimit() int {
 
 func TestResource_MappingLimit(t *testing.T) {
 	t.Parallel()
-	cmd := childCmd(t, "map-limit")
+	name := uniqueName(t)
+	t.Cleanup(func() { shmbuf.Remove(name) })
+	cmd := childCmd(t, "map-limit", "MAP_LIMIT_NAME="+name)
 	cmd.Stderr = nil
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
