@@ -29,8 +29,10 @@ import (
 // runs under script(1); benchmarks run with --reps 1 and short phases;
 // `go test ./...` is the run this test is part of. Examples marked long
 // (the builds the first one already proves) run with SHMBUF_LONG=1.
-// Each example has namespaces of its own, so they run in parallel.
+// Each example has namespaces of its own, so they run in parallel, with
+// each other and with the other parallel tests.
 func TestExamples(t *testing.T) {
+	t.Parallel() // in sandboxes of their own
 	examples := collectExamples(t)
 	for _, ex := range examples {
 		if _, ok := exampleRuns[ex.text]; !ok {

@@ -51,6 +51,10 @@ func TestMain(m *testing.M) {
 //
 // and the commands documented on scriptCmds.
 func TestScripts(t *testing.T) {
+	// Each script's names and keys are its own (setupScript): the scripts
+	// run beside the other parallel tests, TestExamples' sandboxes above
+	// all, whose waits they fill.
+	t.Parallel()
 	testscript.Run(t, testscript.Params{
 		Dir:       "testdata",
 		Setup:     setupScript,
