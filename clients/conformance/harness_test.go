@@ -187,13 +187,13 @@ func (l lang) command(t *testing.T, ctx context.Context, args ...string) *exec.C
 		c = exec.CommandContext(ctx, cBuildASan(t), args...)
 		c.Env = append(os.Environ(), sanitizerEnv...)
 	case langPython:
-		need(t, "python3")
+		py := testenv.Python(t)
 		dir := cBuild(t)
 		// -S: a role needs only the standard library and PYTHONPATH,
 		// and site's start-up (whatever the installed packages' .pth
-		// files import) is a third of a role's CPU, in tests that start
+		// files import) is most of a role's CPU, in tests that start
 		// dozens of roles.
-		c = exec.CommandContext(ctx, "python3", append([]string{"-S", filepath.Join(root(t), "clients", "conformance", "testdata", "role.py")}, args...)...)
+		c = exec.CommandContext(ctx, py, append([]string{"-S", filepath.Join(root(t), "clients", "conformance", "testdata", "role.py")}, args...)...)
 		c.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(root(t), "clients", "python"), "SHMBUF_LIB="+filepath.Join(dir, "libshmbuf.so"))
 	}
 	return c
