@@ -100,7 +100,7 @@ type exampleRun struct {
 	bounded, why string
 	// short replaces the example in the default run, when what it proves
 	// is proved more cheaply (see shortWhy); SHMBUF_LONG=1 runs it as
-	// written.
+	// written, or its bounded form.
 	short, shortWhy string
 	// bg runs the example in the background (it does not end on its
 	// own); check then waits for what it must see.
@@ -141,7 +141,11 @@ func runExample(t *testing.T, ex example, r exampleRun, bin, root string) {
 	switch {
 	case r.short != "" && !testenv.Long():
 		body = r.short
-		t.Logf("runs %q instead: %s (SHMBUF_LONG=1 runs it as written)", r.short, r.shortWhy)
+		long := "it as written"
+		if r.bounded != "" {
+			long = "its bounded form"
+		}
+		t.Logf("runs %q instead: %s (SHMBUF_LONG=1 runs %s)", r.short, r.shortWhy, long)
 	case r.bounded != "":
 		body = r.bounded
 		t.Logf("runs %q instead: %s", r.bounded, r.why)
