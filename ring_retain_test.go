@@ -27,11 +27,14 @@ func init() {
 }
 
 // fillUntilBlocked writes records of writer 0 from seq until the ring has
-// no space, and returns the next seq.
+// no space, and returns the next seq. No space is a write that waits
+// three liveness ticks of the test binary: long enough for the writer's
+// own checks (reaping, the walk token) to run and free any space they
+// wrongly would.
 func fillUntilBlocked(t *testing.T, w *shmbuf.Writer, seq uint64) uint64 {
 	t.Helper()
 	buf := make([]byte, 100)
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*shmbuf.TestCheckEvery)
 	defer cancel()
 	for ; ; seq++ {
 		fillRec(buf, 0, seq)
