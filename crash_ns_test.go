@@ -18,7 +18,7 @@ import (
 // here (within noticeBound), after an intact, gap-free prefix. The writer
 // pauses 100 ms every 1000 records and is killed at a random moment
 // within 250 ms, so that the reader, which checks liveness every
-// testCheckEvery, usually checks it while the writer lives.
+// TestCheckEvery, usually checks it while the writer lives.
 // The ring alternates between the posix and file backends; both prove
 // liveness with the slot's lock. A trial takes up to most of a second, so
 // the default run has 4 of them, two per backend, and the long form

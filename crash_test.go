@@ -22,7 +22,7 @@ import (
 // crashTrials() is 10 trials per case, enough to kill at different
 // points of a stream, and 1000 with SHMBUF_LONG=1 (the long form, see
 // README "Reliability"). A trial lasts tens of milliseconds: the test
-// binary checks liveness every testCheckEvery.
+// binary checks liveness every TestCheckEvery.
 
 func crashTrials() int { return testenv.ShortOrLong(10, 1000) }
 

@@ -12,12 +12,12 @@ var (
 	OpenSegment   = openSegment
 )
 
-// testCheckEvery is the liveness and sanity tick of ring waiters in the
+// TestCheckEvery is the liveness and sanity tick of ring waiters in the
 // test binary, and so in the children it re-executes: a dead peer is
 // noticed, and a crash trial ends, in tens of milliseconds instead of
 // hundreds. It stays above a scheduling hiccup of a loaded machine, since
 // corruption is confirmed on two ticks in a row.
-const testCheckEvery = 25 * time.Millisecond
+const TestCheckEvery = 25 * time.Millisecond
 
 // TestLockWait is how long Publish waits for a writer lock it cannot
 // check (5 s outside tests) in the test binary: what a test of ErrLockHeld
@@ -25,6 +25,6 @@ const testCheckEvery = 25 * time.Millisecond
 const TestLockWait = 500 * time.Millisecond
 
 func init() {
-	checkEvery = testCheckEvery
+	checkEvery = TestCheckEvery
 	lockWait = TestLockWait
 }

@@ -32,8 +32,11 @@ type pyProc struct {
 
 func startPython(t *testing.T, script string, args ...string) *pyProc {
 	t.Helper()
-	py := testenv.Tool(t, "python3")
-	cmd := exec.Command(py, append([]string{"-c", script}, args...)...)
+	// -S: the scripts need only the standard library, and site's
+	// start-up (whatever installed packages' .pth files import) would be
+	// most of each start's CPU.
+	py := testenv.Python(t)
+	cmd := exec.Command(py, append([]string{"-S", "-c", script}, args...)...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -117,7 +117,7 @@ func waitEnv(name string) shmbuf.WaitStrategy {
 }
 
 // noticeBound is how long after a kill -9 a test lets a peer take to
-// notice it. Waiters check every testCheckEvery, so it is noticed in tens
+// notice it. Waiters check every TestCheckEvery, so it is noticed in tens
 // of milliseconds; the bound is generous because the machine running the
 // tests may be loaded. The tests log the slowest time they saw.
 const noticeBound = 5 * time.Second

@@ -144,7 +144,7 @@ from multiprocessing import resource_tracker, shared_memory
 shm = shared_memory.SharedMemory(name=sys.argv[1], create=True, size=64)
 resource_tracker.unregister(shm._name, "shared_memory")
 shm.close()`
-		if out, err := exec.Command(py, "-c", script, name).CombinedOutput(); err != nil {
+		if out, err := exec.Command(py, "-S", "-c", script, name).CombinedOutput(); err != nil {
 			t.Fatalf("python: %v: %s", err, out)
 		}
 		if err := shmbuf.StoreRaw(name, []byte("ab\x00\x00"), 0); err != nil {
@@ -165,11 +165,11 @@ shm.close()`
 	})
 }
 
-// needPython returns python3's path, or skips the test without it
-// (see testenv.Missing).
+// needPython returns the Python interpreter (testenv.Python), or skips
+// the test without it (see testenv.Missing).
 func needPython(t *testing.T) string {
 	t.Helper()
-	return testenv.Tool(t, "python3")
+	return testenv.Python(t)
 }
 
 // ipcmk makes a System V segment of size bytes with ipcmk -M and returns

@@ -76,7 +76,7 @@ func TestRaw_MapperSurvivesShorterValues(t *testing.T) {
 	t.Parallel()
 	mappers := map[string]func(t *testing.T, name string) *exec.Cmd{
 		"python": func(t *testing.T, name string) *exec.Cmd {
-			return exec.Command(testenv.Tool(t, "python3"), "-c", pyMapper, name)
+			return exec.Command(testenv.Python(t), "-S", "-c", pyMapper, name) // -S: as startPython
 		},
 		"c": func(t *testing.T, name string) *exec.Cmd {
 			gcc := testenv.Tool(t, "gcc")

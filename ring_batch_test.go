@@ -140,6 +140,7 @@ func ringBatchReaderChild() int {
 // processes, batched on either side or both, with every wait strategy:
 // the reader gets every record, whole and in order, then io.EOF.
 func TestRingBatch_AcrossProcesses(t *testing.T) {
+	t.Parallel()
 	const n, maxLen = 30000, 300
 	for _, c := range []struct{ writer, reader, wait string }{
 		{"ring-batch-writer", "ring-batch-reader", "adaptive"},
@@ -187,6 +188,7 @@ func TestRingBatch_AcrossProcesses(t *testing.T) {
 // reader, resuming at the oldest record, copies what the writer is about
 // to overwrite.
 func TestRingBatch_OverwriteLapsAcrossProcesses(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name string
 		size int64
@@ -362,6 +364,7 @@ func TestRingBatch_ZeroAllocs(t *testing.T) {
 // hang at a record of a batch half published, and every record before the
 // end is whole and in order.
 func TestRingBatch_WriterKilledMidBatch(t *testing.T) {
+	t.Parallel()
 	const maxLen = 120
 	for i := range 16 {
 		r, addr := newRing(t, shmbuf.RingOptions{Size: 1 << 20, MaxRecord: maxLen})

@@ -263,7 +263,7 @@ func TestRing_TruncatedUnderReader(t *testing.T) {
 // to read sleeps in the kernel instead of polling: over 1 s it may use at
 // most a tenth of a core (100 ms of CPU, the process's rusage, which the
 // rest of the test binary shares), where a polling reader uses all of
-// one. Its liveness ticks (testCheckEvery) are most of what it uses.
+// one. Its liveness ticks (TestCheckEvery) are most of what it uses.
 func TestRing_BlockedReaderIsIdle(t *testing.T) {
 	r, _ := newRing(t, shmbuf.RingOptions{Size: 4096})
 	w, _ := r.NewWriter(shmbuf.WriterOptions{}) // keeps the stream open

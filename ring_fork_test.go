@@ -15,6 +15,7 @@ import (
 // anyway, so that with one slot of each a new Writer and Reader always
 // attach.
 func TestRing_SlotFreeWhileForking(t *testing.T) {
+	t.Parallel()
 	r, _ := newRing(t, shmbuf.RingOptions{Size: 4096, Writers: 1, Readers: 1})
 	stop := make(chan struct{})
 	var wg sync.WaitGroup

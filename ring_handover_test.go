@@ -17,6 +17,7 @@ import (
 // writer came) and, once both closed, io.EOF: never ErrWriterLost, never
 // a wait that does not end.
 func TestRing_AttachAsLastCloses(t *testing.T) {
+	t.Parallel()
 	r, _ := newRing(t, shmbuf.RingOptions{Size: 4096, Writers: 2})
 	rd, err := r.NewReader(shmbuf.ReaderOptions{})
 	if err != nil {

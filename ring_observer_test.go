@@ -127,6 +127,7 @@ func TestObserver_ExactLoss(t *testing.T) {
 // observer from the latest record sees only later ones, and a Ring's
 // Close ends an observer's wait with ErrClosed.
 func TestObserver_ReadOnlyRing(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []string{"posix", "sysv"} {
 		t.Run(backend, func(t *testing.T) { testObserverReadOnly(t, backend) })
 	}
@@ -242,6 +243,7 @@ func observeChild() int {
 // the records there, then one written while the observer sleeps, then
 // the end of the stream. Root's writer is never held back.
 func TestObserver_AsAnotherUser(t *testing.T) {
+	t.Parallel()
 	bin := nobodyBinary(t)
 	addr := uniqueName(t)
 	r, err := shmbuf.CreateRing(addr, shmbuf.RingOptions{Size: 4096, Mode: 0o644})

@@ -27,11 +27,14 @@ func init() {
 }
 
 // fillUntilBlocked writes records of writer 0 from seq until the ring has
-// no space, and returns the next seq.
+// no space, and returns the next seq. No space is a write that waits
+// three liveness ticks of the test binary: long enough for the writer's
+// own checks (reaping, the walk token) to run and free any space they
+// wrongly would.
 func fillUntilBlocked(t *testing.T, w *shmbuf.Writer, seq uint64) uint64 {
 	t.Helper()
 	buf := make([]byte, 100)
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*shmbuf.TestCheckEvery)
 	defer cancel()
 	for ; ; seq++ {
 		fillRec(buf, 0, seq)
@@ -129,6 +132,7 @@ func TestRing_ReadingRetains(t *testing.T) {
 // writer overwrite them, even once it has read what came after. A reader
 // that reads them from the oldest does.
 func TestRing_UnreadNeverOverwritten(t *testing.T) {
+	t.Parallel()
 	r, _ := newRing(t, shmbuf.RingOptions{Size: 4096})
 	w, _ := r.NewWriter(shmbuf.WriterOptions{Wait: shmbuf.WaitBlock})
 	defer w.Close()
@@ -165,6 +169,7 @@ func TestRing_UnreadNeverOverwritten(t *testing.T) {
 // is always the oldest, a whole record at a time: a new reader from the
 // oldest record reads an intact, contiguous run up to the newest.
 func TestRing_ReadRecordsReused(t *testing.T) {
+	t.Parallel()
 	r, _ := newRing(t, shmbuf.RingOptions{Size: 4096})
 	w, _ := r.NewWriter(shmbuf.WriterOptions{Wait: shmbuf.WaitBlock})
 	defer w.Close()
@@ -206,6 +211,7 @@ func TestRing_ReadRecordsReused(t *testing.T) {
 // the same end again; TryNext says nothing is ready; the first record of
 // the next stream ends the wait.
 func TestRing_NextAfterEndWaits(t *testing.T) {
+	t.Parallel()
 	for _, wait := range []shmbuf.WaitStrategy{shmbuf.WaitSpin, shmbuf.WaitAdaptive, shmbuf.WaitBlock} {
 		t.Run(wait.String(), func(t *testing.T) {
 			r, _ := newRing(t, shmbuf.RingOptions{Size: 4096})
@@ -468,6 +474,7 @@ func ringReadSomeChild() int {
 // that then exits) wakes and writes into the space of those records:
 // closing a reader makes what it read reusable, and tells the writer.
 func TestRing_BlockedWriterResumesWhenReaderLeaves(t *testing.T) {
+	t.Parallel()
 	for _, where := range []string{"here", "child"} {
 		t.Run(where, func(t *testing.T) {
 			r, addr := newRing(t, shmbuf.RingOptions{Size: 4096})

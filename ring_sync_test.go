@@ -57,6 +57,7 @@ func TestRing_Sync(t *testing.T) {
 // observers the records before the hole, then ErrCorrupt, instead of a
 // wait for ever at the hole.
 func TestRing_JournalHole(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "journal")
 	addr := "file:" + path
 	r, err := shmbuf.CreateRing(addr, shmbuf.RingOptions{Size: 4096, Readers: 2, Writers: 2})

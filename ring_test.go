@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 )
 
 func TestRing_OneWriterThreeReaders(t *testing.T) {
-	const n, maxLen = 20000, 300
+	// 5000 records lap the 16 KiB ring some fifty times.
+	n, maxLen := testenv.ShortOrLong[uint64](5000, 20000), 300
 	r, addr := newRing(t, shmbuf.RingOptions{Size: 16 << 10})
 	var outs []*childOut
 	for i, wait := range []string{"spin", "adaptive", "block"} {

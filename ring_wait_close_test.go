@@ -17,6 +17,7 @@ import (
 // then: one still to run would touch unmapped memory and crash the
 // process.
 func TestRing_CancelThenClose(t *testing.T) {
+	t.Parallel()
 	for round := range 200 {
 		name := uniqueName(t)
 		r, err := shmbuf.CreateRing(name, shmbuf.RingOptions{Size: 1 << 16, Policy: shmbuf.PolicyOverwrite})

@@ -187,9 +187,13 @@ func (l lang) command(t *testing.T, ctx context.Context, args ...string) *exec.C
 		c = exec.CommandContext(ctx, cBuildASan(t), args...)
 		c.Env = append(os.Environ(), sanitizerEnv...)
 	case langPython:
-		need(t, "python3")
+		py := testenv.Python(t)
 		dir := cBuild(t)
-		c = exec.CommandContext(ctx, "python3", append([]string{filepath.Join(root(t), "clients", "conformance", "testdata", "role.py")}, args...)...)
+		// -S: a role needs only the standard library and PYTHONPATH,
+		// and site's start-up (whatever the installed packages' .pth
+		// files import) is most of a role's CPU, in tests that start
+		// dozens of roles.
+		c = exec.CommandContext(ctx, py, append([]string{"-S", filepath.Join(root(t), "clients", "conformance", "testdata", "role.py")}, args...)...)
 		c.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(root(t), "clients", "python"), "SHMBUF_LIB="+filepath.Join(dir, "libshmbuf.so"))
 	}
 	return c
@@ -208,6 +212,80 @@ func (l lang) run(t *testing.T, args ...string) string {
 		t.Fatalf("%s %v: %v\n%s", l, args, err, stderr.String())
 	}
 	return string(out)
+}
+
+// runner runs a language's short commands (create, publish, load) to
+// completion and returns what they print.
+type runner interface {
+	run(t *testing.T, args ...string) string
+}
+
+// session returns a runner of l's commands for t: for Python, one process
+// that runs them all (role.py serve) and ends with t, since a Python
+// start costs a hundred times a C or Go one; l itself for the others.
+func (l lang) session(t *testing.T) runner {
+	t.Helper()
+	if l != langPython {
+		return l
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	c := l.command(t, ctx, "serve")
+	c.Stderr = os.Stderr // serve answers each command with its errors; nothing else is expected
+	stdin, err := c.StdinPipe()
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	out, err := c.StdoutPipe()
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close() // serve ends at the end of its input
+		if err := c.Wait(); err != nil {
+			t.Errorf("python serve: %v", err)
+		}
+		cancel()
+	})
+	return &pySession{stdin: stdin, out: bufio.NewReader(out)}
+}
+
+// pySession is a Python process running role.py serve.
+type pySession struct {
+	stdin io.Writer
+	out   *bufio.Reader
+}
+
+func (s *pySession) run(t *testing.T, args ...string) string {
+	t.Helper()
+	line := strings.Join(args, "\x1f")
+	if strings.Contains(line, "\n") {
+		t.Fatalf("python %q: serve takes no argument with a newline", args)
+	}
+	if _, err := io.WriteString(s.stdin, line+"\n"); err != nil {
+		t.Fatalf("python %q: %v", args, err)
+	}
+	header, err := s.out.ReadString('\n')
+	var status, n, m int
+	if err == nil {
+		_, err = fmt.Sscanf(header, "%d %d %d\n", &status, &n, &m)
+	}
+	if err != nil {
+		t.Fatalf("python %q: answer %q: %v", args, header, err)
+	}
+	body := make([]byte, n+m)
+	if _, err := io.ReadFull(s.out, body); err != nil {
+		t.Fatalf("python %q: %v", args, err)
+	}
+	if status != 0 {
+		t.Fatalf("python %q: status %d\n%s", args, status, body[n:])
+	}
+	return string(body[:n])
 }
 
 // proc is a role running in the background, its output read line by line.

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shmbuf/shmbuf/internal/testenv"
 )
 
 // TestPythonAPI runs testdata/api_test.py: the Python package's errors
@@ -14,10 +16,10 @@ import (
 // counts, Corrupt), claims and zero-copy views, snapshots and raw values.
 func TestPythonAPI(t *testing.T) {
 	t.Parallel()
-	need(t, "python3")
+	py := testenv.Python(t)
 	dir := cBuild(t)
 	prefix := fmt.Sprintf("conformance-%d-py", os.Getpid())
-	c := exec.Command("python3", filepath.Join(root(t), "clients", "conformance", "testdata", "api_test.py"), prefix)
+	c := exec.Command(py, filepath.Join(root(t), "clients", "conformance", "testdata", "api_test.py"), prefix)
 	c.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(root(t), "clients", "python"), "SHMBUF_LIB="+filepath.Join(dir, "libshmbuf.so"))
 	out, err := c.CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {

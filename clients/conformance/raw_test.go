@@ -16,8 +16,9 @@ func TestRawInterop(t *testing.T) {
 	t.Parallel()
 	name := uniqueName(t, "raw")
 	langC.run(t, "raw-store", name, "from c")
-	for _, l := range []lang{langC, langPython} {
-		if got := l.run(t, "raw-load", name); got != "from c" {
+	py := langPython.session(t)
+	for l, run := range map[lang]runner{langC: langC, langPython: py} {
+		if got := run.run(t, "raw-load", name); got != "from c" {
 			t.Fatalf("%s loaded %q, want %q", l, got, "from c")
 		}
 	}
@@ -33,7 +34,7 @@ func TestRawInterop(t *testing.T) {
 	if err := shmbuf.StoreRaw(name, []byte("from go, longer"), 0); err != nil {
 		t.Fatal(err)
 	}
-	langPython.run(t, "raw-store", name, "py")
+	py.run(t, "raw-store", name, "py")
 	if got := langC.run(t, "raw-load", name); got != "py" {
 		t.Fatalf("C loaded %q after Python's store, want %q", got, "py")
 	}

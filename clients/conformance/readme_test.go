@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shmbuf/shmbuf/internal/testenv"
 )
 
 // TestReadmeExamples runs the C writer and the Python reader of README.md's
@@ -13,7 +15,7 @@ import (
 // built here and a unique name in place of "demo".
 func TestReadmeExamples(t *testing.T) {
 	t.Parallel()
-	need(t, "python3")
+	python := testenv.Python(t)
 	dir := cBuild(t)
 	readme, err := os.ReadFile(filepath.Join(root(t), "README.md"))
 	if err != nil {
@@ -56,7 +58,7 @@ func TestReadmeExamples(t *testing.T) {
 	}
 	run(exec.Command("gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-I"+filepath.Join(root(t), "clients", "c"), "writer.c", filepath.Join(dir, "libshmbuf.a"), "-o", "writer"))
 	run(exec.Command("./writer"))
-	c := exec.Command("python3", "reader.py")
+	c := exec.Command(python, "reader.py")
 	c.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(root(t), "clients", "python"), "SHMBUF_LIB="+filepath.Join(dir, "libshmbuf.so"))
 	got := run(c)
 	want := "hello 0 from C\nhello 1 from C\nhello 2 from C\nready\n"

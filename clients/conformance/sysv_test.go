@@ -56,10 +56,11 @@ func TestSysVRing(t *testing.T) {
 		addr := sysvAddr(t)
 		langGo.run(t, "create-snapshot", addr, "64")
 		langC.run(t, "snap-publish", addr, "from c")
-		if got := langPython.run(t, "snap-load", addr); got != "from c" {
+		py := langPython.session(t)
+		if got := py.run(t, "snap-load", addr); got != "from c" {
 			t.Fatalf("Python loaded %q", got)
 		}
-		langPython.run(t, "snap-publish", addr, "from python")
+		py.run(t, "snap-publish", addr, "from python")
 		if got := langGo.run(t, "snap-load", addr); got != "from python" {
 			t.Fatalf("Go loaded %q", got)
 		}

@@ -67,6 +67,7 @@ func (r *raceRun) wait(t *testing.T) {
 // plain file that replaced a K, and the reader never takes a K being built
 // for a raw segment.
 func TestCreate_RacesWrite(t *testing.T) {
+	t.Parallel()
 	trials := testenv.ShortOrLong(10, 200)
 	for _, kind := range []string{"ring", "snapshot"} {
 		t.Run(kind, func(t *testing.T) {

@@ -216,9 +216,11 @@ var exampleRuns = map[string]exampleRun{
 		check:      `grep -q '^BenchmarkRingBatch_Throughput' example.out && grep -q '^PASS' example.out`,
 		long:       true},
 	`shmbuf bench --transports pipe,pipe-buffered,ring,ring-batch,ring-block --sizes 64,64KiB`: {
-		bounded: `shmbuf bench --transports pipe,pipe-buffered,ring,ring-batch,ring-block --sizes 64,64KiB --reps 1 --warmup 0 --phase 10ms --quiet`,
-		why:     "a measurement: one short repetition of each",
-		check:   `grep -q '^ring-batch ' example.out`},
+		bounded:  `shmbuf bench --transports pipe,pipe-buffered,ring,ring-batch,ring-block --sizes 64,64KiB --reps 1 --warmup 0 --phase 10ms --quiet`,
+		why:      "a measurement: one short repetition of each",
+		short:    `shmbuf bench --transports ring-batch,ring-block --sizes 64,64KiB --reps 1 --warmup 0 --phase 10ms --quiet`,
+		shortWhy: "the --cpus 0,1 example measures pipe, pipe-buffered and ring at these sizes",
+		check:    `grep -q '^ring-batch ' example.out && grep -q '^ring-block ' example.out`},
 	readmeProgram: {
 		goProgram: true,
 		check:     `[ "$(cat example.out)" = "$(printf 'hello\nready (generation 1)')" ]`},

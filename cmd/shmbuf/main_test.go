@@ -51,6 +51,11 @@ func TestMain(m *testing.M) {
 //
 // and the commands documented on scriptCmds.
 func TestScripts(t *testing.T) {
+	// Each script's names and keys are its own (setupScript): the scripts
+	// run beside the other parallel tests, TestExamples' sandboxes above
+	// all, whose waits they fill.
+	t.Parallel()
+	scriptPythonDir = pythonDir(t)
 	testscript.Run(t, testscript.Params{
 		Dir:       "testdata",
 		Setup:     setupScript,
@@ -61,6 +66,23 @@ func TestScripts(t *testing.T) {
 
 var scriptCounter atomic.Int64
 
+// scriptPythonDir, first on the scripts' PATH, holds python3: a link to
+// the interpreter python3 runs (testenv.Python), so that a script's
+// python3 costs no launcher (pyenv's shim runs a dozen processes). ""
+// without python3, which the scripts that need it skip or fail on.
+var scriptPythonDir string
+
+func pythonDir(t *testing.T) string {
+	if _, err := exec.LookPath("python3"); err != nil {
+		return ""
+	}
+	dir := t.TempDir()
+	if err := os.Symlink(testenv.Python(t), filepath.Join(dir, "python3")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 func setupScript(env *testscript.Env) error {
 	n := scriptCounter.Add(1)
 	prefix := fmt.Sprintf("shmbuf-ts-%d-%d-%s", os.Getpid(), n, strings.TrimPrefix(filepath.Base(env.WorkDir), "script-"))
@@ -69,6 +91,9 @@ func setupScript(env *testscript.Env) error {
 	base := 0x5b000000 | uint32(os.Getpid()&0xffff)<<8 | uint32(n&0x7f)<<1
 	keys := []string{fmt.Sprintf("0x%08x", base), fmt.Sprintf("0x%08x", base+1)}
 	env.Setenv("N", prefix)
+	if scriptPythonDir != "" {
+		env.Setenv("PATH", scriptPythonDir+string(os.PathListSeparator)+env.Getenv("PATH"))
+	}
 	env.Setenv("GORACE", os.Getenv("GORACE"))
 	env.Setenv("KEY", keys[0])
 	env.Setenv("KEY2", keys[1])

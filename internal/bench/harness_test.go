@@ -8,7 +8,7 @@ import (
 )
 
 // quickSettings keep harness tests short; speed is not what they check.
-var quickSettings = settings{Warmup: 1, Reps: 2, Phase: 10 * time.Millisecond, MinCount: 20}
+var quickSettings = settings{Warmup: 1, Reps: 2, Phase: 2 * time.Millisecond, MinCount: 20}
 
 func newTestHarness(t *testing.T) *harness {
 	t.Helper()

@@ -51,7 +51,7 @@ func TestCommand_Interrupt(t *testing.T) {
 			trace := filepath.Join(t.TempDir(), "trace")
 			args, _ := json.Marshal([]string{"--quiet", "--sizes", "64",
 				"--transports", "fifo,posix-mq,sysv-mq,shm-file-flock,snapshot,ring-sysv,ring,pipe",
-				"--phase", "100ms", "--reps", "3"})
+				"--phase", "20ms", "--reps", "3"})
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), commandEnv+"="+string(args), traceEnv+"="+trace)
 			cmd.Stderr = os.Stderr

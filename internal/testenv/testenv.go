@@ -13,8 +13,10 @@ import (
 	"flag"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -40,6 +42,31 @@ func Tool(t testing.TB, name string) string {
 	}
 	return p
 }
+
+// Python returns the Python 3 interpreter that python3 on PATH runs, or
+// ends t with Missing. python3 is often a launcher (pyenv's shim is a
+// shell script that runs a dozen processes to pick a version) that costs
+// more than the interpreter's own start, and tests start Python dozens of
+// times: they run the interpreter itself, as python3 would.
+func Python(t testing.TB) string {
+	t.Helper()
+	py := Tool(t, "python3")
+	pythonOnce.Do(func() {
+		out, err := exec.Command(py, "-S", "-c", "import sys; print(sys.executable)").Output()
+		if exe := strings.TrimSpace(string(out)); err == nil && filepath.IsAbs(exe) {
+			pythonExe = exe
+		}
+	})
+	if pythonExe == "" {
+		return py
+	}
+	return pythonExe
+}
+
+var (
+	pythonOnce sync.Once
+	pythonExe  string
+)
 
 // Root ends t with Missing unless the process runs as root; why says
 // what needs it.

@@ -1,18 +1,29 @@
 """The Python side of the conformance tests: the same commands and output as
 clients/c/shmbuf_tool.c (see the pattern described there)."""
 
+import io
 import os
 import struct
 import sys
 import time
+import traceback
 
 import shmbuf
+
+
+# Byte i (from 8) of a record is (base + 13*i) mod 256. 13 is odd, so that
+# is STEP[(i + base*197) mod 256] with STEP[j] = 13*j mod 256 (197 is 13's
+# inverse mod 256): a slice of STEP repeated, cut without a loop over the
+# bytes, which in Python cost more than the rest of a role put together.
+STEP = bytes((13 * j) & 0xFF for j in range(256))
 
 
 def pattern(wid, k, maxlen):
     n = 8 + (k * 7919 + wid * 31) % (maxlen - 7)
     base = wid * 131 + k * 17
-    return struct.pack("<II", wid, k) + bytes((base + i * 13) & 0xFF for i in range(8, n))
+    start = (8 + base * 197) & 0xFF
+    reps = (start + n) // 256 + 1
+    return struct.pack("<II", wid, k) + (STEP * reps)[start:start + n - 8]
 
 
 def write(addr, wid, count, maxlen, opts):
@@ -126,5 +137,31 @@ def main(argv):
     return 0
 
 
+def serve():
+    """Runs one command a line (its arguments separated by US, 0x1f) until
+    standard input ends, each as main would, and answers each with a line
+    "STATUS N M" followed by the N bytes it printed and the M bytes of its
+    error output: one Python start serves a test's many short commands."""
+    out, err = sys.stdout, sys.stderr
+    for line in sys.stdin:
+        buf, errbuf = io.BytesIO(), io.StringIO()
+        sys.stdout = captured = io.TextIOWrapper(buf, encoding="utf-8", write_through=True)
+        sys.stderr = errbuf
+        try:
+            status = main(["role.py"] + line.rstrip("\n").split("\x1f"))
+        except Exception:
+            traceback.print_exc()
+            status = 1
+        finally:
+            captured.flush()
+            sys.stdout, sys.stderr = out, err
+        data, errdata = buf.getvalue(), errbuf.getvalue().encode()
+        out.write("%d %d %d\n" % (status, len(data), len(errdata)))
+        out.flush()
+        out.buffer.write(data + errdata)
+        out.buffer.flush()
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(serve() if sys.argv[1:] == ["serve"] else main(sys.argv))
