@@ -3,6 +3,7 @@ package shmbuf
 import (
 	"os"
 	"runtime/debug"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -102,6 +103,12 @@ func (u *Usage) Stale(olderThan time.Duration) bool {
 // An entry is nil where list's is not a segment (Type other than "file")
 // or could not be inspected (removed meanwhile, unreadable, of another
 // format version).
+//
+// A look at /proc is one instant, and another inspector (a concurrent
+// `shmbuf ls`, `stat` or `rm --stale`, which maps each segment for a
+// moment) would count as a user in it: a segment whose only sign of use
+// is such a process is looked at again (userSettle), and only processes
+// seen every time count as users.
 func Usages(list []SegmentInfo) []*Usage {
 	inos := map[uint64]bool{}
 	for _, info := range list {
@@ -122,7 +129,62 @@ func Usages(list []SegmentInfo) []*Usage {
 			out[i] = u
 		}
 	}
+	settleUsers(list, out)
 	return out
+}
+
+// userSettle is how many more times, and how far apart, Usages looks at
+// /proc for a segment that only a process seen there uses: a user keeps
+// its mapping for as long as it uses the segment, an inspector drops it
+// within microseconds.
+const (
+	userLooks  = 2
+	userSettle = 15 * time.Millisecond
+)
+
+// settleUsers looks at /proc again for the segments whose only sign of
+// use is Users, and keeps the processes seen each time.
+func settleUsers(list []SegmentInfo, out []*Usage) {
+	for look := 0; look < userLooks; look++ {
+		inos := map[uint64]bool{}
+		for i, u := range out {
+			if u != nil && len(u.Users) > 0 && onlyUsers(u) {
+				var st unix.Stat_t
+				if unix.Lstat(list[i].Addr.Path(), &st) == nil {
+					inos[st.Ino] = true
+				}
+			}
+		}
+		if len(inos) == 0 {
+			return
+		}
+		time.Sleep(userSettle)
+		files := scanProc(func(ino uint64) bool { return inos[ino] })
+		for i, u := range out {
+			if u == nil || len(u.Users) == 0 || !onlyUsers(u) {
+				continue
+			}
+			var st unix.Stat_t
+			if unix.Lstat(list[i].Addr.Path(), &st) != nil {
+				continue
+			}
+			again := files.users(list[i].Addr.Path(), st.Dev, st.Ino)
+			u.Users = slices.DeleteFunc(u.Users, func(pid int) bool { return !slices.Contains(again, pid) })
+		}
+	}
+}
+
+// onlyUsers reports whether Users is u's only sign of use.
+func onlyUsers(u *Usage) bool {
+	if u.Locked || u.Attached > 0 {
+		return false
+	}
+	for _, p := range u.Recorded {
+		if p.Alive {
+			return false
+		}
+	}
+	return true
 }
 
 // usageOf inspects the segment at a, of kind, with files the processes

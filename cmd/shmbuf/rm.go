@@ -134,13 +134,15 @@ func (o *rmOptions) run(context.Context) error {
 // before removing it so that a segment that came back into use or was
 // written meanwhile is kept; with --dry-run it only says which.
 func (o *rmOptions) removeStale() error {
-	list, err := shmbuf.List()
+	all, err := shmbuf.List()
 	if err != nil {
 		return o.fail(err)
 	}
-	usages := shmbuf.Usages(list)
-	var errs []error
-	for i, info := range list {
+	// Inspect only what --match names: looking maps each segment for a
+	// moment, and a concurrent inspector of others' segments counts (for
+	// an instant) as their user.
+	var list []shmbuf.SegmentInfo
+	for _, info := range all {
 		a := info.Addr
 		name := a.Name()
 		if a.Backend() == shmbuf.SysV {
@@ -151,9 +153,14 @@ func (o *rmOptions) removeStale() error {
 		} else if info.Type != "file" {
 			continue
 		}
-		if ok, _ := path.Match(o.match, name); !ok {
-			continue
+		if ok, _ := path.Match(o.match, name); ok {
+			list = append(list, info)
 		}
+	}
+	usages := shmbuf.Usages(list)
+	var errs []error
+	for i, info := range list {
+		a := info.Addr
 		if u := usages[i]; u == nil || !u.Stale(o.olderThan) {
 			continue
 		}
