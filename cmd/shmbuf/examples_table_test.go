@@ -195,18 +195,19 @@ var exampleRuns = map[string]exampleRun{
 
 	// README: the first lines, installing, the library.
 	`go build -o shmbuf ./cmd/shmbuf && echo hello | ./shmbuf write && cat /dev/shm/shared_buffer && ./shmbuf read && ./shmbuf rm shared_buffer`: {
-		setup:    `cp -r "$EXAMPLE_ROOT"/. src; cd src; rm -f shmbuf`,
-		short:    `ln -s "$EXAMPLE_BIN/shmbuf" shmbuf && echo hello | ./shmbuf write && cat /dev/shm/shared_buffer && ./shmbuf read && ./shmbuf rm shared_buffer`,
-		shortWhy: "the build is the one go test just made of this module",
-		check:    `[ "$(cat example.out)" = "$(printf 'hello\nhello')" ] && [ ! -e /dev/shm/shared_buffer ]`},
+		setup:      `copymodule src; cd src; rm -f shmbuf`,
+		short:      `ln -s "$EXAMPLE_BIN/shmbuf" shmbuf && echo hello | ./shmbuf write && cat /dev/shm/shared_buffer && ./shmbuf read && ./shmbuf rm shared_buffer`,
+		shortSetup: `mkdir src; cd src`,
+		shortWhy:   "the build is the one go test just made of this module",
+		check:      `[ "$(cat example.out)" = "$(printf 'hello\nhello')" ] && [ ! -e /dev/shm/shared_buffer ]`},
 	`go test ./...`: {
 		skip: "the test run this test is part of"},
 	`go build -o shmbuf ./cmd/shmbuf     # a binary here`: {
-		setup: `cp -r "$EXAMPLE_ROOT"/. src; cd src; rm -f shmbuf`,
+		setup: `copymodule src; cd src; rm -f shmbuf`,
 		check: `./shmbuf version | grep -q '^shmbuf version '`,
 		long:  true},
 	`go install ./cmd/shmbuf             # or into $(go env GOPATH)/bin`: {
-		setup: `cp -r "$EXAMPLE_ROOT"/. src; cd src; export GOBIN="$EXAMPLE_DIR/gobin"`,
+		setup: `copymodule src; cd src; export GOBIN="$EXAMPLE_DIR/gobin"`,
 		check: `"$GOBIN/shmbuf" version | grep -q '^shmbuf version '`,
 		long:  true},
 	`go test -run '^$' -bench 'Ring(Batch)?_(Throughput|Latency)' -benchtime 2s .`: {
