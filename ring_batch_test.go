@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/testenv"
 )
 
 func init() {
@@ -141,7 +142,8 @@ func ringBatchReaderChild() int {
 // the reader gets every record, whole and in order, then io.EOF.
 func TestRingBatch_AcrossProcesses(t *testing.T) {
 	t.Parallel()
-	const n, maxLen = 30000, 300
+	// 10000 records are about 100 laps of the ring; SHMBUF_LONG=1 runs 300.
+	n, maxLen := testenv.ShortOrLong[uint64](10000, 30000), 300
 	for _, c := range []struct{ writer, reader, wait string }{
 		{"ring-batch-writer", "ring-batch-reader", "adaptive"},
 		{"ring-batch-writer", "ring-batch-reader", "block"},
