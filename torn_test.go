@@ -111,10 +111,10 @@ func init() {
 }
 
 // tornReadFor is how long tornRun reads at least (and until it has seen
-// the value change a hundred times, from every writer): by default 250 ms,
-// tens of thousands of snapshot values; SHMBUF_LONG=1 reads for 10 s.
+// the value change a hundred times, from every writer): by default 100 ms,
+// thousands of values; SHMBUF_LONG=1 reads for 10 s.
 func tornReadFor() time.Duration {
-	return testenv.ShortOrLong(250*time.Millisecond, 10*time.Second)
+	return testenv.ShortOrLong(100*time.Millisecond, 10*time.Second)
 }
 
 // tornRun starts writers of role on addr, reads with load for
