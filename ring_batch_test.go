@@ -368,7 +368,9 @@ func TestRingBatch_ZeroAllocs(t *testing.T) {
 func TestRingBatch_WriterKilledMidBatch(t *testing.T) {
 	t.Parallel()
 	const maxLen = 120
-	for i := range 16 {
+	// Each kill lands mid-batch (a batch is 512 records): 8 kills, at 5 to
+	// 96 ms, by default; SHMBUF_LONG=1 makes 64.
+	for i := range testenv.ShortOrLong(8, 64) {
 		r, addr := newRing(t, shmbuf.RingOptions{Size: 1 << 20, MaxRecord: maxLen})
 		rd, err := r.NewReader(shmbuf.ReaderOptions{})
 		if err != nil {
@@ -378,7 +380,7 @@ func TestRingBatch_WriterKilledMidBatch(t *testing.T) {
 			fmt.Sprint("RING_MAXLEN=", maxLen), "RING_BATCH=512")
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		go func() {
-			time.Sleep(time.Duration(5+i*7) * time.Millisecond)
+			time.Sleep(time.Duration(5+i%8*13) * time.Millisecond)
 			p.Signal(syscall.SIGKILL)
 		}()
 		recs := make([][]byte, 256)
