@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,11 +31,14 @@ import (
 // (Castagnoli) in eight hex digits.
 const rawLengthXattr = "user.shmbuf.length"
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// castagnoli is made at first use, not at start: building it costs every
+// process that links shmbuf a fifth of a millisecond, and most never need
+// it.
+var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
 // lengthMark is the mark of value p.
 func lengthMark(p []byte) []byte {
-	return fmt.Appendf(nil, "%d %08x", len(p), crc32.Checksum(p, castagnoli))
+	return fmt.Appendf(nil, "%d %08x", len(p), crc32.Checksum(p, castagnoli()))
 }
 
 // readLengthMark reads the length mark of the open file fd; ok is false
@@ -56,7 +60,7 @@ func readLengthMark(fd int) (n int64, sum uint32, ok bool) {
 // region content b, and whether the content matches the mark: the value
 // has that CRC and is followed only by zero bytes.
 func markedValue(b []byte, n int64, sum uint32) ([]byte, bool) {
-	if n > int64(len(b)) || crc32.Checksum(b[:n], castagnoli) != sum {
+	if n > int64(len(b)) || crc32.Checksum(b[:n], castagnoli()) != sum {
 		return nil, false
 	}
 	if len(bytes.TrimRight(b[n:], "\x00")) != 0 {
@@ -100,7 +104,7 @@ func matchesMark(fd int, size int64) (bool, error) {
 			return false, nil // shorter than it was: not what the mark says
 		}
 		if v := min(max(n-off, 0), int64(got)); v > 0 {
-			crc = crc32.Update(crc, castagnoli, chunk[:v])
+			crc = crc32.Update(crc, castagnoli(), chunk[:v])
 		}
 		if pad := chunk[min(max(n-off, 0), int64(got)):]; len(bytes.TrimRight(pad, "\x00")) != 0 {
 			return false, nil
