@@ -83,3 +83,53 @@ func TestRing_ClaimAbort(t *testing.T) {
 		t.Fatalf("Abort after Close: %v, want ErrClosed", err)
 	}
 }
+
+// TestRing_ReaderHoldingOneRecordHoldsOnlyIt: a reader that took one
+// record after passing a ring's worth of aborted claims (pads), and then
+// reads no more, holds writers back by that record alone: the writer's
+// next record fits. The reader used to publish its cursor only at its
+// next call, so it held back the whole ring it had passed, and the writer
+// waited for ever.
+func TestRing_ReaderHoldingOneRecordHoldsOnlyIt(t *testing.T) {
+	t.Parallel()
+	r, _ := newRing(t, shmbuf.RingOptions{Size: 4096})
+	w, err := r.NewWriter(shmbuf.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := r.NewReader(shmbuf.ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pads up to a few bytes short of the reader's cursor plus the
+	// capacity, then one record: all the space writers may use.
+	for {
+		st, _ := r.Stat()
+		if st.Tail+300 > uint64(st.Capacity) {
+			break
+		}
+		if _, err := w.Claim(200); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Abort(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Write([]byte("held")); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := rd.TryNext(); err != nil || string(rec) != "held" {
+		t.Fatalf("TryNext: %q, %v, want held", rec, err)
+	}
+	// The reader keeps "held" and calls no more: the writer needs
+	// the space the reader passed (40 records of 32 bytes in the ring,
+	// where fewer than 300 bytes were left).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for i := range 40 {
+		if _, err := w.WriteContext(ctx, []byte("more records")); err != nil {
+			st, _ := r.Stat()
+			t.Fatalf("write %d while the reader holds one record: %v (%+v)", i, err, st)
+		}
+	}
+}

@@ -304,6 +304,14 @@ func (rd *Reader) next(ctx context.Context, block, inPlace bool) (rec []byte, er
 			return nil, err
 		}
 		if ok {
+			// A take that passed much (pads, aborted claims, a batch
+			// read in the same call) leaves the published cursor far
+			// behind: publish the returned record's start, which the
+			// caller may hold, so that a caller that stops reading
+			// holds writers back by this record, not by all it passed.
+			if rd.cur-rd.published >= rd.batch {
+				rd.publishAt(rd.cur)
+			}
 			done = true
 			return rec, nil
 		}
@@ -475,16 +483,21 @@ func (rd *Reader) idle(p, end uint64) bool {
 // attached at, plus the capacity, and cursors only grow). A reader publishes rd.pos
 // only at the start of a call (the end of the record the caller just gave
 // back), and before it waits or gives up (the position of a record not
-// read yet), so its published cursor never passes a record it has
-// returned and the caller may still hold; batching only delays a
+// read yet); and when a call passed a batch's worth, the start of the
+// record it returns (publishAt); so its published cursor never passes a
+// record it has returned and the caller may still hold; batching only delays a
 // publication, which keeps the cursor lower. The next lap's copy of the
 // record's bytes therefore lies at or past every writer's limit until
 // the reader's next call. Under PolicyOverwrite writers ignore cursors,
 // which is why Next copies and checks there.
-func (rd *Reader) publish() {
+func (rd *Reader) publish() { rd.publishAt(rd.pos) }
+
+// publishAt is publish of cursor p: rd.pos, or the start of the record
+// just returned (which the caller may still hold, so never past it).
+func (rd *Reader) publishAt(p uint64) {
 	// Partner: the writers' Cursor loads in minCursor.
-	rd.slot.Cursor.Store(rd.pos)
-	rd.published = rd.pos
+	rd.slot.Cursor.Store(p)
+	rd.published = p
 	if !rd.overwrite {
 		rd.markRead()
 	}

@@ -2016,14 +2016,21 @@ static void mark_read(shmbuf_reader *rd)
 	}
 }
 
-static void reader_publish(shmbuf_reader *rd)
+/* reader_publish_at stores cursor p: rd->pos, or the start of the record
+ * just returned, which the caller may still hold (never past it). */
+static void reader_publish_at(shmbuf_reader *rd, uint64_t p)
 {
-	st64(rd->slot, RD_CURSOR, rd->pos);
-	rd->published = rd->pos;
+	st64(rd->slot, RD_CURSOR, p);
+	rd->published = p;
 	if (!rd->overwrite)
 		mark_read(rd);
 	if (ld32(rd->r->ctl, R_WRITER_WAITERS) != 0)
 		wake_writers(rd->r);
+}
+
+static void reader_publish(shmbuf_reader *rd)
+{
+	reader_publish_at(rd, rd->pos);
 }
 
 static int lapped(shmbuf_reader *rd, uint64_t past)
@@ -2171,8 +2178,16 @@ int shmbuf_next(shmbuf_reader *rd, const void **rec, size_t *len, int64_t timeou
 		int got = take(rd, rec, len);
 		if (got < 0)
 			return got;
-		if (got == 1)
+		if (got == 1) {
+			/* A take that passed much (pads, aborted claims) left
+			 * the published cursor far behind: publish the returned
+			 * record's start, so that a caller that stops reading
+			 * holds writers back by this record alone (§5.5). */
+			uint64_t cur = rd->pos - record_size(*len);
+			if (cur - rd->published >= rd->batch)
+				reader_publish_at(rd, cur);
 			return SHMBUF_OK;
+		}
 		uint64_t p = rd->pos, e = ld64(r->ctl, R_END);
 		if (ends_at(rd, p, e) && skip_gap(r, ld64(r->ctl, R_TAIL)) == p) {
 			rd->ended = e;
