@@ -138,11 +138,7 @@ func init() {
 // every RING_EVERY-th (default: every one), and closes: a live writer
 // that keeps its readers waiting longer than the liveness check interval.
 func slowRingWriterChild() int {
-	r, err := shmbuf.OpenRing(os.Getenv("RING_ADDR"))
-	if err != nil {
-		return childFail("%v", err)
-	}
-	w, err := r.NewWriter(shmbuf.WriterOptions{})
+	r, w, err := childWriter(shmbuf.WriterOptions{})
 	if err != nil {
 		return childFail("%v", err)
 	}

@@ -23,13 +23,8 @@ const benchBatch = 256
 // benchRingBatchWriterChild writes RING_N records of RING_SIZE bytes,
 // filled in a staging buffer, benchBatch at a time with WriteBatch.
 func benchRingBatchWriterChild() int {
-	r, err := shmbuf.OpenRing(os.Getenv("RING_ADDR"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	wait := waitNamed(os.Getenv("RING_WAIT"))
-	w, err := r.NewWriter(shmbuf.WriterOptions{Wait: wait})
+	_, w, err := childWriter(shmbuf.WriterOptions{Wait: wait})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

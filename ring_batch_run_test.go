@@ -37,15 +37,11 @@ func runLen(seq uint64, maxLen int) int { return recLen(seq/runOf, maxLen) }
 // then prints "half", waits for a byte on stdin and writes RING_N2 more.
 // It closes at the end; an error ends it with corruptExit's code.
 func batchRunWriterChild() int {
-	r, err := shmbuf.OpenRing(os.Getenv("RING_ADDR"))
+	r, w, err := childWriter(shmbuf.WriterOptions{})
 	if err != nil {
 		return childFail("%v", err)
 	}
 	defer r.Close()
-	w, err := r.NewWriter(shmbuf.WriterOptions{})
-	if err != nil {
-		return childFail("%v", err)
-	}
 	maxLen := envInt("RING_MAXLEN", 200)
 	most := envInt("RING_BATCH", 64)
 	bufs := make([][]byte, most)
@@ -94,15 +90,11 @@ func batchRunWriterChild() int {
 // attached, then "N LOST": records read and records reported lost (policy
 // overwrite; 0 under policy block, where every sequence number must come).
 func batchRunReaderChild() int {
-	r, err := shmbuf.OpenRing(os.Getenv("RING_ADDR"))
+	r, rd, err := childReader(shmbuf.ReaderOptions{Wait: waitNamed(os.Getenv("RING_WAIT"))})
 	if err != nil {
 		return childFail("%v", err)
 	}
 	defer r.Close()
-	rd, err := r.NewReader(shmbuf.ReaderOptions{Wait: waitNamed(os.Getenv("RING_WAIT"))})
-	if err != nil {
-		return childFail("%v", err)
-	}
 	defer rd.Close()
 	overwrite := r.Policy() == shmbuf.PolicyOverwrite
 	one := os.Getenv("RING_ONE") != ""
@@ -173,25 +165,10 @@ func TestRingBatch_RunsAcrossProcesses(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r, addr := newRing(t, shmbuf.RingOptions{Size: c.size, MaxRecord: maxLen, Policy: c.policy})
 			env := append([]string{"RING_ADDR=" + addr, fmt.Sprint("RING_N=", c.n), fmt.Sprint("RING_MAXLEN=", maxLen)}, c.env...)
-			rc := childCmd(t, "batch-run-reader", env...)
-			out := &strings.Builder{}
-			rc.Stdout = out
-			if err := rc.Start(); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, 10*time.Second, "the reader to attach", func() bool {
-				st, _ := r.Stat()
-				return len(st.Readers) == 1
-			})
-			if err := childCmd(t, "batch-run-writer", env...).Run(); err != nil {
-				t.Fatalf("writer: %v", err)
-			}
-			if err := rc.Wait(); err != nil {
-				t.Fatalf("reader: %v", err)
-			}
+			out := runPair(t, r, "batch-run-reader", "batch-run-writer", env)
 			var got, lost uint64
-			if _, err := fmt.Sscanf(strings.TrimPrefix(out.String(), "ready\n"), "%d %d", &got, &lost); err != nil {
-				t.Fatalf("reader output %q: %v", out.String(), err)
+			if _, err := fmt.Sscanf(strings.TrimPrefix(out, "ready\n"), "%d %d", &got, &lost); err != nil {
+				t.Fatalf("reader output %q: %v", out, err)
 			}
 			t.Logf("read %d, lost %d", got, lost)
 			if c.policy == shmbuf.PolicyBlock && (got != uint64(c.n) || lost != 0) {

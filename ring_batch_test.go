@@ -26,12 +26,7 @@ func init() {
 // WriteBatch, in batches of 1 to RING_BATCH records (varying, so that
 // spans end anywhere in a lap), then closes.
 func ringBatchWriterChild() int {
-	r, err := shmbuf.OpenRing(os.Getenv("RING_ADDR"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	w, err := r.NewWriter(shmbuf.WriterOptions{})
+	_, w, err := childWriter(shmbuf.WriterOptions{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -73,13 +68,8 @@ func ringBatchWriterChild() int {
 // means nothing). With RING_SLOW it sleeps a millisecond after every
 // batch, so that an overwrite ring laps it.
 func ringBatchReaderChild() int {
-	r, err := shmbuf.OpenRing(os.Getenv("RING_ADDR"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	wait := waitNamed(os.Getenv("RING_WAIT"))
-	rd, err := r.NewReader(shmbuf.ReaderOptions{Wait: wait})
+	r, rd, err := childReader(shmbuf.ReaderOptions{Wait: wait})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -157,23 +147,8 @@ func TestRingBatch_AcrossProcesses(t *testing.T) {
 			r, addr := newRing(t, shmbuf.RingOptions{Size: 16 << 10, MaxRecord: maxLen})
 			_ = r
 			env := []string{"RING_ADDR=" + addr, "RING_WAIT=" + c.wait, fmt.Sprint("RING_N=", n), fmt.Sprint("RING_MAXLEN=", maxLen)}
-			rc := childCmd(t, c.reader, env...)
-			out := &strings.Builder{}
-			rc.Stdout = out
-			if err := rc.Start(); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, 10*time.Second, "the reader to attach", func() bool {
-				st, _ := r.Stat()
-				return len(st.Readers) == 1
-			})
-			if err := childCmd(t, c.writer, env...).Run(); err != nil {
-				t.Fatalf("writer: %v", err)
-			}
-			if err := rc.Wait(); err != nil {
-				t.Fatalf("reader: %v", err)
-			}
-			got := strings.TrimPrefix(out.String(), "ready\n")
+			out := runPair(t, r, c.reader, c.writer, env)
+			got := strings.TrimPrefix(out, "ready\n")
 			if want := fmt.Sprintf("%d %s\n", n, streamHash(0, n, maxLen)); got != want {
 				t.Errorf("reader: got %q, want %q", got, want)
 			}
@@ -201,25 +176,10 @@ func TestRingBatch_OverwriteLapsAcrossProcesses(t *testing.T) {
 			const maxLen = 200
 			r, addr := newRing(t, shmbuf.RingOptions{Size: c.size, MaxRecord: maxLen, Policy: shmbuf.PolicyOverwrite})
 			env := []string{"RING_ADDR=" + addr, fmt.Sprint("RING_N=", c.n), fmt.Sprint("RING_MAXLEN=", maxLen), "RING_SLOW=" + c.slow}
-			rc := childCmd(t, "ring-batch-reader", env...)
-			out := &strings.Builder{}
-			rc.Stdout = out
-			if err := rc.Start(); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, 10*time.Second, "the reader to attach", func() bool {
-				st, _ := r.Stat()
-				return len(st.Readers) == 1
-			})
-			if err := childCmd(t, "ring-batch-writer", env...).Run(); err != nil {
-				t.Fatalf("writer: %v", err)
-			}
-			if err := rc.Wait(); err != nil {
-				t.Fatalf("reader: %v", err)
-			}
+			out := runPair(t, r, "ring-batch-reader", "ring-batch-writer", env)
 			var got, lost uint64
-			if _, err := fmt.Sscanf(strings.TrimPrefix(out.String(), "ready\n"), "%d %d", &got, &lost); err != nil {
-				t.Fatalf("reader output %q: %v", out.String(), err)
+			if _, err := fmt.Sscanf(strings.TrimPrefix(out, "ready\n"), "%d %d", &got, &lost); err != nil {
+				t.Fatalf("reader output %q: %v", out, err)
 			}
 			t.Logf("read %d, lost %d", got, lost)
 			if got+lost != uint64(c.n) || lost == 0 {

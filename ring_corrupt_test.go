@@ -54,15 +54,11 @@ func corruptExit(err error) int {
 // with that error (readers get ErrWriterLost), prints it, and exits with
 // corruptExit's code.
 func corruptWriterChild() int {
-	r, err := shmbuf.OpenRing(os.Getenv("RING_ADDR"))
+	r, w, err := childWriter(shmbuf.WriterOptions{})
 	if err != nil {
 		return childFail("%v", err)
 	}
 	defer r.Close()
-	w, err := r.NewWriter(shmbuf.WriterOptions{})
-	if err != nil {
-		return childFail("%v", err)
-	}
 	buf := make([]byte, corruptMaxLen)
 	var seq uint64
 	write := func(n int) error {
@@ -98,15 +94,11 @@ func corruptWriterChild() int {
 // then reads slowly (a millisecond's pause every 100 records) until the
 // stream ends, checking every record and their order.
 func corruptReaderChild() int {
-	r, err := shmbuf.OpenRing(os.Getenv("RING_ADDR"))
+	r, rd, err := childReader(shmbuf.ReaderOptions{})
 	if err != nil {
 		return childFail("%v", err)
 	}
 	defer r.Close()
-	rd, err := r.NewReader(shmbuf.ReaderOptions{})
-	if err != nil {
-		return childFail("%v", err)
-	}
 	defer rd.Close()
 	fmt.Println("ready")
 	var b [1]byte

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,12 +76,7 @@ func init() {
 // ringWriterChild writes RING_N records (forever if negative) as writer
 // RING_W, then closes unless RING_NOCLOSE is set.
 func ringWriterChild() int {
-	r, err := shmbuf.OpenRing(os.Getenv("RING_ADDR"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	w, err := r.NewWriter(shmbuf.WriterOptions{})
+	_, w, err := childWriter(shmbuf.WriterOptions{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -158,12 +154,7 @@ func ringReaderChild() int {
 // ringClaimerChild writes RING_N records, then claims a record and never
 // commits it, and waits to be killed.
 func ringClaimerChild() int {
-	r, err := shmbuf.OpenRing(os.Getenv("RING_ADDR"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	w, err := r.NewWriter(shmbuf.WriterOptions{})
+	_, w, err := childWriter(shmbuf.WriterOptions{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -276,4 +267,58 @@ func liveAfterReap(t *testing.T, r *shmbuf.Ring, readers int) {
 	if len(st.Readers) != readers || alive != readers {
 		t.Fatalf("after a reap: readers %+v, want %d attached and alive", st.Readers, readers)
 	}
+}
+
+// childWriter opens the ring at RING_ADDR and attaches a writer with o:
+// how most test children start. The Ring stays the caller's to close (a
+// child that is to die holding its slot never closes it).
+func childWriter(o shmbuf.WriterOptions) (*shmbuf.Ring, *shmbuf.Writer, error) {
+	r, err := shmbuf.OpenRing(os.Getenv("RING_ADDR"))
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := r.NewWriter(o)
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return r, w, nil
+}
+
+// childReader is childWriter for a reader.
+func childReader(o shmbuf.ReaderOptions) (*shmbuf.Ring, *shmbuf.Reader, error) {
+	r, err := shmbuf.OpenRing(os.Getenv("RING_ADDR"))
+	if err != nil {
+		return nil, nil, err
+	}
+	rd, err := r.NewReader(o)
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return r, rd, nil
+}
+
+// runPair starts the reader child role (which prints "ready" once
+// attached), waits until it has attached to r, runs the writer child role
+// to its end, waits for the reader, and returns what the reader printed.
+func runPair(t *testing.T, r *shmbuf.Ring, reader, writer string, env []string) string {
+	t.Helper()
+	rc := childCmd(t, reader, env...)
+	out := &strings.Builder{}
+	rc.Stdout = out
+	if err := rc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the reader to attach", func() bool {
+		st, _ := r.Stat()
+		return len(st.Readers) == 1
+	})
+	if err := childCmd(t, writer, env...).Run(); err != nil {
+		t.Fatalf("writer: %v", err)
+	}
+	if err := rc.Wait(); err != nil {
+		t.Fatalf("reader: %v", err)
+	}
+	return out.String()
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -22,15 +21,11 @@ func init() {
 // ringLinesWriterChild writes the lines "1\n" to "RING_N\n", one record
 // each, like `seq 1 N | shmbuf write`, then closes.
 func ringLinesWriterChild() int {
-	r, err := shmbuf.OpenRing(os.Getenv("RING_ADDR"))
+	r, w, err := childWriter(shmbuf.WriterOptions{})
 	if err != nil {
 		return childFail("%v", err)
 	}
 	defer r.Close()
-	w, err := r.NewWriter(shmbuf.WriterOptions{})
-	if err != nil {
-		return childFail("%v", err)
-	}
 	n := envInt("RING_N", 1000)
 	var line []byte
 	for i := 1; i <= n; i++ {

@@ -450,15 +450,11 @@ func TestRing_RetentionUnderChurn(t *testing.T) {
 // ringReadSomeChild reads RING_N records from the oldest, prints "read",
 // and closes the ring.
 func ringReadSomeChild() int {
-	r, err := shmbuf.OpenRing(os.Getenv("RING_ADDR"))
+	r, rd, err := childReader(shmbuf.ReaderOptions{})
 	if err != nil {
 		return childFail("%v", err)
 	}
 	defer r.Close()
-	rd, err := r.NewReader(shmbuf.ReaderOptions{})
-	if err != nil {
-		return childFail("%v", err)
-	}
 	for range envInt("RING_N", 1) {
 		if _, err := rd.TryNext(); err != nil {
 			return childFail("%v", err)

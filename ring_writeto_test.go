@@ -48,15 +48,11 @@ func mixedStream(n uint64) []byte {
 // writeToWriterChild writes RING_N records of mixedLen lengths with
 // WriteBatch, in batches of 1 to 13, and closes.
 func writeToWriterChild() int {
-	r, err := shmbuf.OpenRing(os.Getenv("RING_ADDR"))
+	r, w, err := childWriter(shmbuf.WriterOptions{})
 	if err != nil {
 		return childFail("%v", err)
 	}
 	defer r.Close()
-	w, err := r.NewWriter(shmbuf.WriterOptions{})
-	if err != nil {
-		return childFail("%v", err)
-	}
 	n := uint64(envInt("RING_N", 1000))
 	bufs := make([][]byte, 13)
 	for i := range bufs {
@@ -84,15 +80,11 @@ func writeToWriterChild() int {
 // writeToReaderChild copies the stream to its standard output with
 // io.Copy (WriteTo) until the end of the stream.
 func writeToReaderChild() int {
-	r, err := shmbuf.OpenRing(os.Getenv("RING_ADDR"))
+	r, rd, err := childReader(shmbuf.ReaderOptions{})
 	if err != nil {
 		return childFail("%v", err)
 	}
 	defer r.Close()
-	rd, err := r.NewReader(shmbuf.ReaderOptions{})
-	if err != nil {
-		return childFail("%v", err)
-	}
 	defer rd.Close()
 	if _, err := io.Copy(os.Stdout, rd); err != nil {
 		return childFail("WriteTo: %v", err)
