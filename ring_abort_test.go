@@ -133,3 +133,35 @@ func TestRing_ReaderHoldingOneRecordHoldsOnlyIt(t *testing.T) {
 		}
 	}
 }
+
+// TestRing_ClaimContextEnds: ClaimContext waiting for space in a full
+// ring (policy block, a reader that reads nothing) returns when its
+// context ends, with the context's error, and claims nothing.
+func TestRing_ClaimContextEnds(t *testing.T) {
+	t.Parallel()
+	r, _ := newRing(t, shmbuf.RingOptions{Size: 4096})
+	w, err := r.NewWriter(shmbuf.WriterOptions{Wait: shmbuf.WaitBlock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.NewReader(shmbuf.ReaderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		st, _ := r.Stat()
+		if st.Fill+200 > uint64(st.Capacity) {
+			break
+		}
+		if _, err := w.Write(make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := w.ClaimContext(ctx, 500); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ClaimContext in a full ring: %v, want the context's deadline", err)
+	}
+	if err := w.Abort(); !errors.Is(err, shmbuf.ErrInvalidArgument) {
+		t.Fatalf("Abort after a ClaimContext that failed: %v, want ErrInvalidArgument (no claim)", err)
+	}
+}

@@ -190,6 +190,13 @@ func (w *Writer) Claim(n int) ([]byte, error) {
 	return w.claimCtx(context.Background(), n)
 }
 
+// ClaimContext is Claim with a context that bounds the wait for space
+// (policy block): a caller that fills the payload with a read(2) from a
+// file or socket, say, has one copy instead of two.
+func (w *Writer) ClaimContext(ctx context.Context, n int) ([]byte, error) {
+	return w.claimCtx(ctx, n)
+}
+
 func (w *Writer) claimCtx(ctx context.Context, n int) (buf []byte, err error) {
 	if !w.calls.enter() {
 		return nil, w.closedErr()

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/shmbuf/shmbuf"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,9 +58,6 @@ func (s *ringSink) streamChunks(in *input) error {
 	}
 }
 
-// fileWindow is how much of a regular file streamFile maps at a time.
-const fileWindow = 64 << 20
-
 // regularFile returns in as a regular file, or nil.
 func regularFile(in io.Reader) *os.File {
 	f, ok := in.(*os.File)
@@ -76,19 +72,23 @@ func regularFile(in io.Reader) *os.File {
 }
 
 // streamFile is streamChunks for a standard input that is a regular file:
-// it maps the file, a window at a time, from the current offset, and
-// copies the records into the ring straight from the page cache, which
-// saves read(2)'s copy, and leaves the offset at the end, as reading it
-// would. A file that grows meanwhile is followed to its end as it is when
-// the copy reaches it; one that shrinks under the mapping ends the write
-// with an error (the fault is caught, not a crash).
-func (s *ringSink) streamFile(f *os.File) error {
+// it claims each record in the ring and reads the file straight into it
+// (pread), so the bytes are copied once, from the page cache into the
+// ring, and leaves the offset after what it wrote, as reading would. A
+// file that grows meanwhile is followed to its end as it is when the copy
+// reaches it; one that shrinks ends the write with an error.
+func (s *ringSink) streamFile(f *os.File) (err error) {
 	fd := int(f.Fd())
 	off, err := unix.Seek(fd, 0, io.SeekCurrent)
 	if err != nil {
 		return fmt.Errorf("reading standard input: %w", err)
 	}
-	page := int64(os.Getpagesize())
+	defer func() {
+		if _, serr := unix.Seek(fd, off, io.SeekStart); serr != nil && err == nil {
+			err = fmt.Errorf("reading standard input: %w", serr)
+		}
+	}()
+	limit := int64(s.ring.MaxRecord())
 	for {
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
@@ -97,59 +97,46 @@ func (s *ringSink) streamFile(f *os.File) error {
 		if off >= st.Size {
 			return nil
 		}
-		base := off &^ (page - 1)
-		n := min(st.Size-base, fileWindow)
-		m, err := unix.Mmap(fd, base, int(n), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+		n := min(limit, st.Size-off)
+		s.watch.writing.Store(true)
+		buf, err := s.w.ClaimContext(s.ctx, int(n))
 		if err != nil {
-			return fmt.Errorf("reading standard input: %w", err)
+			s.watch.writing.Store(false)
+			return s.writeErr(err, int(st.Size-off))
 		}
-		unix.Madvise(m, unix.MADV_SEQUENTIAL)
-		done, werr := s.writeMapped(m[off-base:])
-		unix.Munmap(m)
-		off += int64(done)
-		if _, err := unix.Seek(fd, off, io.SeekStart); err != nil && werr == nil {
-			werr = fmt.Errorf("reading standard input: %w", err)
-		}
-		if werr != nil {
-			var now unix.Stat_t
-			if errors.Is(werr, shmbuf.ErrTruncated) && unix.Fstat(fd, &now) == nil && now.Size < base+n {
-				return errInputShrank
+		got, rerr := preadFull(fd, buf, off)
+		if rerr != nil || got < len(buf) {
+			s.w.Abort()
+			s.watch.writing.Store(false)
+			if rerr != nil {
+				return fmt.Errorf("reading standard input: %w", rerr)
 			}
-			return s.writeErr(werr, int(st.Size-off))
+			return errInputShrank
 		}
+		err = s.w.Commit()
+		s.watch.writing.Store(false)
+		if err != nil {
+			return s.writeErr(err, int(st.Size-off))
+		}
+		s.watch.progress.Add(1)
+		s.meter.add(len(buf))
+		off += n
 	}
+}
+
+// preadFull reads len(p) bytes at off unless the file ends first.
+func preadFull(fd int, p []byte, off int64) (n int, err error) {
+	for n < len(p) {
+		m, err := unix.Pread(fd, p[n:], off+int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || m == 0 {
+			return n, err
+		}
+		n += m
+	}
+	return n, nil
 }
 
 var errInputShrank = errors.New("reading standard input: the file shrank while it was written")
-
-// writeMapped writes p, mapped from the input file, as records and
-// returns how many bytes it wrote. The bytes are first touched in
-// WriteBatch's copy, under its fault guard: a fault on the input's
-// mapping comes back as ErrTruncated, which streamFile tells from a
-// truncated ring by the file's size.
-func (s *ringSink) writeMapped(p []byte) (done int, err error) {
-	limit := s.ring.MaxRecord()
-	var recs [64][]byte
-	for len(p) > 0 {
-		k := 0
-		for ; len(p) > 0 && k < len(recs); k++ {
-			m := min(len(p), limit)
-			recs[k] = p[:m]
-			p = p[m:]
-		}
-		s.watch.writing.Store(true)
-		n, werr := s.w.WriteBatchContext(s.ctx, recs[:k])
-		s.watch.writing.Store(false)
-		s.watch.progress.Add(uint64(n))
-		wrote := 0
-		for _, r := range recs[:n] {
-			wrote += len(r)
-		}
-		done += wrote
-		s.meter.add(wrote)
-		if werr != nil {
-			return done, werr
-		}
-	}
-	return done, nil
-}
