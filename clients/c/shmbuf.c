@@ -2033,20 +2033,31 @@ static void reader_publish(shmbuf_reader *rd)
 	reader_publish_at(rd, rd->pos);
 }
 
+/* resync moves a lapped cursor (pos, with the records and bytes before
+ * it) to the Head triple and reports what it missed (§5.7), for readers
+ * and observers alike; who names the cursor in the error. */
+static int resync(shmbuf_ring *r, uint64_t past, uint64_t *pos, uint64_t *recs, uint64_t *byts, uint64_t *lost_recs,
+		  uint64_t *lost_bytes, const char *who)
+{
+	uint64_t hp, hr, hb;
+	head_triple(r, &hp, &hr, &hb);
+	if (hp < past || hr < *recs || hb < *byts)
+		return fail(SHMBUF_ERR_CORRUPT, "read", r->s.a.text, "head triple is not past the %s", who);
+	*lost_recs = hr - *recs;
+	*lost_bytes = hb - *byts;
+	*pos = hp;
+	*recs = hr;
+	*byts = hb;
+	return fail(SHMBUF_ERR_LOST, "read", r->s.a.text, "lost %llu records (%llu bytes)", (unsigned long long)*lost_recs,
+		    (unsigned long long)*lost_bytes);
+}
+
 static int lapped(shmbuf_reader *rd, uint64_t past)
 {
-	uint64_t pos, recs, byts;
-	head_triple(rd->r, &pos, &recs, &byts);
-	if (pos < past || recs < rd->recs || byts < rd->byts)
-		return fail(SHMBUF_ERR_CORRUPT, "read", rd->r->s.a.text, "head triple is not past the reader");
-	rd->lost_recs = recs - rd->recs;
-	rd->lost_bytes = byts - rd->byts;
-	rd->pos = pos;
-	rd->recs = recs;
-	rd->byts = byts;
-	add64(rd->r->ctl, R_OVERRUNS, 1);
-	return fail(SHMBUF_ERR_LOST, "read", rd->r->s.a.text, "lost %llu records (%llu bytes)",
-		    (unsigned long long)rd->lost_recs, (unsigned long long)rd->lost_bytes);
+	int rc = resync(rd->r, past, &rd->pos, &rd->recs, &rd->byts, &rd->lost_recs, &rd->lost_bytes, "reader");
+	if (rc == SHMBUF_ERR_LOST)
+		add64(rd->r->ctl, R_OVERRUNS, 1);
+	return rc;
 }
 
 /* take returns the record at the cursor: 1 found, 0 nothing, <0 error. */
@@ -2297,17 +2308,7 @@ int shmbuf_observer_open(shmbuf_ring *r, int wait, int from, shmbuf_observer **o
  * (§5.7); an observer stores nothing, not even Overruns. */
 static int obs_lapped(shmbuf_observer *ob, uint64_t past)
 {
-	uint64_t pos, recs, byts;
-	head_triple(ob->r, &pos, &recs, &byts);
-	if (pos < past || recs < ob->recs || byts < ob->byts)
-		return fail(SHMBUF_ERR_CORRUPT, "read", ob->r->s.a.text, "head triple is not past the observer");
-	ob->lost_recs = recs - ob->recs;
-	ob->lost_bytes = byts - ob->byts;
-	ob->pos = pos;
-	ob->recs = recs;
-	ob->byts = byts;
-	return fail(SHMBUF_ERR_LOST, "read", ob->r->s.a.text, "lost %llu records (%llu bytes)",
-		    (unsigned long long)ob->lost_recs, (unsigned long long)ob->lost_bytes);
+	return resync(ob->r, past, &ob->pos, &ob->recs, &ob->byts, &ob->lost_recs, &ob->lost_bytes, "observer");
 }
 
 /* obs_take copies the record at the cursor: 1 found, 0 nothing, <0 error.
