@@ -59,20 +59,7 @@ func benchRingBatchWriterChild() int {
 }
 
 func benchRingBatch(b *testing.B, size int, ringSize int64) {
-	addr := uniqueName(b)
-	r, err := shmbuf.CreateRing(addr, shmbuf.RingOptions{Size: ringSize})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer shmbuf.Remove(addr)
-	defer r.Close()
-	rd, err := r.NewReader(shmbuf.ReaderOptions{Wait: benchWait()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd := childCmd(b, "bench-ring-batch-writer", "RING_ADDR="+addr, fmt.Sprint("RING_N=", b.N),
-		fmt.Sprint("RING_SIZE=", size), "RING_WAIT="+benchWait().String())
-	start := startBenchChild(b, cmd)
+	rd, cmd, start := benchRingPair(b, "bench-ring-batch-writer", size, ringSize)
 	ctx := context.Background()
 	recs := make([][]byte, benchBatch)
 	b.SetBytes(int64(size))

@@ -164,21 +164,30 @@ func startBenchChild(b *testing.B, cmd *exec.Cmd) func() {
 	return func() { in.Write([]byte{1}) }
 }
 
-func benchRing(b *testing.B, size int, ringSize int64) {
+// benchRingPair creates a ring of ringSize bytes, attaches a reader here
+// and starts the writer child role, which is to send b.N records of size
+// bytes once start is called; the ring goes when the benchmark ends.
+func benchRingPair(b *testing.B, role string, size int, ringSize int64) (rd *shmbuf.Reader, cmd *exec.Cmd, start func()) {
 	addr := uniqueName(b)
 	r, err := shmbuf.CreateRing(addr, shmbuf.RingOptions{Size: ringSize})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer shmbuf.Remove(addr)
-	defer r.Close()
-	rd, err := r.NewReader(shmbuf.ReaderOptions{Wait: benchWait()})
+	b.Cleanup(func() {
+		r.Close()
+		shmbuf.Remove(addr)
+	})
+	rd, err = r.NewReader(shmbuf.ReaderOptions{Wait: benchWait()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	cmd := childCmd(b, "bench-ring-writer", "RING_ADDR="+addr, fmt.Sprint("RING_N=", b.N),
+	cmd = childCmd(b, role, "RING_ADDR="+addr, fmt.Sprint("RING_N=", b.N),
 		fmt.Sprint("RING_SIZE=", size), "RING_WAIT="+benchWait().String())
-	start := startBenchChild(b, cmd)
+	return rd, cmd, startBenchChild(b, cmd)
+}
+
+func benchRing(b *testing.B, size int, ringSize int64) {
+	rd, cmd, start := benchRingPair(b, "bench-ring-writer", size, ringSize)
 	ctx := context.Background()
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
