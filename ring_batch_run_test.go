@@ -200,6 +200,24 @@ func ringLayout(t *testing.T, addr string) *layout.Ring {
 	return l
 }
 
+// corruptRunReader returns a reader of a ring where a writer process
+// wrote n records in runs of equal length (batches of 200, records of up
+// to maxLen bytes) and the test then corrupted record bad's header.
+func corruptRunReader(t *testing.T, n, bad, maxLen int) *shmbuf.Reader {
+	t.Helper()
+	r, addr := newRing(t, shmbuf.RingOptions{Size: 64 << 10, MaxRecord: maxLen})
+	rd, err := r.NewReader(shmbuf.ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := childCmd(t, "batch-run-writer", "RING_ADDR="+addr, fmt.Sprint("RING_N=", n),
+		fmt.Sprint("RING_MAXLEN=", maxLen), "RING_BATCH=200").Run(); err != nil {
+		t.Fatalf("writer: %v", err)
+	}
+	corruptRecord(t, ringLayout(t, addr), bad)
+	return rd
+}
+
 // corruptRecord gives the header of record k (counted from Head, which
 // must be 0 with no lap completed) a length above MaxRecord, its stamp
 // intact: a published header that cannot be right. It returns the
@@ -233,17 +251,8 @@ func corruptRecord(t *testing.T, l *layout.Ring, k int) uint64 {
 func TestRingBatch_CorruptInRun(t *testing.T) {
 	const maxLen = 64
 	t.Run("reader", func(t *testing.T) {
-		const n, bad = 300, 2*runOf + runOf/2
-		r, addr := newRing(t, shmbuf.RingOptions{Size: 64 << 10, MaxRecord: maxLen})
-		rd, err := r.NewReader(shmbuf.ReaderOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := childCmd(t, "batch-run-writer", "RING_ADDR="+addr, fmt.Sprint("RING_N=", n),
-			fmt.Sprint("RING_MAXLEN=", maxLen), "RING_BATCH=200").Run(); err != nil {
-			t.Fatalf("writer: %v", err)
-		}
-		corruptRecord(t, ringLayout(t, addr), bad)
+		const bad = 2*runOf + runOf/2
+		rd := corruptRunReader(t, 300, bad, maxLen)
 		recs := make([][]byte, 64)
 		var seq uint64
 		for {

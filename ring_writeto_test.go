@@ -176,17 +176,8 @@ func TestRingWriteTo_PipeAcrossProcesses(t *testing.T) {
 // process wrote, writes every record before it, whole, then returns
 // ErrCorrupt.
 func TestRingWriteTo_CorruptHeader(t *testing.T) {
-	const n, bad, maxLen = 300, 2*runOf + runOf/2, 64
-	r, addr := newRing(t, shmbuf.RingOptions{Size: 64 << 10, MaxRecord: maxLen})
-	rd, err := r.NewReader(shmbuf.ReaderOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := childCmd(t, "batch-run-writer", "RING_ADDR="+addr, fmt.Sprint("RING_N=", n),
-		fmt.Sprint("RING_MAXLEN=", maxLen), "RING_BATCH=200").Run(); err != nil {
-		t.Fatalf("writer: %v", err)
-	}
-	corruptRecord(t, ringLayout(t, addr), bad)
+	const bad, maxLen = 2*runOf + runOf/2, 64
+	rd := corruptRunReader(t, 300, bad, maxLen)
 	var w bytes.Buffer
 	m, err := rd.WriteTo(&w)
 	if !errors.Is(err, shmbuf.ErrCorrupt) {
