@@ -145,32 +145,34 @@ const (
 // settleUsers looks at /proc again for the segments whose only sign of
 // use is Users, and keeps the processes seen each time.
 func settleUsers(list []SegmentInfo, out []*Usage) {
-	for look := 0; look < userLooks; look++ {
-		inos := map[uint64]bool{}
-		for i, u := range out {
-			if u != nil && len(u.Users) > 0 && onlyUsers(u) {
-				var st unix.Stat_t
-				if unix.Lstat(list[i].Addr.Path(), &st) == nil {
-					inos[st.Ino] = true
-				}
+	// The segments to look at again, stat'd once: a file replaced
+	// meanwhile is another segment, which the next Usages judges.
+	type suspect struct {
+		u    *Usage
+		path string
+		st   unix.Stat_t
+	}
+	var sus []suspect
+	for i, u := range out {
+		if u != nil && len(u.Users) > 0 && onlyUsers(u) {
+			s := suspect{u: u, path: list[i].Addr.Path()}
+			if unix.Lstat(s.path, &s.st) == nil {
+				sus = append(sus, s)
 			}
 		}
-		if len(inos) == 0 {
-			return
+	}
+	for look := 0; look < userLooks && len(sus) > 0; look++ {
+		inos := map[uint64]bool{}
+		for _, s := range sus {
+			inos[s.st.Ino] = true
 		}
 		time.Sleep(userSettle)
 		files := scanProc(func(ino uint64) bool { return inos[ino] })
-		for i, u := range out {
-			if u == nil || len(u.Users) == 0 || !onlyUsers(u) {
-				continue
-			}
-			var st unix.Stat_t
-			if unix.Lstat(list[i].Addr.Path(), &st) != nil {
-				continue
-			}
-			again := files.users(list[i].Addr.Path(), st.Dev, st.Ino)
-			u.Users = slices.DeleteFunc(u.Users, func(pid int) bool { return !slices.Contains(again, pid) })
-		}
+		sus = slices.DeleteFunc(sus, func(s suspect) bool {
+			again := files.users(s.path, s.st.Dev, s.st.Ino)
+			s.u.Users = slices.DeleteFunc(s.u.Users, func(pid int) bool { return !slices.Contains(again, pid) })
+			return len(s.u.Users) == 0
+		})
 	}
 }
 
