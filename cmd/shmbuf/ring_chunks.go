@@ -99,29 +99,34 @@ func (s *ringSink) streamFile(f *os.File) (err error) {
 		}
 		n := min(limit, st.Size-off)
 		s.watch.writing.Store(true)
-		buf, err := s.w.ClaimContext(s.ctx, int(n))
-		if err != nil {
-			s.watch.writing.Store(false)
-			return s.writeErr(err, int(st.Size-off))
-		}
-		got, rerr := preadFull(fd, buf, off)
-		if rerr != nil || got < len(buf) {
-			s.w.Abort()
-			s.watch.writing.Store(false)
-			if rerr != nil {
-				return fmt.Errorf("reading standard input: %w", rerr)
-			}
-			return errInputShrank
-		}
-		err = s.w.Commit()
+		err := s.fileRecord(fd, off, int(n), int(st.Size-off))
 		s.watch.writing.Store(false)
 		if err != nil {
-			return s.writeErr(err, int(st.Size-off))
+			return err
 		}
 		s.watch.progress.Add(1)
-		s.meter.add(len(buf))
+		s.meter.add(int(n))
 		off += n
 	}
+}
+
+// fileRecord writes the n bytes of the file at off as one record, read
+// straight into the space claimed for it; unwritten is what a failure
+// leaves of the input.
+func (s *ringSink) fileRecord(fd int, off int64, n, unwritten int) error {
+	buf, err := s.w.ClaimContext(s.ctx, n)
+	if err != nil {
+		return s.writeErr(err, unwritten)
+	}
+	got, err := preadFull(fd, buf, off)
+	if err != nil || got < n {
+		s.w.Abort()
+		if err != nil {
+			return fmt.Errorf("reading standard input: %w", err)
+		}
+		return errInputShrank
+	}
+	return s.writeErr(s.w.Commit(), unwritten)
 }
 
 // preadFull reads len(p) bytes at off unless the file ends first.
