@@ -38,6 +38,8 @@ func TestCommand_BadInput(t *testing.T) {
 		{[]string{"--chart", filepath.Join(dir, "out.gif")}, "must end in .svg or .png"},
 		{[]string{"--cpus", "99"}, "CPU 99 is not available"},
 		{[]string{"--cpus", "0,x"}, "bad CPU list"},
+		{[]string{"--placement", "near"}, `--placement "near": use usual, any or a band`},
+		{[]string{"--placement", "300ns-90ns"}, `--placement "300ns-90ns"`},
 		{[]string{"--cpus", "1-0"}, "bad CPU list"},
 		{[]string{"--peers", "1,2"}, "--peers goes with --scaling"},
 		{[]string{"--scaling", "--peers", "0"}, "bad process count"},

@@ -17,12 +17,14 @@ import (
 
 // settings are the measuring parameters shared by every cell of a run.
 type settings struct {
-	Warmup   int           // phases discarded before measuring
-	Reps     int           // measured phases (repetitions)
-	Phase    time.Duration // minimum length of a phase
-	MinCount int           // minimum records (round trips) in a phase
-	Count    int           // exact count instead of timed phases (Go benchmarks)
-	CPUs     []int         // cores the peers are pinned to, round robin; nil: none
+	Warmup int           // phases discarded before measuring
+	Reps   int           // measured phases (repetitions)
+	Phase  time.Duration // minimum length of a phase
+	// WarmPhase, when set, is the minimum length of a warm-up phase.
+	WarmPhase time.Duration
+	MinCount  int   // minimum records (round trips) in a phase
+	Count     int   // exact count instead of timed phases (Go benchmarks)
+	CPUs      []int // cores the peers are pinned to, round robin; nil: none
 }
 
 // cellTimeout bounds one cell: phases end after 20×Phase at the latest,
@@ -43,11 +45,30 @@ type harness struct {
 	// started and finished, when set, bracket the measured part of a cell
 	// (Go benchmarks stop their timer outside it).
 	started, finished func()
+	// place, when set, keeps transfer cells in the usual placement: the
+	// cell waits for it once its peers are ready, and is probed again
+	// after they exit.
+	place *placement
 }
 
 // cellRun is what the two peers of one cell reported.
 type cellRun struct {
 	writer, reader peerResult
+	// placeNs are the placement probes' round trips just before the cell
+	// started and just after its peers exited, when the run gates cells.
+	placeNs []int64
+}
+
+// merge adds the phases, CPU time and probes of another throughput cell
+// of the same transport and size.
+func (c *cellRun) merge(o cellRun) {
+	c.reader.Phases = append(c.reader.Phases, o.reader.Phases...)
+	for _, p := range []struct{ to, from *peerResult }{{&c.reader, &o.reader}, {&c.writer, &o.writer}} {
+		p.to.CPUNs += p.from.CPUNs
+		p.to.CPURecords += p.from.CPURecords
+		p.to.Sent += p.from.Sent
+	}
+	c.placeNs = append(c.placeNs, o.placeNs...)
 }
 
 func newHarness(reg *registry, set settings) (*harness, error) {
@@ -84,7 +105,8 @@ func (h *harness) run(ctx context.Context, t Transport, size int, mode string) (
 	spec := peerSpec{
 		Transport: t.Name(), Mode: mode, Size: size,
 		Warmup: h.set.Warmup, Reps: h.set.Reps, Phase: h.set.Phase, MinCount: h.set.MinCount, Count: h.set.Count,
-		Deadline: time.Now().Add(h.set.cellTimeout()),
+		WarmPhase: h.set.WarmPhase,
+		Deadline:  time.Now().Add(h.set.cellTimeout()),
 	}
 	// Channel 0 runs writer→reader, channel 1 back; each peer inherits
 	// the descriptors of its own ends, numbered from 3 in order.
@@ -116,6 +138,13 @@ func (h *harness) run(ctx context.Context, t Transport, size int, mode string) (
 	if err != nil {
 		return run, err
 	}
+	if h.place != nil {
+		rtt, err := h.place.await(ctx)
+		if err != nil {
+			return run, err
+		}
+		run.placeNs = append(run.placeNs, int64(rtt))
+	}
 	if h.started != nil {
 		h.started()
 	}
@@ -145,7 +174,31 @@ func (h *harness) run(ctx context.Context, t Transport, size int, mode string) (
 	if err := checkPinned(w, run.writer, run.reader); err != nil {
 		return run, err
 	}
-	return run, w.wait()
+	if err := w.wait(); err != nil {
+		return run, err
+	}
+	if h.place != nil {
+		rtt, err := h.place.probe()
+		if err != nil {
+			return run, err
+		}
+		run.placeNs = append(run.placeNs, int64(rtt))
+	}
+	return run, nil
+}
+
+// inPlace says whether every probe around the cell found the usual
+// placement (always, when the run does not gate).
+func (h *harness) inPlace(run cellRun) bool {
+	if h.place == nil {
+		return true
+	}
+	for _, ns := range run.placeNs {
+		if !h.place.usual(time.Duration(ns)) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkPinned checks that each pinned peer reported running on exactly

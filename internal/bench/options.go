@@ -22,6 +22,7 @@ type Options struct {
 	Phase      time.Duration // minimum length of one repetition
 	MinCount   int           // minimum records or round trips per repetition
 	CPUs       []int         // cores to pin the peers to, writer first; nil: none
+	Placement  string        // PlacementUsual (the default, ""), PlacementAny or a band: 90ns-350ns
 	Setup      bool          // measure the cost of setting each mechanism up
 	Setups     int           // setups measured per mechanism
 	Scaling    bool          // measure many writers into one reader and the reverse
@@ -40,16 +41,12 @@ type plan struct {
 
 // estimate returns the number of measurements and how long they take.
 func (pl *plan) estimate(o Options) (int, time.Duration) {
-	cells := 0
-	for _, size := range o.Sizes {
-		for _, t := range pl.transfers {
-			if t.Unsupported(size) == "" {
-				cells += 2
-			}
-		}
-	}
+	cells := pl.cells(o.Sizes)
 	phases := time.Duration(o.Warmup+o.Reps) * o.Phase
 	est := time.Duration(cells) * (phases + cellOverhead)
+	if cells > 0 && (o.Placement == "" || o.Placement == PlacementUsual) {
+		est += calibrateProbes * (calibrationGap(o.Phase) + probeTime)
+	}
 	steps := cells + len(pl.setups)
 	est += time.Duration(len(pl.setups)*o.Setups) * 300 * time.Microsecond
 	n := len(pl.scalers) * 2 * len(o.Peers) * len(o.Sizes)
@@ -58,6 +55,20 @@ func (pl *plan) estimate(o Options) (int, time.Duration) {
 		est += time.Duration(len(pl.scalers)*2*len(o.Sizes)) * 2 * (phases + time.Duration(k+1)*cellOverhead/2)
 	}
 	return steps, est
+}
+
+// cells counts the transfer cells: each supported transport and size in
+// both modes.
+func (pl *plan) cells(sizes []int) int {
+	n := 0
+	for _, size := range sizes {
+		for _, t := range pl.transfers {
+			if t.Unsupported(size) == "" {
+				n += 2
+			}
+		}
+	}
+	return n
 }
 
 // describe says in a few words what the run measures.
@@ -74,6 +85,12 @@ func (pl *plan) describe(o Options) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// Placements a run can measure transfers in (--placement).
+const (
+	PlacementUsual = "usual" // the host's usual placement of the peers' cores
+	PlacementAny   = "any"   // wherever the host runs them
+)
 
 // Defaults for a full run and for --quick.
 var (
@@ -184,6 +201,13 @@ func (o *Options) validate() (*plan, error) {
 	for _, s := range o.Sizes {
 		if s < MinSize || s > MaxSize {
 			return nil, usageErr("record size %d out of range %d..%d", s, MinSize, MaxSize)
+		}
+	}
+	switch o.Placement {
+	case "", PlacementUsual, PlacementAny:
+	default:
+		if _, _, err := parseBand(o.Placement); err != nil {
+			return nil, &UsageError{Err: err}
 		}
 	}
 	if o.Reps < 1 || o.Warmup < 0 || o.Phase <= 0 || o.MinCount < 1 {

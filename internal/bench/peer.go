@@ -50,6 +50,9 @@ type peerSpec struct {
 	Reps     int           `json:"reps"`
 	Phase    time.Duration `json:"phase"`
 	MinCount int           `json:"min_count"`
+	// WarmPhase, when set, is the length of a warm-up phase instead of
+	// Phase (a gated run's one-repetition cells warm up briefly).
+	WarmPhase time.Duration `json:"warm_phase,omitempty"`
 	// Count, when positive, replaces the timed phases by exactly Count
 	// records (throughput) or round trips (latency): Go benchmarks use it
 	// for b.N.

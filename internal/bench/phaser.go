@@ -49,7 +49,11 @@ func (ph *phaser) count(lost uint64) bool {
 	}
 	now := time.Now()
 	d := now.Sub(ph.start)
-	if (d < ph.s.Phase || ph.n < uint64(ph.s.MinCount)) && d < 20*ph.s.Phase {
+	length := ph.s.Phase
+	if ph.phase < ph.s.Warmup && ph.s.WarmPhase > 0 {
+		length = ph.s.WarmPhase
+	}
+	if (d < length || ph.n < uint64(ph.s.MinCount)) && d < 20*length {
 		return false
 	}
 	if ph.phase >= ph.s.Warmup {

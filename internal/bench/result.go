@@ -43,6 +43,12 @@ type Result struct {
 	// Failed when the measurement failed (the note says why).
 	NA     bool `json:"na,omitempty"`
 	Failed bool `json:"failed,omitempty"`
+	// PlacementNs are the placement probes around the cells kept
+	// (throughput, then latency: before and after each), when the run
+	// gated its cells (Report.Placement); OutsidePlacement is set when
+	// one of them found another placement than the usual one.
+	PlacementNs      []int64 `json:"placement_ns,omitempty"`
+	OutsidePlacement bool    `json:"outside_placement,omitempty"`
 }
 
 func newResult(t Transport, size int) Result {

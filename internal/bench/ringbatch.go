@@ -42,9 +42,19 @@ type ringBatchSender struct {
 	*ringEnd
 	stage []byte
 	recs  [][]byte
+	one   [1][]byte
 }
 
 func (s *ringBatchSender) Send(rec []byte) error {
+	if len(s.recs) == 0 && len(rec) >= cap(s.stage) {
+		// A record that fills the stage alone goes straight into the
+		// ring, without the copy, as bufio.Writer writes it straight
+		// through (pipe-buffered).
+		s.one[0] = rec
+		_, err := s.w.WriteBatchContext(s.ctx, s.one[:])
+		s.one[0] = nil
+		return err
+	}
 	if len(s.recs) == cap(s.recs) || len(s.stage)+len(rec) > cap(s.stage) {
 		if err := s.Flush(); err != nil {
 			return err

@@ -26,6 +26,11 @@ type Report struct {
 	// Scaling is the --scaling measurement, one per transport, direction
 	// and number of processes.
 	Scaling []ScalingResult `json:"scaling,omitempty"`
+	// Placement is how the transfer cells were kept in the host's usual
+	// placement of the peers' cores (see placement.go); NotGated says why
+	// they were not, when they were not.
+	Placement *PlacementReport `json:"placement,omitempty"`
+	NotGated  string           `json:"not_gated,omitempty"`
 }
 
 // RunSettings are the measuring parameters of a run.
@@ -82,7 +87,14 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) (rep *Report, err 
 	}
 	var failed []string
 	if len(pl.transfers) > 0 {
+		if err := gate(ctx, h, opts, rep, pl.cells(opts.Sizes)); err != nil {
+			return nil, err
+		}
 		failed = append(failed, runTransfers(ctx, h, pl.transfers, opts.Sizes, bar, rep)...)
+		if h.place != nil {
+			h.place.rep.WaitedNs = int64(h.place.waited)
+			rep.Placement = &h.place.rep
+		}
 	}
 	if len(pl.setups) > 0 {
 		rep.Settings.Setups = opts.Setups
@@ -102,6 +114,47 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) (rep *Report, err 
 	return rep, nil
 }
 
+// gate sets the harness up to keep transfer cells in the usual placement,
+// or says in rep why it does not.
+func gate(ctx context.Context, h *harness, opts Options, rep *Report, cells int) error {
+	if opts.Placement == PlacementAny {
+		rep.NotGated = "--placement any"
+		return nil
+	}
+	cpus, ok := placementCPUs(opts.CPUs)
+	if !ok {
+		rep.NotGated = fmt.Sprintf("the peers are not pinned and this machine has %d cores; --cpus pins them", len(availableCPUs()))
+		return nil
+	}
+	var p *placement
+	if opts.Placement == "" || opts.Placement == PlacementUsual {
+		var err error
+		if p, err = calibrate(ctx, cpus, calibrationGap(opts.Phase)); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("interrupted: %w", context.Cause(ctx))
+			}
+			return err
+		}
+	} else {
+		lo, hi, err := parseBand(opts.Placement)
+		if err != nil {
+			return err
+		}
+		p = &placement{rep: PlacementReport{CPUs: cpus, BandNs: [2]int64{int64(lo), int64(hi)}, Given: true}}
+	}
+	p.budget = time.Duration(cells*(opts.Warmup+opts.Reps)) * opts.Phase
+	h.place = p
+	return nil
+}
+
+// calibrationGap spaces the calibration probes: 100 ms for the default
+// 150 ms phases, so that they span 4 s (the placement changes every
+// second or so), and proportionally less for a run of short phases,
+// which is not after precision (tests, --quick).
+func calibrationGap(phase time.Duration) time.Duration {
+	return min(calibrateGap, max(phase*2/3, time.Millisecond))
+}
+
 // runTransfers measures each transport at each size in both modes and
 // returns the measurements that failed.
 func runTransfers(ctx context.Context, h *harness, ts []Transport, sizes []int, bar *progress, rep *Report) (failed []string) {
@@ -116,7 +169,7 @@ func runTransfers(ctx context.Context, h *harness, ts []Transport, sizes []int, 
 			}
 			for _, mode := range []string{modeThroughput, modeLatency} {
 				bar.describe(fmt.Sprintf("%-14s %6s %-10s", t.Name(), sizeLabel(size), mode))
-				run, err := h.run(ctx, t, size, mode)
+				run, err := h.runGated(ctx, t, size, mode)
 				bar.step()
 				if ctx.Err() != nil {
 					return nil
@@ -131,9 +184,51 @@ func runTransfers(ctx context.Context, h *harness, ts []Transport, sizes []int, 
 				} else {
 					r.addLatency(run)
 				}
+				r.PlacementNs = append(r.PlacementNs, run.placeNs...)
+				if !h.inPlace(run) {
+					r.OutsidePlacement = true
+					h.place.rep.Outside++
+				}
 			}
 			rep.Results = append(rep.Results, r)
 		}
 	}
 	return failed
+}
+
+// runGated runs a cell. When the run gates cells, a throughput cell is
+// cut into one cell per repetition, each gated and measured again when a
+// probe around it found another placement: the placement changes every
+// second or so, and a probe can only run between cells, so the shorter
+// the cell, the fewer changes go unseen. A latency cell stays whole (its
+// percentiles come from one histogram) and is gated the same way.
+func (h *harness) runGated(ctx context.Context, t Transport, size int, mode string) (cellRun, error) {
+	if h.place == nil || mode != modeThroughput || h.set.Reps == 1 {
+		return h.runInPlace(ctx, t, size, mode)
+	}
+	one := *h
+	one.set.Reps = 1
+	one.set.WarmPhase = max(h.set.Phase/4, time.Millisecond)
+	var all cellRun
+	for range h.set.Reps {
+		run, err := one.runInPlace(ctx, t, size, mode)
+		if err != nil {
+			return run, err
+		}
+		all.merge(run)
+	}
+	return all, nil
+}
+
+// runInPlace runs a cell and, when the run gates cells and a probe around
+// it found another placement, runs it again, up to cellTries times in
+// all; it returns the last run.
+func (h *harness) runInPlace(ctx context.Context, t Transport, size int, mode string) (cellRun, error) {
+	for try := 1; ; try++ {
+		run, err := h.run(ctx, t, size, mode)
+		if err != nil || h.inPlace(run) || try == cellTries {
+			return run, err
+		}
+		h.place.rep.Repeated++
+	}
 }

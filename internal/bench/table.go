@@ -16,7 +16,7 @@ func writeReport(w io.Writer, rep *Report, sizes []int) error {
 	var notes notes
 	var buf bytes.Buffer
 	if len(rep.Results) > 0 {
-		writeTransferTable(&buf, rep.Results, sizes, &notes)
+		writeTransferTable(&buf, rep.Results, rep.Placement, sizes, &notes)
 	}
 	if len(rep.Setup) > 0 {
 		writeSetupTable(&buf, rep.Setup, &notes)
@@ -41,6 +41,9 @@ func writeReport(w io.Writer, rep *Report, sizes []int) error {
 		fmt.Fprintf(w, "; peers pinned to CPUs %s (writer first, round robin)", formatCPUs(s.CPUs))
 	}
 	fmt.Fprintln(w)
+	if len(rep.Results) > 0 {
+		writePlacement(w, rep)
+	}
 	if len(rep.Results) > 0 || len(rep.Scaling) > 0 {
 		fmt.Fprintf(w, "repetitions: %d measured after %d warm-up, each at least %s and %d records\n",
 			s.Reps, s.Warmup, time.Duration(s.PhaseNs), s.MinCount)
@@ -49,6 +52,35 @@ func writeReport(w io.Writer, rep *Report, sizes []int) error {
 		fmt.Fprintf(w, "setups: %d measured per mechanism after %d warm-up ones\n", s.Setups, 10*s.Warmup)
 	}
 	return nil
+}
+
+// writePlacement says under the transfer table where its cells ran.
+func writePlacement(w io.Writer, rep *Report) {
+	p := rep.Placement
+	if p == nil {
+		fmt.Fprintf(w, "placement: not gated (%s)\n", rep.NotGated)
+		return
+	}
+	band := fmt.Sprintf("%s to %s", dur(p.BandNs[0]), dur(p.BandNs[1]))
+	if p.Given {
+		band += ", as given"
+	} else {
+		band += fmt.Sprintf(", the usual: %d of %d probes near %s", p.Usual, len(p.CalibrationNs), dur(p.UsualNs))
+	}
+	fmt.Fprintf(w, "placement: cells measured while a cache line's round trip between CPUs %d and %d was %s;\n", p.CPUs[0], p.CPUs[1], band)
+	fmt.Fprintf(w, "  waited %s for it, measured %d cells again, kept %d outside it\n",
+		time.Duration(p.WaitedNs).Round(100*time.Millisecond), p.Repeated, p.Outside)
+}
+
+// outside renders the probes outside the band: "612ns, 55ns of 12".
+func outside(ns []int64, p *PlacementReport) string {
+	var s []string
+	for _, v := range ns {
+		if p != nil && (v < p.BandNs[0] || v > p.BandNs[1]) {
+			s = append(s, dur(v))
+		}
+	}
+	return fmt.Sprintf("%s of %d", strings.Join(s, ", "), len(ns))
 }
 
 // notes are a report's numbered footnotes.
@@ -67,7 +99,7 @@ func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 
 // writeTransferTable prints the comparison: one block per record size,
 // one row per transport, the last column throughput relative to pipe at
 // that size. Notes (losses, n/a reasons, failures) become footnotes.
-func writeTransferTable(w io.Writer, results []Result, sizes []int, notes *notes) {
+func writeTransferTable(w io.Writer, results []Result, place *PlacementReport, sizes []int, notes *notes) {
 	fmt.Fprintf(w, "throughput: writer flat out, reader verifies every byte (median of the repetitions, ± half the range)\n")
 	fmt.Fprintf(w, "latency: one-way = ping-pong round trip / 2; CPU: user+system of writer+reader per record\n\n")
 	tw := newTable(w)
@@ -84,8 +116,12 @@ func writeTransferTable(w io.Writer, results []Result, sizes []int, notes *notes
 				continue
 			}
 			name := r.Transport
-			if r.Note != "" {
-				name += notes.add(r.Transport+" "+sizeLabel(r.Size), r.Note)
+			note := r.Note
+			if r.OutsidePlacement {
+				note = strings.TrimPrefix(note+"; measured outside the placement band (probes: "+outside(r.PlacementNs, place)+")", "; ")
+			}
+			if note != "" {
+				name += notes.add(r.Transport+" "+sizeLabel(r.Size), note)
 			}
 			if r.NA || r.Failed {
 				what := "n/a"
