@@ -64,6 +64,7 @@ func benchRingBatch(b *testing.B, size int, ringSize int64) {
 	recs := make([][]byte, benchBatch)
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
+	placed := placementGate(b)
 	b.ResetTimer()
 	t0 := time.Now()
 	start()
@@ -85,6 +86,7 @@ func benchRingBatch(b *testing.B, size int, ringSize int64) {
 	if err := cmd.Wait(); err != nil {
 		b.Fatal(err)
 	}
+	placed()
 }
 
 // BenchmarkRingBatch_Throughput: a writer process → a reader process with

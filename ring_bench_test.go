@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shmbuf/shmbuf"
+	"github.com/shmbuf/shmbuf/internal/placement"
 )
 
 // Benchmarks: a writer process (this test binary re-executed) streams
@@ -186,11 +187,46 @@ func benchRingPair(b *testing.B, role string, size int, ringSize int64) (rd *shm
 	return rd, cmd, startBenchChild(b, cmd)
 }
 
+// placementGate keeps a two-process benchmark in one placement of the
+// machine's two cores when SHMBUF_BENCH_PLACEMENT gives a band of round
+// trips (as shmbuf bench --placement does, see internal/placement): with
+// the child started and idle, it waits up to 3 s for a probe in the
+// band; the function it returns, called after the timed part, reports
+// the probes before and after as metrics, so that a figure measured
+// elsewhere shows. Without the variable it does nothing.
+func placementGate(b *testing.B) (after func()) {
+	band := os.Getenv("SHMBUF_BENCH_PLACEMENT")
+	if band == "" {
+		return func() {}
+	}
+	lo, hi, err := placement.ParseBand(band)
+	if err != nil {
+		b.Fatalf("SHMBUF_BENCH_PLACEMENT=%q: %v", band, err)
+	}
+	cpus, ok := placement.Pair(nil)
+	if !ok {
+		b.Fatal("SHMBUF_BENCH_PLACEMENT needs a 2-core machine: the benchmark's processes are not pinned")
+	}
+	before, err := placement.Await(cpus[0], cpus[1], lo, hi, 3*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		after, err := placement.Probe(cpus[0], cpus[1], 2*time.Millisecond)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(before.Nanoseconds()), "rtt-before-ns")
+		b.ReportMetric(float64(after.Nanoseconds()), "rtt-after-ns")
+	}
+}
+
 func benchRing(b *testing.B, size int, ringSize int64) {
 	rd, cmd, start := benchRingPair(b, "bench-ring-writer", size, ringSize)
 	ctx := context.Background()
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
+	placed := placementGate(b)
 	b.ResetTimer()
 	t0 := time.Now()
 	start()
@@ -209,6 +245,7 @@ func benchRing(b *testing.B, size int, ringSize int64) {
 	if err := cmd.Wait(); err != nil {
 		b.Fatal(err)
 	}
+	placed()
 }
 
 func benchPipe(b *testing.B, size int) {
@@ -224,6 +261,7 @@ func benchPipe(b *testing.B, size int) {
 	buf := make([]byte, size)
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
+	placed := placementGate(b)
 	b.ResetTimer()
 	t0 := time.Now()
 	start()
@@ -241,6 +279,7 @@ func benchPipe(b *testing.B, size int) {
 	if err := cmd.Wait(); err != nil {
 		b.Fatal(err)
 	}
+	placed()
 }
 
 // BenchmarkRing_Throughput: writer process → reader process.

@@ -48,7 +48,7 @@ type harness struct {
 	// place, when set, keeps transfer cells in the usual placement: the
 	// cell waits for it once its peers are ready, and is probed again
 	// after they exit.
-	place *placement
+	place *placeGate
 }
 
 // cellRun is what the two peers of one cell reported.

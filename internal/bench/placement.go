@@ -3,14 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
-	"runtime"
-	"slices"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/shmbuf/shmbuf/internal/placement"
 )
 
 // Placement. On a virtual machine the host decides where the vCPUs run,
@@ -44,9 +39,6 @@ const (
 	gateWait        = 3 * time.Second
 	cellWait        = time.Second
 	cellTries       = 3
-	// bandRatio is how far from the usual round trip a probe may be and
-	// still be the same placement: the VM's three are 2.4× or more apart.
-	bandRatio = 1.6
 )
 
 // PlacementReport is the band of round trips the run measured its cells
@@ -71,91 +63,39 @@ type PlacementReport struct {
 	Outside  int   `json:"outside"`
 }
 
-// placement keeps a run's cells in one band of round trips.
-type placement struct {
+// placeGate keeps a run's cells in one band of round trips.
+type placeGate struct {
 	rep    PlacementReport
 	waited time.Duration
 	budget time.Duration // of waiting, for the whole run
 }
 
-// placementCPUs returns the two cores whose placement matters: the
-// peers' cores when pinned, else both cores of a 2-core machine (where
-// the two peers can run nowhere else). ok is false when neither holds:
-// unpinned peers on more cores may run anywhere, and a probe of two
-// chosen cores would say nothing about them.
-func placementCPUs(pinned []int) (cpus [2]int, ok bool) {
-	list := pinned
-	if len(list) == 0 {
-		list = availableCPUs()
-		if len(list) != 2 {
-			return cpus, false
-		}
-	}
-	if len(list) < 2 || list[0] == list[1] {
-		return cpus, false
-	}
-	return [2]int{list[0], list[1]}, true
-}
-
 // calibrate probes the placement calibrateProbes times, gap apart, and
 // returns the gate for the band around the most frequent round trip.
-func calibrate(ctx context.Context, cpus [2]int, gap time.Duration) (*placement, error) {
-	p := &placement{rep: PlacementReport{CPUs: cpus}}
+func calibrate(ctx context.Context, cpus [2]int, gap time.Duration) (*placeGate, error) {
+	p := &placeGate{rep: PlacementReport{CPUs: cpus}}
 	var rtts []time.Duration
 	for i := range calibrateProbes {
 		if i > 0 && sleepCtx(ctx, gap) != nil {
 			return nil, ctx.Err()
 		}
-		rtt, err := probeRTT(cpus[0], cpus[1], probeTime)
+		rtt, err := placement.Probe(cpus[0], cpus[1], probeTime)
 		if err != nil {
 			return nil, err
 		}
 		rtts = append(rtts, rtt)
 		p.rep.CalibrationNs = append(p.rep.CalibrationNs, int64(rtt))
 	}
-	usual, n := mostFrequent(rtts)
+	usual, n := placement.MostFrequent(rtts)
 	p.rep.UsualNs, p.rep.Usual = int64(usual), n
-	p.rep.BandNs = [2]int64{int64(float64(usual) / bandRatio), int64(float64(usual) * bandRatio)}
+	p.rep.BandNs = [2]int64{int64(float64(usual) / placement.Ratio), int64(float64(usual) * placement.Ratio)}
 	return p, nil
-}
-
-// mostFrequent returns the round trip with the most probes within the
-// band around it (the lower on a tie), refined to the median of those,
-// and how many they are.
-func mostFrequent(rtts []time.Duration) (time.Duration, int) {
-	var best []time.Duration
-	for _, c := range rtts {
-		var near []time.Duration
-		for _, r := range rtts {
-			if inBand(r, c) {
-				near = append(near, r)
-			}
-		}
-		if len(near) > len(best) || len(near) == len(best) && len(best) > 0 && c < median(best) {
-			best = near
-		}
-	}
-	return median(best), len(best)
-}
-
-// inBand says whether round trip r is the same placement as usual.
-func inBand(r, usual time.Duration) bool {
-	return float64(r) >= float64(usual)/bandRatio && float64(r) <= float64(usual)*bandRatio
-}
-
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 // await returns once a probe finds the usual placement, or when it has
 // waited gateWait for this cell or runWait over the run; it returns the
 // last probe's round trip.
-func (p *placement) await(ctx context.Context) (time.Duration, error) {
+func (p *placeGate) await(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
 	defer func() { p.waited += time.Since(start) }()
 	for {
@@ -173,26 +113,20 @@ func (p *placement) await(ctx context.Context) (time.Duration, error) {
 }
 
 // usual says whether a probe's round trip is in the run's band.
-func (p *placement) usual(rtt time.Duration) bool {
+func (p *placeGate) usual(rtt time.Duration) bool {
 	return int64(rtt) >= p.rep.BandNs[0] && int64(rtt) <= p.rep.BandNs[1]
 }
 
-// parseBand parses a band of round trips: 90ns-350ns.
+// parseBand parses --placement's band, naming the flag in its error.
 func parseBand(s string) (lo, hi time.Duration, err error) {
-	a, b, ok := strings.Cut(s, "-")
-	if ok {
-		if lo, err = time.ParseDuration(strings.TrimSpace(a)); err == nil {
-			hi, err = time.ParseDuration(strings.TrimSpace(b))
-		}
+	if lo, hi, err = placement.ParseBand(s); err != nil {
+		err = fmt.Errorf("--placement %q: use %s, %s or a band of round trips like 90ns-350ns", s, PlacementUsual, PlacementAny)
 	}
-	if !ok || err != nil || lo <= 0 || hi < lo {
-		return 0, 0, fmt.Errorf("--placement %q: use %s, %s or a band of round trips like 90ns-350ns", s, PlacementUsual, PlacementAny)
-	}
-	return lo, hi, nil
+	return lo, hi, err
 }
 
-func (p *placement) probe() (time.Duration, error) {
-	return probeRTT(p.rep.CPUs[0], p.rep.CPUs[1], probeTime)
+func (p *placeGate) probe() (time.Duration, error) {
+	return placement.Probe(p.rep.CPUs[0], p.rep.CPUs[1], probeTime)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -204,97 +138,4 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// pingPong is the cache line a probe bounces, ping and pong each on a
-// line of its own, so each round trip moves two lines between the cores.
-type pingPong struct {
-	_    [64]byte
-	ping atomic.Int64
-	_    [120]byte
-	pong atomic.Int64
-	_    [120]byte
-}
-
-// probeRTT returns the median round trip of a cache line between cores a
-// and b, over windows of 128 round trips for about d. Each side runs on
-// a thread of its own, pinned to its core while it probes; both threads
-// have their CPU masks back before probeRTT returns.
-func probeRTT(a, b int, d time.Duration) (time.Duration, error) {
-	pp := new(pingPong)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	echoReady := make(chan error, 1)
-	wg.Go(func() {
-		unpin, err := pinThread(b)
-		defer unpin()
-		if err != nil {
-			echoReady <- err
-			return
-		}
-		echoReady <- nil
-		// Partner: the pinger's ping.Store; a negative ping ends the echo.
-		for seen := int64(0); ; {
-			v := pp.ping.Load()
-			if v < 0 {
-				return
-			}
-			if v != seen {
-				seen = v
-				pp.pong.Store(v) // Partner: the pinger's pong.Load.
-			}
-		}
-	})
-	if err := <-echoReady; err != nil {
-		return 0, fmt.Errorf("placement probe: pin to CPU %d: %w", b, err)
-	}
-	var rtt time.Duration
-	var err error
-	wg.Go(func() {
-		defer pp.ping.Store(-1)
-		unpin, perr := pinThread(a)
-		defer unpin()
-		if perr != nil {
-			err = fmt.Errorf("placement probe: pin to CPU %d: %w", a, perr)
-			return
-		}
-		const n = 128
-		var windows []time.Duration
-		end := time.Now().Add(d)
-		for i := int64(0); len(windows) == 0 || time.Now().Before(end); {
-			t0 := time.Now()
-			for range n {
-				i++
-				pp.ping.Store(i)
-				for pp.pong.Load() != i {
-				}
-			}
-			windows = append(windows, time.Since(t0)/n)
-		}
-		rtt = median(windows)
-	})
-	wg.Wait()
-	return rtt, err
-}
-
-// pinThread locks the calling goroutine to its thread and restricts the
-// thread to core c; unpin gives the thread its CPU mask back and unlocks
-// it. When the mask cannot be restored the goroutine stays locked, so the
-// runtime ends the thread with it rather than reuse a pinned thread.
-func pinThread(c int) (unpin func(), err error) {
-	runtime.LockOSThread()
-	var old unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &old); err != nil {
-		return func() {}, err
-	}
-	var set unix.CPUSet
-	set.Set(c)
-	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		return runtime.UnlockOSThread, err
-	}
-	return func() {
-		if unix.SchedSetaffinity(0, &old) == nil {
-			runtime.UnlockOSThread()
-		}
-	}, nil
 }

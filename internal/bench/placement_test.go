@@ -7,9 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/shmbuf/shmbuf/internal/testenv"
 )
@@ -22,93 +19,6 @@ func twoCPUs(t *testing.T) [2]int {
 		testenv.Missing(t, "a second CPU")
 	}
 	return [2]int{cpus[0], cpus[1]}
-}
-
-// TestProbeRTT_MeasuresAndUnpins probes two real cores and checks the
-// figure is plausible and that no thread of the process is left pinned:
-// the probe's threads must end with it.
-func TestProbeRTT_MeasuresAndUnpins(t *testing.T) {
-	cpus := twoCPUs(t)
-	all := availableCPUs()
-	for range 3 {
-		rtt, err := probeRTT(cpus[0], cpus[1], time.Millisecond)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// A cache line's round trip takes tens to hundreds of ns; a
-		// loaded machine may preempt the echo, hence the loose bound.
-		if rtt <= 0 || rtt > 100*time.Microsecond {
-			t.Errorf("round trip %v", rtt)
-		}
-	}
-	tids, err := threadIDs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tid := range tids {
-		var set unix.CPUSet
-		if unix.SchedGetaffinity(tid, &set) != nil {
-			continue // the thread ended meanwhile
-		}
-		if set.Count() != len(all) {
-			t.Errorf("thread %d may run on %d CPUs after the probe, the process on %d", tid, set.Count(), len(all))
-		}
-	}
-}
-
-// TestProbeRTT_BadCPU checks that a core the process may not use is an
-// error, not a hang: the side that could pin itself must be told to stop.
-func TestProbeRTT_BadCPU(t *testing.T) {
-	cpus := twoCPUs(t)
-	for _, pair := range [][2]int{{cpus[0], 4095}, {4095, cpus[1]}} {
-		if _, err := probeRTT(pair[0], pair[1], time.Millisecond); err == nil || !strings.Contains(err.Error(), "pin to CPU 4095") {
-			t.Errorf("probe %v: %v, want an error naming CPU 4095", pair, err)
-		}
-	}
-}
-
-func TestMostFrequent(t *testing.T) {
-	ns := func(xs ...int) []time.Duration {
-		d := make([]time.Duration, len(xs))
-		for i, x := range xs {
-			d[i] = time.Duration(x)
-		}
-		return d
-	}
-	cases := []struct {
-		rtts []time.Duration
-		want time.Duration
-		n    int
-	}{
-		// The VM's three placements: the shared cache is the most frequent.
-		{ns(130, 590, 54, 135, 120, 600, 140, 55, 128), 130, 5},
-		// Far is the most frequent.
-		{ns(590, 600, 610, 130, 135), 600, 3},
-		// A tie goes to the faster placement.
-		{ns(600, 610, 130, 135), 135, 2},
-		{ns(77), 77, 1},
-	}
-	for _, c := range cases {
-		got, n := mostFrequent(c.rtts)
-		if got != c.want || n != c.n {
-			t.Errorf("mostFrequent(%v) = %v, %d; want %v, %d", c.rtts, got, n, c.want, c.n)
-		}
-	}
-}
-
-func TestParseBand(t *testing.T) {
-	lo, hi, err := parseBand("90ns-350ns")
-	if err != nil || lo != 90 || hi != 350 {
-		t.Errorf("90ns-350ns: %v %v %v", lo, hi, err)
-	}
-	if lo, hi, err = parseBand("1us - 2us"); err != nil || lo != time.Microsecond || hi != 2*time.Microsecond {
-		t.Errorf("1us - 2us: %v %v %v", lo, hi, err)
-	}
-	for _, bad := range []string{"", "90ns", "90-350", "350ns-90ns", "0s-1s", "-1ns-5ns", "a-b"} {
-		if _, _, err := parseBand(bad); err == nil {
-			t.Errorf("%q: no error", bad)
-		}
-	}
 }
 
 // TestCommand_PlacementGate runs cells in a band no probe can find, so

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/shmbuf/shmbuf/internal/placement"
 )
 
 // Report is a whole run: the machine, the conditions and the results of
@@ -121,12 +123,12 @@ func gate(ctx context.Context, h *harness, opts Options, rep *Report, cells int)
 		rep.NotGated = "--placement any"
 		return nil
 	}
-	cpus, ok := placementCPUs(opts.CPUs)
+	cpus, ok := placement.Pair(opts.CPUs)
 	if !ok {
 		rep.NotGated = fmt.Sprintf("the peers are not pinned and this machine has %d cores; --cpus pins them", len(availableCPUs()))
 		return nil
 	}
-	var p *placement
+	var p *placeGate
 	if opts.Placement == "" || opts.Placement == PlacementUsual {
 		var err error
 		if p, err = calibrate(ctx, cpus, calibrationGap(opts.Phase)); err != nil {
@@ -140,7 +142,7 @@ func gate(ctx context.Context, h *harness, opts Options, rep *Report, cells int)
 		if err != nil {
 			return err
 		}
-		p = &placement{rep: PlacementReport{CPUs: cpus, BandNs: [2]int64{int64(lo), int64(hi)}, Given: true}}
+		p = &placeGate{rep: PlacementReport{CPUs: cpus, BandNs: [2]int64{int64(lo), int64(hi)}, Given: true}}
 	}
 	p.budget = time.Duration(cells*(opts.Warmup+opts.Reps)) * opts.Phase
 	h.place = p
