@@ -68,7 +68,7 @@ gated (--cpus pins them).
 			"one-way from the send time stamped in each record at a light load. More "+
 			"processes than cores is noted.") + `
 
-A full run (5 sizes, every transport) takes about three minutes on a
+A full run (5 sizes, every transport) takes about four minutes on a
 2-core machine; --quick measures 64B and 64KiB in under 30 seconds.
 Ctrl-C stops the run, kills its peer processes and removes every segment,
 FIFO, queue and temporary directory it made.`,

@@ -41,10 +41,15 @@ type plan struct {
 
 // estimate returns the number of measurements and how long they take.
 func (pl *plan) estimate(o Options) (int, time.Duration) {
-	cells := pl.cells(o.Sizes)
+	cells := pl.transferCells(o.Sizes)
 	phases := time.Duration(o.Warmup+o.Reps) * o.Phase
 	est := time.Duration(cells) * (phases + cellOverhead)
-	if cells > 0 && (o.Placement == "" || o.Placement == PlacementUsual) {
+	if o.gated() && o.Reps > 1 {
+		// A gated throughput cell is a cell per repetition (runGated).
+		split := time.Duration(o.Reps) * (cellOverhead + time.Duration(o.Warmup)*warmPhase(o.Phase) + o.Phase)
+		est += time.Duration(cells/2) * (split - phases - cellOverhead)
+	}
+	if pl.cells(o) > 0 && (o.Placement == "" || o.Placement == PlacementUsual) {
 		est += calibrateProbes * (calibrationGap(o.Phase) + probeTime)
 	}
 	steps := cells + len(pl.setups)
@@ -57,9 +62,18 @@ func (pl *plan) estimate(o Options) (int, time.Duration) {
 	return steps, est
 }
 
-// cells counts the transfer cells: each supported transport and size in
-// both modes.
-func (pl *plan) cells(sizes []int) int {
+// gated says whether the run may gate its cells (see gate: it does not
+// where it cannot probe the peers' cores).
+func (o Options) gated() bool { return o.Placement != PlacementAny }
+
+// cells counts the cells a run gates: transfers and scaling.
+func (pl *plan) cells(o Options) int {
+	return pl.transferCells(o.Sizes) + len(pl.scalers)*2*len(o.Peers)*2*len(o.Sizes)
+}
+
+// transferCells counts the transfer cells: each supported transport and
+// size in both modes.
+func (pl *plan) transferCells(sizes []int) int {
 	n := 0
 	for _, size := range sizes {
 		for _, t := range pl.transfers {

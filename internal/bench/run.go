@@ -77,7 +77,11 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) (rep *Report, err 
 	}
 	steps, est := pl.estimate(opts)
 	if !opts.Quiet {
-		fmt.Fprintf(stderr, "shmbuf bench: %s, %d measurements, about %s\n", pl.describe(opts), steps, est.Round(time.Second))
+		wait := ""
+		if opts.gated() {
+			wait = ", more while it waits for the placement"
+		}
+		fmt.Fprintf(stderr, "shmbuf bench: %s, %d measurements, about %s%s\n", pl.describe(opts), steps, est.Round(time.Second), wait)
 	}
 	bar := newProgress(stderr, steps, opts.Quiet)
 	defer bar.finish()
@@ -88,15 +92,13 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) (rep *Report, err 
 		Load1Before: load1(),
 	}
 	var failed []string
-	if len(pl.transfers) > 0 {
-		if err := gate(ctx, h, opts, rep, pl.cells(opts.Sizes)); err != nil {
+	if len(pl.transfers) > 0 || len(pl.scalers) > 0 {
+		if err := gate(ctx, h, opts, rep, pl.cells(opts)); err != nil {
 			return nil, err
 		}
+	}
+	if len(pl.transfers) > 0 {
 		failed = append(failed, runTransfers(ctx, h, pl.transfers, opts.Sizes, bar, rep)...)
-		if h.place != nil {
-			h.place.rep.WaitedNs = int64(h.place.waited)
-			rep.Placement = &h.place.rep
-		}
 	}
 	if len(pl.setups) > 0 {
 		rep.Settings.Setups = opts.Setups
@@ -105,6 +107,10 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) (rep *Report, err 
 	if len(pl.scalers) > 0 {
 		rep.Settings.Peers = opts.Peers
 		failed = append(failed, runScaling(ctx, h, pl.scalers, opts, bar, rep)...)
+	}
+	if h.place != nil {
+		h.place.rep.WaitedNs = int64(h.place.waited)
+		rep.Placement = &h.place.rep
 	}
 	rep.Load1After = load1()
 	if ctx.Err() != nil {
@@ -210,7 +216,7 @@ func (h *harness) runGated(ctx context.Context, t Transport, size int, mode stri
 	}
 	one := *h
 	one.set.Reps = 1
-	one.set.WarmPhase = max(h.set.Phase/4, time.Millisecond)
+	one.set.WarmPhase = warmPhase(h.set.Phase)
 	var all cellRun
 	for range h.set.Reps {
 		run, err := one.runInPlace(ctx, t, size, mode)
@@ -221,6 +227,11 @@ func (h *harness) runGated(ctx context.Context, t Transport, size int, mode stri
 	}
 	return all, nil
 }
+
+// warmPhase is the warm-up of a gated run's one-repetition cells: enough
+// to fault the channel in and settle the peers, short enough that the
+// run does not double.
+func warmPhase(phase time.Duration) time.Duration { return max(phase/4, time.Millisecond) }
 
 // runInPlace runs a cell and, when the run gates cells and a probe around
 // it found another placement, runs it again, up to cellTries times in

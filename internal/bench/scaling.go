@@ -39,6 +39,9 @@ type ScalingResult struct {
 	Oversubscribed bool   `json:"oversubscribed"`
 	Note           string `json:"note"`
 	Failed         bool   `json:"failed,omitempty"`
+	// PlacementNs and OutsidePlacement are as a transfer Result's.
+	PlacementNs      []int64 `json:"placement_ns,omitempty"`
+	OutsidePlacement bool    `json:"outside_placement,omitempty"`
 }
 
 // scaler is a transport as the scaling measurement uses it.
@@ -117,7 +120,7 @@ func runScaling(ctx context.Context, h *harness, ss []scaler, o Options, bar *pr
 					}
 					for _, mode := range []string{modeScaleThroughput, modeScaleLatency} {
 						bar.describe(fmt.Sprintf("%-8s %-7s %dw→%dr %s", sc.t.Name(), dir, r.Writers, r.Readers, mode))
-						runs, err := h.runScaled(ctx, sc, dir, r.Writers, r.Readers, size, mode)
+						runs, err := h.runScaledInPlace(ctx, sc, dir, &r, size, mode)
 						bar.step()
 						if ctx.Err() != nil {
 							return nil
@@ -193,9 +196,32 @@ func (r *ScalingResult) addLatency(readers []peerResult) error {
 	return nil
 }
 
+// runScaledInPlace runs a scaling cell for r as runInPlace runs a
+// transfer cell: gated, and again when a probe around it found another
+// placement; r keeps the probes around the cell kept.
+func (h *harness) runScaledInPlace(ctx context.Context, sc scaler, dir string, r *ScalingResult, size int, mode string) ([]peerResult, error) {
+	for try := 1; ; try++ {
+		res, probes, err := h.runScaled(ctx, sc, dir, r.Writers, r.Readers, size, mode)
+		if err != nil {
+			return nil, err
+		}
+		in := h.inPlace(cellRun{placeNs: probes})
+		if in || try == cellTries {
+			r.PlacementNs = append(r.PlacementNs, probes...)
+			if !in {
+				r.OutsidePlacement = true
+				h.place.rep.Outside++
+			}
+			return res, nil
+		}
+		h.place.rep.Repeated++
+	}
+}
+
 // runScaled runs one scaling cell: writers writer processes and readers
-// reader processes over sc's channels, and returns the readers' reports.
-func (h *harness) runScaled(ctx context.Context, sc scaler, dir string, writers, readers, size int, mode string) (res []peerResult, err error) {
+// reader processes over sc's channels, and returns the readers' reports
+// and, when the run gates cells, the placement probes before and after.
+func (h *harness) runScaled(ctx context.Context, sc scaler, dir string, writers, readers, size int, mode string) (res []peerResult, probes []int64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, h.set.cellTimeout())
 	defer cancel()
 	perPeer := (dir == fanIn && sc.perWriter) || (dir == fanOut && sc.perReader)
@@ -219,7 +245,7 @@ func (h *harness) runScaled(ctx context.Context, sc scaler, dir string, writers,
 			c, err = sc.t.Create(h.env, size)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", sc.t.Name(), err)
+			return nil, nil, fmt.Errorf("%s: %w", sc.t.Name(), err)
 		}
 		chans = append(chans, c)
 	}
@@ -267,13 +293,20 @@ func (h *harness) runScaled(ctx context.Context, sc scaler, dir string, writers,
 	w, err := h.startGroup(ctx, specs, files)
 	defer w.kill()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if h.place != nil {
+		rtt, err := h.place.await(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		probes = append(probes, int64(rtt))
 	}
 	w.sendAll("go")
 	for i := range readers {
 		r, err := w.result(writers + i)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		res = append(res, r)
 	}
@@ -283,11 +316,21 @@ func (h *harness) runScaled(ctx context.Context, sc scaler, dir string, writers,
 	all := make([]peerResult, writers, writers+readers)
 	for i := range writers {
 		if all[i], err = w.result(i); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if err := checkPinned(w, append(all, res...)...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return res, w.wait()
+	if err := w.wait(); err != nil {
+		return nil, nil, err
+	}
+	if h.place != nil {
+		rtt, err := h.place.probe()
+		if err != nil {
+			return nil, nil, err
+		}
+		probes = append(probes, int64(rtt))
+	}
+	return res, probes, nil
 }

@@ -22,7 +22,7 @@ func writeReport(w io.Writer, rep *Report, sizes []int) error {
 		writeSetupTable(&buf, rep.Setup, &notes)
 	}
 	if len(rep.Scaling) > 0 {
-		writeScalingTable(&buf, rep.Scaling, &notes)
+		writeScalingTable(&buf, rep.Scaling, rep.Placement, &notes)
 	}
 	for line := range strings.Lines(strings.TrimRight(buf.String(), " \n")) {
 		if _, err := fmt.Fprintln(w, strings.TrimRight(line, " \n")); err != nil {
@@ -41,7 +41,7 @@ func writeReport(w io.Writer, rep *Report, sizes []int) error {
 		fmt.Fprintf(w, "; peers pinned to CPUs %s (writer first, round robin)", formatCPUs(s.CPUs))
 	}
 	fmt.Fprintln(w)
-	if len(rep.Results) > 0 {
+	if len(rep.Results) > 0 || len(rep.Scaling) > 0 {
 		writePlacement(w, rep)
 	}
 	if len(rep.Results) > 0 || len(rep.Scaling) > 0 {
@@ -205,7 +205,7 @@ func writeSetupTable(w io.Writer, rs []SetupResult, notes *notes) {
 }
 
 // writeScalingTable prints the scaling measurement, fan-in then fan-out.
-func writeScalingTable(w io.Writer, rs []ScalingResult, notes *notes) {
+func writeScalingTable(w io.Writer, rs []ScalingResult, place *PlacementReport, notes *notes) {
 	fmt.Fprintf(w, "\nmany processes: records/s is what all readers verified together (writers flat out, median of the repetitions, ± half the range);\n")
 	fmt.Fprintf(w, "latency is one-way from the send time stamped in each record, the writers pacing themselves at %d records/s together\n", time.Second/scalePace)
 	tw := newTable(w)
@@ -217,6 +217,10 @@ func writeScalingTable(w io.Writer, rs []ScalingResult, notes *notes) {
 			fmt.Fprintf(tw, "%s\twriters\treaders\trecords/s\t±\tvs 1:1\tp50\tp99\tdesign\tnote\t\n", head)
 		}
 		name, note := r.Transport, ""
+		if r.OutsidePlacement {
+			name += notes.add(fmt.Sprintf("%s %s %d:%d", r.Transport, r.Direction, r.Writers, r.Readers),
+				"measured outside the placement band (probes: "+outside(r.PlacementNs, place)+")")
+		}
 		if r.Failed {
 			name += notes.add(fmt.Sprintf("%s %s %d:%d", r.Transport, r.Direction, r.Writers, r.Readers), r.Note)
 			fmt.Fprintf(tw, "%s\t%d\t%d\tFAILED\t\t\t\t\t%s\t\t\n", name, r.Writers, r.Readers, r.Design)
