@@ -7,6 +7,11 @@
 #   SHMBUF=/path/to/shmbuf scripts/benchmarks.sh   use that binary
 #   CPUS=0,1 scripts/benchmarks.sh   pin the writer to CPU 0, the reader to 1
 #   JSON_OUT=run.json scripts/benchmarks.sh   keep the transfer run's JSON
+#   PLACEMENT=90ns-350ns scripts/benchmarks.sh   measure transfers in that
+#       band of cache-line round trips (shmbuf bench --placement; on this
+#       project's VM, two cores sharing a cache); the Go benchmark too
+#
+# BENCHMARKS.md is made with PLACEMENT=90ns-350ns.
 #
 # Run it on an otherwise idle machine: other load shows up in the spread.
 set -eu
@@ -25,7 +30,8 @@ if ! "$bin" bench --help >/dev/null 2>&1; then
 fi
 
 pin=${CPUS:+--cpus $CPUS}
-args="bench --json benchmarks.json --chart benchmarks.png $pin"
+place=--placement=${PLACEMENT:-usual}
+args="bench --json benchmarks.json --chart benchmarks.png $pin $place"
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 SHMBUF_BENCH_ARGS="shmbuf $args" "$bin" $args >"$tmp/table.txt"
 mv benchmarks.json "$tmp/bench.json"
@@ -41,8 +47,14 @@ scaling_args="bench --scaling $pin"
 
 # The Go benchmark of the same transfer (ring and pipe, writer and reader
 # in separate processes), for the agreement check.
-gobench="go test -run ^\$ -bench ^BenchmarkRing(Batch)?_Throughput\$ -benchtime 2s ."
-$gobench >"$tmp/gobench.txt"
+gobench="go test -run ^\$ -bench ^BenchmarkRing(Batch)?_Throughput\$ -benchtime 300ms -count 5 ."
+genv=
+case ${PLACEMENT:-usual} in
+usual | any) ;;
+*) genv=SHMBUF_BENCH_PLACEMENT=$PLACEMENT ;;
+esac
+env $genv $gobench >"$tmp/gobench.txt"
+gobench=${genv:+$genv }$gobench
 
 # The shell path: 1 GiB from a file through write --chunks | read.
 head -c 1073741824 /dev/urandom >"$tmp/big.bin"
@@ -101,6 +113,9 @@ def recs(x):
 
 def us(ns):
     return f"{ns / 1000:.1f} µs"
+
+def nsec(ns):
+    return f"{ns:.0f} ns" if ns < 1000 else f"{ns / 1000:.2f} µs"
 
 sizes = sorted({r["size"] for r in res})
 lossless = [t for t in ("pipe", "pipe-buffered", "fifo", "unix-stream", "unix-seqpacket", "tcp-loopback",
@@ -257,46 +272,76 @@ pipe with 64 KiB buffers on both sides closes most of the per-record gap,
 because it too pays its system calls once per 64 KiB; compare
 `pipe-buffered` with `ring-batch` at 64 B.
 
-POSIX and System V rings: an earlier run had `ring` (POSIX) at p50
-511 ns and 6.5 GB/s at 64 KiB against `ring-sysv` at 125 ns and 15.5
-GB/s. The data path is the same: both are shmem pages of 4 KiB (shmem
-huge pages are off, `/sys/kernel/mm/transparent_hugepage/shmem_enabled`
-is `never`, which covers /dev/shm and System V alike), mapped shared,
-faulted in once in the first lap. In one process the two measure the same
-(`go test -run '^$' -bench Ring_Backend -count 2 .`, load average 14:
-64 B write+read 80 and 83 ns POSIX, 80 and 68 ns System V; 64 KiB 33.5 and
-33.5 GB/s POSIX, 29.6 and 31.1 GB/s System V), and across processes
-either one comes out ahead, depending on when it runs. What moves the
-figures is the machine: on this VM the round trip of a cache line between
-the two vCPUs switches between about 110-130 ns and 470-560 ns within
-minutes (`scripts/cacheline_rtt.c`: two threads pinned to CPUs 0 and 1,
-best of 200 windows of 1000 round trips), as the host moves the vCPUs, and the
-cross-process ring at 64 KiB has two modes with it, about 6.5 and about
-23 GB/s: two rounds of `shmbuf bench --transports
-ring,ring-sysv,ring-batch,pipe-buffered,pipe --sizes 64,64KiB` a minute
-apart (load average 3.4) gave `ring` 23.5 GB/s and `ring-sysv` 7.5 GB/s in
-the first (round trip 131 ns just before it), 6.3 and 6.8 GB/s in the
-second (490 ns). The rows of one run are measured one after the other, so
-two rows can land in different modes; compare ratios of rows measured
-close together, and several runs.
+""")
 
-Single records at 64 B: their throughput swings between runs, beyond
-the load. A reader that keeps up with its writer polls the header the
-writer is about to store, so each record's cache line crosses between
-the cores more than once (the reader's load takes it from the writer,
-whose next store must take it back); a reader that is a few records
-behind reads lines the writer is done with, once each, and is faster,
-so the stream settles in one regime or the other with small
-differences in the two sides' speed, on top of the two modes of the
-machine above. That is consistent with the figures here but not proven
-by them: the VM exposes no hardware
-performance counters to count the line transfers (the kernel logs "PMU
-not available due to virtualization"). Batches avoid it: `WriteBatch`
-stores the first record's stamp last, so a waiting reader finds a whole
-span at once, and `ReadBatch` takes it in one call, reading lines the
-writer has left.
+# Placement: how this run kept its cells in one, and POSIX against System V in it.
+pl = rep.get("placement")
+if pl:
+    lo, hi = pl["band_ns"]
+    if pl.get("given"):
+        how = f"`--placement {lo}ns-{hi}ns`, a band given on the command line"
+    else:
+        how = f"the usual placement, a round trip of about {nsec(pl['usual_ns'])} ({pl['usual']} of {len(pl['calibration_ns'])} calibration probes), ±1.6×"
+    gated = (f"This run measured its cells in {how}: it waited {pl['waited_ns'] / 1e9:.1f} s for the band, "
+             f"measured {pl['repeated']} cells again and kept {pl['outside']} outside it (marked in the table).")
+else:
+    gated = f"This run did not gate its cells ({rep.get('not_gated', '')})."
+posix = []
+for size in (64, 65536):
+    a, b = get("ring", size), get("ring-sysv", size)
+    if a and b:
+        posix.append(f"{label(size)}: p50 {nsec(a['p50_ns'])} against {nsec(b['p50_ns'])}, "
+                     f"{recs(a['msgs_per_s'])} against {recs(b['msgs_per_s'])}")
+print(f"""Placement, that is where the host runs the two vCPUs, moves the
+ring's figures more than anything else on this machine. The round trip of
+a cache line between the two cores (bench's probe: two threads pinned to
+the peers' cores bounce a line for 2 ms; `scripts/cacheline_rtt.c` does the
+same in C) is about 55 ns (the two hyperthreads of one core), 120-150 ns
+(two cores sharing a cache) or 500-650 ns (no shared cache), and the host
+switches between them every second or so: a 90-second sample spent about
+60 % of the time in the second, 30 % in the third and 10 % in the first.
+The ring follows several-fold. One-cell runs of `ring` between two probes
+gave, at 64 KiB, about 390k records/s (25 GB/s) with probes of 120-150 ns,
+260k with 55 ns and 60k (4 GB/s) with 500-650 ns; at 64 B about 13 M, 20 M
+and 4.6 M. Before bench kept to one placement, the rows of one run landed
+in different placements, and two runs disagreed by up to 85 % on the ring
+rows at 64 KiB.
 
-CPU/record is user+system time of both processes (getrusage RUSAGE_SELF
+So `shmbuf bench` measures each transfer cell only while a probe just
+before it and one just after it find the round trip in one band, measures
+a cell again when they do not, and cuts a throughput measurement into one
+cell per repetition, so that fewer changes go unseen (`shmbuf bench
+--help`). {gated} Two consecutive runs kept to one band agree within ±20 %
+on every ring row at 64 B and 64 KiB (issue 12's note has the figures);
+`--placement any` measures wherever the host runs the peers, as bench did
+before.
+
+POSIX and System V rings, in this run and one placement:
+{"; ".join(posix)}. The data path is the same: both are shmem pages of
+4 KiB (shmem huge pages are off,
+`/sys/kernel/mm/transparent_hugepage/shmem_enabled` is `never`, which
+covers /dev/shm and System V alike), mapped shared, faulted in once in the
+first lap; in one process the two measure the same (`go test -run '^$'
+-bench Ring_Backend -count 2 .`). An earlier run had `ring` (POSIX) at p50
+511 ns and 6.5 GB/s at 64 KiB against `ring-sysv` at 125 ns and 15.5 GB/s:
+its two rows had been measured in different placements.
+
+Single records at 64 B vary most within one placement: the repetitions
+of one cell range from about 10 to 17 M records/s. A reader that keeps up
+with its writer polls the header the writer is about to store, so each
+record's cache line crosses between the cores more than once (the
+reader's load takes it from the writer, whose next store must take it
+back); a reader that is a few records behind reads lines the writer is
+done with, once each, and is faster, so the stream settles in one regime
+or the other with small differences in the two sides' speed. That is
+consistent with the figures but not proven by them: the VM exposes no
+hardware performance counters to count the line transfers (the kernel
+logs "PMU not available due to virtualization"). Batches avoid it:
+`WriteBatch` stores the first record's stamp last, so a waiting reader
+finds a whole span at once, and `ReadBatch` takes it in one call, reading
+lines the writer has left.
+""")
+print("""CPU/record is user+system time of both processes (getrusage RUSAGE_SELF
 in each peer, all threads, over the measured repetitions for the reader
 and the whole run for the writer) divided by the records carried. A
 spinning reader burns a core whether or not records arrive.
@@ -310,8 +355,23 @@ which the table's last lines repeat.
 """)
 # Agreement of shmbuf bench with the Go benchmark.
 def gob(name):
-    m = re.search(r"^Benchmark" + re.escape(name) + r"-\d+\s+\d+\s+[\d.]+ ns/op\s+([\d.]+) MB/s\s+([\d.]+) rec/s", gobench_text, re.M)
-    return (float(m.group(1)) * 1e6, float(m.group(2))) if m else None
+    """The median of the Go benchmark's runs of name, of those whose
+    placement probes were both in the run's band if any were."""
+    runs = []
+    for line in gobench_text.splitlines():
+        m = re.match(r"^Benchmark" + re.escape(name) + r"-\d+\s+\d+\s+[\d.]+ ns/op\s+([\d.]+) MB/s\s+([\d.]+) rec/s(.*)", line)
+        if not m:
+            continue
+        rtts = [float(x) for x in re.findall(r"([\d.]+) rtt-(?:after|before)-ns", m.group(3))]
+        band = (pl or {}).get("band_ns")
+        inband = bool(rtts) and band is not None and all(band[0] <= x <= band[1] for x in rtts)
+        runs.append((float(m.group(2)), float(m.group(1)) * 1e6, inband))
+    if not runs:
+        return None
+    pick = [r for r in runs if r[2]] or runs
+    pick.sort()
+    mid = pick[len(pick) // 2]
+    return mid[1], mid[0], len(pick), len(runs)
 
 print("## shmbuf bench and the Go benchmark\n")
 print(f"Command: `{gobench_cmd}` (in the repository), right after the run above.\n")
@@ -322,10 +382,12 @@ print("benchmark's writer fills each 64 KiB record in place (Claim, Commit)")
 print("where shmbuf bench's copies a prepared one (Write), and its reader checks a")
 print("pattern computed from the sequence number where shmbuf bench's compares")
 print("with a prepared body (reading twice the bytes); shmbuf bench reports the")
-print("median of five timed phases after a warm-up, the Go benchmark one long run.")
+print("median of five timed phases after a warm-up, the Go benchmark one long run")
+print("(here the median of five short runs, of those whose placement probes before and")
+print("after were in the band, when the script is given one: SHMBUF_BENCH_PLACEMENT).")
 print("An earlier shmbuf bench used a 4 MiB ring (the Go benchmark 1 MiB); the")
 print("two now use the same ring.\n")
-print("| measurement | shmbuf bench | Go benchmark | bench / Go |")
+print("| measurement | shmbuf bench | Go benchmark (runs in the band) | bench / Go |")
 print("|---|---|---|---|")
 for name, t, size in (("Ring_Throughput/ring/64B", "ring", 64), ("RingBatch_Throughput/ring-batch/64B", "ring-batch", 64),
                       ("Ring_Throughput/ring/64KiB", "ring", 65536), ("Ring_Throughput/pipe/64B", "pipe", 64),
@@ -333,7 +395,7 @@ for name, t, size in (("Ring_Throughput/ring/64B", "ring", 64), ("RingBatch_Thro
     g, b = gob(name), get(t, size)
     if g and b:
         print(f"| `{t}` {label(size)} | {b['msgs_per_s'] / 1e6:.2f} M/s ({rate(b['bytes_per_s'])}) | "
-              f"{g[1] / 1e6:.2f} M/s ({rate(g[0])}) | {b['msgs_per_s'] / g[1]:.2f} |")
+              f"{g[1] / 1e6:.2f} M/s ({rate(g[0])}) ({g[2]} of {g[3]}) | {b['msgs_per_s'] / g[1]:.2f} |")
 print()
 print("## The shell path\n")
 print("Command: `scripts/shellpath.sh FILE [RING_SIZE]`: 1 GiB of random bytes from a file through")
