@@ -42,7 +42,7 @@ load="$load / $(cut -d' ' -f1-3 /proc/loadavg)"
 
 setup_args="bench --setup $pin"
 "$bin" $setup_args --json "$tmp/setup.json" >"$tmp/setup.txt"
-scaling_args="bench --scaling $pin"
+scaling_args="bench --scaling $pin $place"
 "$bin" $scaling_args --json "$tmp/scaling.json" >"$tmp/scaling.txt"
 
 # The Go benchmark of the same transfer (ring and pipe, writer and reader

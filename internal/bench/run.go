@@ -78,7 +78,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) (rep *Report, err 
 	steps, est := pl.estimate(opts)
 	if !opts.Quiet {
 		wait := ""
-		if opts.gated() {
+		if opts.gated() && pl.cells(opts) > 0 {
 			wait = ", more while it waits for the placement"
 		}
 		fmt.Fprintf(stderr, "shmbuf bench: %s, %d measurements, about %s%s\n", pl.describe(opts), steps, est.Round(time.Second), wait)
