@@ -150,17 +150,19 @@ var exampleRuns = map[string]exampleRun{
 
 	// bench --help: measurements take minutes as written; each runs with
 	// one short repetition (and, where the example picks none, one size
-	// and two transports).
+	// and two transports), and --placement any: a test run has no use
+	// for waiting on the host's placement of the cores (internal/bench
+	// tests that gate).
 	`shmbuf bench --quick`: {
-		bounded: `shmbuf bench --quick --transports pipe,ring --reps 1 --warmup 0 --phase 2ms --quiet`,
+		bounded: `shmbuf bench --quick --transports pipe,ring --reps 1 --warmup 0 --phase 2ms --placement any --quiet`,
 		why:     "a measurement: bounded to one short repetition of two transports",
 		check:   `grep -q '^ring ' example.out`},
 	`shmbuf bench --transports pipe,pipe-buffered,ring --sizes 64,64KiB --cpus 0,1`: {
-		bounded: `shmbuf bench --transports pipe,pipe-buffered,ring --sizes 64,64KiB --cpus 0,1 --reps 1 --warmup 0 --phase 2ms --quiet`,
+		bounded: `shmbuf bench --transports pipe,pipe-buffered,ring --sizes 64,64KiB --cpus 0,1 --reps 1 --warmup 0 --phase 2ms --placement any --quiet`,
 		why:     "a measurement: bounded to one short repetition",
 		check:   `grep -q '^pipe-buffered ' example.out`},
 	`shmbuf bench --json results.json --chart results.png`: {
-		bounded: `shmbuf bench --json results.json --chart results.png --transports pipe,ring --sizes 64 --reps 1 --warmup 0 --phase 2ms --quiet`,
+		bounded: `shmbuf bench --json results.json --chart results.png --transports pipe,ring --sizes 64 --reps 1 --warmup 0 --phase 2ms --placement any --quiet`,
 		why:     "a measurement: bounded to one short repetition of one size and two transports",
 		check:   `jq -e .results results.json > /dev/null && [ -s results.png ]`},
 	`shmbuf bench --setup`: {
@@ -168,7 +170,7 @@ var exampleRuns = map[string]exampleRun{
 		why:     "a measurement: bounded to five setups",
 		check:   `grep -q '^ring ' example.out`},
 	`shmbuf bench --scaling --peers 1,2,3`: {
-		bounded: `shmbuf bench --scaling --peers 1,2,3 --transports ring --reps 1 --warmup 0 --phase 2ms --quiet`,
+		bounded: `shmbuf bench --scaling --peers 1,2,3 --transports ring --reps 1 --warmup 0 --phase 2ms --placement any --quiet`,
 		why:     "a measurement: bounded to one short repetition of the ring",
 		check:   `grep -q 'ring' example.out`},
 	// bridge --help: the sandbox has no NATS server, so each bridge
@@ -217,9 +219,9 @@ var exampleRuns = map[string]exampleRun{
 		check:      `grep -q '^BenchmarkRingBatch_Throughput' example.out && grep -q '^PASS' example.out`,
 		long:       true},
 	`shmbuf bench --transports pipe,pipe-buffered,ring,ring-batch,ring-block --sizes 64,64KiB`: {
-		bounded:  `shmbuf bench --transports pipe,pipe-buffered,ring,ring-batch,ring-block --sizes 64,64KiB --reps 1 --warmup 0 --phase 2ms --quiet`,
+		bounded:  `shmbuf bench --transports pipe,pipe-buffered,ring,ring-batch,ring-block --sizes 64,64KiB --reps 1 --warmup 0 --phase 2ms --placement any --quiet`,
 		why:      "a measurement: one short repetition of each",
-		short:    `shmbuf bench --transports ring-batch,ring-block --sizes 64,64KiB --reps 1 --warmup 0 --phase 2ms --quiet`,
+		short:    `shmbuf bench --transports ring-batch,ring-block --sizes 64,64KiB --reps 1 --warmup 0 --phase 2ms --placement any --quiet`,
 		shortWhy: "the --cpus 0,1 example measures pipe, pipe-buffered and ring at these sizes",
 		check:    `grep -q '^ring-batch ' example.out && grep -q '^ring-block ' example.out`},
 	readmeProgram: {

@@ -89,7 +89,7 @@ func TestCommand_SmallRun(t *testing.T) {
 	dir := t.TempDir()
 	js, svg, png := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.svg"), filepath.Join(dir, "r.png")
 	out, _, err := runCommand(t, "--transports", "pipe,ring,posix-mq", "--sizes", "64,16KiB", "--reps", "2",
-		"--phase", "10ms", "--json", js, "--chart", svg, "--quiet")
+		"--phase", "10ms", "--placement", "any", "--json", js, "--chart", svg, "--quiet")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestCommand_SetupAndScaling(t *testing.T) {
 	}
 
 	out, _, err = runCommand(t, "--scaling", "--peers", "1,2", "--transports", "pipe", "--reps", "1", "--warmup", "0",
-		"--phase", "10ms", "--json", js, "--quiet")
+		"--phase", "10ms", "--placement", "any", "--json", js, "--quiet")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shmbuf/shmbuf/internal/testenv"
 )
@@ -21,9 +22,10 @@ func twoCPUs(t *testing.T) [2]int {
 	return [2]int{cpus[0], cpus[1]}
 }
 
-// TestCommand_PlacementGate runs cells in a band no probe can find, so
-// each cell is measured again up to cellTries times and then kept and
-// marked, and the run still ends; then in a band every probe finds.
+// TestCommand_PlacementGate runs cells in a band no probe can find: the
+// first gate spends the run's waiting budget, after which no cell waits
+// or is measured again, every cell is kept and marked, and the run ends;
+// then in a band every probe finds.
 func TestCommand_PlacementGate(t *testing.T) {
 	cpus := twoCPUs(t) // pinned: unpinned peers on more cores are not gated
 	pin := formatCPUs(cpus[:])
@@ -41,8 +43,13 @@ func TestCommand_PlacementGate(t *testing.T) {
 		t.Fatalf("placement %+v", p)
 	}
 	cells := 4 // two transports, two modes
-	if p.Outside != cells || p.Repeated != cells*(cellTries-1) {
-		t.Errorf("outside %d, repeated %d; want %d and %d", p.Outside, p.Repeated, cells, cells*(cellTries-1))
+	budget := time.Duration(cells*(1+1)) * 2 * time.Millisecond
+	if p.Outside != cells || p.Repeated != 0 {
+		t.Errorf("outside %d, repeated %d; want %d and 0", p.Outside, p.Repeated, cells)
+	}
+	// One probe and one pause past the budget at most, then no more.
+	if w := time.Duration(p.WaitedNs); w < budget || w > budget+time.Second {
+		t.Errorf("waited %v for a budget of %v", w, budget)
 	}
 	for _, r := range rep.Results {
 		// Each kept cell was probed before and after.
@@ -72,6 +79,40 @@ func TestCommand_PlacementGate(t *testing.T) {
 	}
 	if !strings.Contains(out, "as given") || strings.Contains(out, "outside the placement band") {
 		t.Errorf("table:\n%s", out)
+	}
+}
+
+// TestAgain checks when a cell is measured again: only when a probe was
+// outside the band, fewer than cellTries times, with budget left.
+func TestAgain(t *testing.T) {
+	h := &harness{place: &placeGate{rep: PlacementReport{BandNs: [2]int64{90, 350}}, budget: time.Second}}
+	cases := []struct {
+		probes []int64
+		try    int
+		waited time.Duration
+		want   bool
+	}{
+		{[]int64{130, 140}, 1, 0, false},
+		{[]int64{130, 600}, 1, 0, true},
+		{[]int64{55, 130}, 2, 0, true},
+		{[]int64{130, 600}, cellTries, 0, false},
+		{[]int64{130, 600}, 1, time.Second, false},
+	}
+	repeated := 0
+	for _, c := range cases {
+		h.place.waited = c.waited
+		if got := h.again(c.probes, c.try); got != c.want {
+			t.Errorf("again(%v, try %d, waited %v) = %v", c.probes, c.try, c.waited, got)
+		}
+		if c.want {
+			repeated++
+		}
+	}
+	if h.place.rep.Repeated != repeated {
+		t.Errorf("counted %d repetitions, want %d", h.place.rep.Repeated, repeated)
+	}
+	if (&harness{}).again([]int64{600}, 1) {
+		t.Error("a run that does not gate measured a cell again")
 	}
 }
 

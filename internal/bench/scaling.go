@@ -205,16 +205,14 @@ func (h *harness) runScaledInPlace(ctx context.Context, sc scaler, dir string, r
 		if err != nil {
 			return nil, err
 		}
-		in := h.inPlace(cellRun{placeNs: probes})
-		if in || try == cellTries {
+		if !h.again(probes, try) {
 			r.PlacementNs = append(r.PlacementNs, probes...)
-			if !in {
+			if !h.inPlace(cellRun{placeNs: probes}) {
 				r.OutsidePlacement = true
 				h.place.rep.Outside++
 			}
 			return res, nil
 		}
-		h.place.rep.Repeated++
 	}
 }
 

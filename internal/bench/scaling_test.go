@@ -12,7 +12,7 @@ import (
 // TestScaling_TwoWritersTwoReaders runs every scaling transport with two
 // writer processes into one reader and one writer to two readers.
 func TestScaling_TwoWritersTwoReaders(t *testing.T) {
-	o := Options{Scaling: true, Peers: []int{2}, Sizes: []int{64}, Warmup: 0, Reps: 2,
+	o := Options{Placement: PlacementAny, Scaling: true, Peers: []int{2}, Sizes: []int{64}, Warmup: 0, Reps: 2,
 		Phase: 10 * time.Millisecond, MinCount: 20, Quiet: true}
 	rep, err := Run(t.Context(), o, io.Discard)
 	if err != nil {
