@@ -298,14 +298,13 @@ func TestObserver_Concurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Hold the stream open until the child writer attached.
+	// Hold the stream open until the child writer attached, which it
+	// says with "ready". (Polling Stat for two writers missed, once in a
+	// loaded .ci/run, a child that attached, wrote its records and left
+	// between two polls.)
 	hold, _ := r.NewWriter(shmbuf.WriterOptions{})
-	cmd := childCmd(t, "ring-writer", "RING_ADDR="+addr, "RING_W=1", fmt.Sprint("RING_N=", n), fmt.Sprint("RING_MAXLEN=", maxLen))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Wait()
-	waitFor(t, 10*time.Second, "the writer to attach", func() bool { st, _ := r.Stat(); return len(st.Writers) == 2 })
+	p, _ := startChild(t, "ring-writer", "ready", "RING_ADDR="+addr, "RING_W=1", fmt.Sprint("RING_N=", n), fmt.Sprint("RING_MAXLEN=", maxLen))
+	defer p.Wait()
 	hold.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
