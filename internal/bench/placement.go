@@ -27,17 +27,19 @@ import (
 // while the peers are idle.
 
 // Calibration and gate parameters: a probe bounces a cache line for
-// probeTime; calibration takes calibrateProbes probes calibrateGap apart;
-// the gate probes every gateGap for at most gateWait before giving up on
-// a cell, and for at most runWait over the whole run; a cell is measured
-// at most cellTries times.
+// probeTime; calibration takes calibrateProbes probes at most
+// calibrateGap apart (less for short phases: calibrationGap); the gate
+// probes every gateGap for at most gateWait before it gives up on a cell,
+// and waits over the whole run for at most the time the run's cells
+// measure (placeGate.budget), so that a host that no longer gives the
+// placement at most doubles the run; a cell is measured at most
+// cellTries times.
 const (
 	probeTime       = 2 * time.Millisecond
 	calibrateProbes = 40
 	calibrateGap    = 100 * time.Millisecond
 	gateGap         = 30 * time.Millisecond
 	gateWait        = 3 * time.Second
-	cellWait        = time.Second
 	cellTries       = 3
 )
 
@@ -92,9 +94,9 @@ func calibrate(ctx context.Context, cpus [2]int, gap time.Duration) (*placeGate,
 	return p, nil
 }
 
-// await returns once a probe finds the usual placement, or when it has
-// waited gateWait for this cell or runWait over the run; it returns the
-// last probe's round trip.
+// await returns once a probe finds the round trip in the band, or when
+// it has waited gateWait for this cell or the budget is spent; it returns
+// the last probe's round trip.
 func (p *placeGate) await(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
 	defer func() { p.waited += time.Since(start) }()
