@@ -30,6 +30,12 @@ if ! "$bin" bench --help >/dev/null 2>&1; then
 fi
 
 pin=${CPUS:+--cpus $CPUS}
+case ${PLACEMENT:-usual} in
+*[[:space:]]*)
+	echo "benchmarks.sh: PLACEMENT=\"$PLACEMENT\": write the band without spaces, like 90ns-350ns" >&2
+	exit 2
+	;;
+esac
 place=--placement=${PLACEMENT:-usual}
 args="bench --json benchmarks.json --chart benchmarks.png $pin $place"
 load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -51,7 +57,13 @@ gobench="go test -run ^\$ -bench ^BenchmarkRing(Batch)?_Throughput\$ -benchtime 
 genv=
 case ${PLACEMENT:-usual} in
 usual | any) ;;
-*) genv=SHMBUF_BENCH_PLACEMENT=$PLACEMENT ;;
+*)
+	# The Go benchmark's processes are not pinned: only on a 2-core
+	# machine does a probe of the two cores say where they run.
+	if [ "$(nproc)" = 2 ]; then
+		genv=SHMBUF_BENCH_PLACEMENT=$PLACEMENT
+	fi
+	;;
 esac
 env $genv $gobench >"$tmp/gobench.txt"
 gobench=${genv:+$genv }$gobench

@@ -45,9 +45,9 @@ type harness struct {
 	// started and finished, when set, bracket the measured part of a cell
 	// (Go benchmarks stop their timer outside it).
 	started, finished func()
-	// place, when set, keeps transfer cells in the usual placement: the
-	// cell waits for it once its peers are ready, and is probed again
-	// after they exit.
+	// place, when set, keeps transfer and scaling cells in the run's band
+	// of round trips: a cell waits for it once its peers are ready, and is
+	// probed again after they exit.
 	place *placeGate
 }
 

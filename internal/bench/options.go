@@ -49,7 +49,7 @@ func (pl *plan) estimate(o Options) (int, time.Duration) {
 		split := time.Duration(o.Reps) * (cellOverhead + time.Duration(o.Warmup)*warmPhase(o.Phase) + o.Phase)
 		est += time.Duration(cells/2) * (split - phases - cellOverhead)
 	}
-	if pl.cells(o) > 0 && (o.Placement == "" || o.Placement == PlacementUsual) {
+	if pl.cells(o) > 0 && o.gated() && (o.Placement == "" || o.Placement == PlacementUsual) {
 		est += calibrateProbes * (calibrationGap(o.Phase) + probeTime)
 	}
 	steps := cells + len(pl.setups)
@@ -62,9 +62,12 @@ func (pl *plan) estimate(o Options) (int, time.Duration) {
 	return steps, est
 }
 
-// gated says whether the run may gate its cells (see gate: it does not
+// gated says whether the run gates its cells (see gate: it does not
 // where it cannot probe the peers' cores).
-func (o Options) gated() bool { return o.Placement != PlacementAny }
+func (o Options) gated() bool {
+	_, why := gateCPUs(o)
+	return why == ""
+}
 
 // cells counts the cells a run gates: transfers and scaling.
 func (pl *plan) cells(o Options) int {

@@ -101,8 +101,12 @@ func TestAgain(t *testing.T) {
 	repeated := 0
 	for _, c := range cases {
 		h.place.waited = c.waited
-		if got := h.again(c.probes, c.try); got != c.want {
+		if got := h.again(c.probes, c.try, time.Millisecond); got != c.want {
 			t.Errorf("again(%v, try %d, waited %v) = %v", c.probes, c.try, c.waited, got)
+		}
+		// A discarded cell's time counts against the budget.
+		if want := c.waited + map[bool]time.Duration{true: time.Millisecond}[c.want]; h.place.waited != want {
+			t.Errorf("again(%v, try %d): waited %v, want %v", c.probes, c.try, h.place.waited, want)
 		}
 		if c.want {
 			repeated++
@@ -111,7 +115,7 @@ func TestAgain(t *testing.T) {
 	if h.place.rep.Repeated != repeated {
 		t.Errorf("counted %d repetitions, want %d", h.place.rep.Repeated, repeated)
 	}
-	if (&harness{}).again([]int64{600}, 1) {
+	if (&harness{}).again([]int64{600}, 1, 0) {
 		t.Error("a run that does not gate measured a cell again")
 	}
 }

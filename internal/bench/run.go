@@ -125,13 +125,9 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) (rep *Report, err 
 // gate sets the harness up to keep transfer cells in the usual placement,
 // or says in rep why it does not.
 func gate(ctx context.Context, h *harness, opts Options, rep *Report, cells int) error {
-	if opts.Placement == PlacementAny {
-		rep.NotGated = "--placement any"
-		return nil
-	}
-	cpus, ok := placement.Pair(opts.CPUs)
-	if !ok {
-		rep.NotGated = fmt.Sprintf("the peers are not pinned and this machine has %d cores; --cpus pins them", len(availableCPUs()))
+	cpus, why := gateCPUs(opts)
+	if why != "" {
+		rep.NotGated = why
 		return nil
 	}
 	var p *placeGate
@@ -161,6 +157,25 @@ func gate(ctx context.Context, h *harness, opts Options, rep *Report, cells int)
 // which is not after precision (tests, --quick).
 func calibrationGap(phase time.Duration) time.Duration {
 	return min(calibrateGap, max(phase*2/3, time.Millisecond))
+}
+
+// gateCPUs returns the two cores a run gates on, or why it does not
+// gate.
+func gateCPUs(o Options) (cpus [2]int, why string) {
+	if o.Placement == PlacementAny {
+		return cpus, "--placement any"
+	}
+	if !placement.Concurrent() {
+		return cpus, "GOMAXPROCS is 1: a probe needs two threads running at once"
+	}
+	cpus, ok := placement.Pair(o.CPUs)
+	switch {
+	case ok:
+		return cpus, ""
+	case len(o.CPUs) > 0:
+		return cpus, "--cpus gives the peers one core"
+	}
+	return cpus, fmt.Sprintf("the peers are not pinned and this machine has %d cores; --cpus pins them", len(availableCPUs()))
 }
 
 // runTransfers measures each transport at each size in both modes and
@@ -238,22 +253,25 @@ func warmPhase(phase time.Duration) time.Duration { return max(phase/4, time.Mil
 // all; it returns the last run.
 func (h *harness) runInPlace(ctx context.Context, t Transport, size int, mode string) (cellRun, error) {
 	for try := 1; ; try++ {
+		start := time.Now()
 		run, err := h.run(ctx, t, size, mode)
-		if err != nil || !h.again(run.placeNs, try) {
+		if err != nil || !h.again(run.placeNs, try, time.Since(start)) {
 			return run, err
 		}
 	}
 }
 
 // again says whether a cell whose probes were probes, measured try times
-// so far, is to be measured again: when a probe was outside the band,
-// fewer than cellTries times, and while the run's waiting budget lasts
-// (a host that no longer gives the placement would otherwise triple the
-// run). It counts the repetition.
-func (h *harness) again(probes []int64, try int) bool {
+// so far, the last taking took, is to be measured again: when a probe was
+// outside the band, fewer than cellTries times, and while the run's
+// budget lasts (a host that no longer gives the placement would otherwise
+// triple the run). It counts the repetition, and the discarded cell's
+// time against the budget, as waiting is.
+func (h *harness) again(probes []int64, try int, took time.Duration) bool {
 	if h.place == nil || h.inPlace(cellRun{placeNs: probes}) || try >= cellTries || h.place.waited >= h.place.budget {
 		return false
 	}
 	h.place.rep.Repeated++
+	h.place.waited += took
 	return true
 }

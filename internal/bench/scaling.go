@@ -201,11 +201,12 @@ func (r *ScalingResult) addLatency(readers []peerResult) error {
 // placement; r keeps the probes around the cell kept.
 func (h *harness) runScaledInPlace(ctx context.Context, sc scaler, dir string, r *ScalingResult, size int, mode string) ([]peerResult, error) {
 	for try := 1; ; try++ {
+		start := time.Now()
 		res, probes, err := h.runScaled(ctx, sc, dir, r.Writers, r.Readers, size, mode)
 		if err != nil {
 			return nil, err
 		}
-		if !h.again(probes, try) {
+		if !h.again(probes, try, time.Since(start)) {
 			r.PlacementNs = append(r.PlacementNs, probes...)
 			if !h.inPlace(cellRun{placeNs: probes}) {
 				r.OutsidePlacement = true

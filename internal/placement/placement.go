@@ -73,6 +73,9 @@ func ParseBand(s string) (lo, hi time.Duration, err error) {
 // errBand is ParseBand's error; callers name the flag or variable.
 var errBand = errors.New("not a band of round trips like 90ns-350ns")
 
+// Concurrent says whether Probe can run: GOMAXPROCS is at least 2.
+func Concurrent() bool { return runtime.GOMAXPROCS(0) >= 2 }
+
 // Pair returns the two cores whose placement matters: the peers' cores
 // when they are pinned (the first two of pinned), else both cores of a
 // 2-core machine, where two busy peers can run nowhere else. ok is false
@@ -124,8 +127,13 @@ type pingPong struct {
 // Probe returns the median round trip of a cache line between cores a
 // and b, over windows of 128 round trips for about d. Each side runs on
 // a thread of its own, pinned to its core while it probes; both threads
-// have their CPU masks back before probeRTT returns.
+// have their CPU masks back before Probe returns. The two must run at
+// once: with GOMAXPROCS 1 each round trip would wait for a preemption,
+// and Probe refuses (Concurrent says whether it can run).
 func Probe(a, b int, d time.Duration) (time.Duration, error) {
+	if !Concurrent() {
+		return 0, errors.New("placement probe: GOMAXPROCS is 1, and the probe's two threads must run at once")
+	}
 	pp := new(pingPong)
 	var wg sync.WaitGroup
 	defer wg.Wait()

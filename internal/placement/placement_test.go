@@ -2,6 +2,7 @@ package placement
 
 import (
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -149,5 +150,22 @@ func TestPair(t *testing.T) {
 	got, ok := Pair(nil)
 	if n := len(available(t)); ok != (n == 2) || ok && got != [2]int{available(t)[0], available(t)[1]} {
 		t.Errorf("unpinned on %d cores: %v %v", n, got, ok)
+	}
+}
+
+// TestProbe_OneProc: with GOMAXPROCS 1 the two threads cannot run at
+// once, and Probe says so at once instead of measuring preemptions.
+func TestProbe_OneProc(t *testing.T) {
+	cpus := twoCPUs(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	start := time.Now()
+	if _, err := Probe(cpus[0], cpus[1], time.Millisecond); err == nil || !strings.Contains(err.Error(), "GOMAXPROCS is 1") {
+		t.Errorf("Probe with GOMAXPROCS 1: %v", err)
+	}
+	if Concurrent() {
+		t.Error("Concurrent with GOMAXPROCS 1")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("took %v", d)
 	}
 }
