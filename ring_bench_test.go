@@ -207,12 +207,12 @@ func placementGate(b *testing.B) (after func()) {
 	if !ok {
 		b.Fatal("SHMBUF_BENCH_PLACEMENT needs a 2-core machine: the benchmark's processes are not pinned")
 	}
-	before, err := placement.Await(cpus[0], cpus[1], lo, hi, 3*time.Second)
+	before, err := placement.Await(context.Background(), cpus[0], cpus[1], lo, hi, time.Now().Add(3*time.Second))
 	if err != nil {
 		b.Fatal(err)
 	}
 	return func() {
-		after, err := placement.Probe(cpus[0], cpus[1], 2*time.Millisecond)
+		after, err := placement.Probe(cpus[0], cpus[1], placement.Window)
 		if err != nil {
 			b.Fatal(err)
 		}

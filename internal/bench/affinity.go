@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shmbuf/shmbuf/internal/placement"
 )
 
 // pinProcess restricts every thread of this process to cpus
@@ -75,19 +77,7 @@ func threadIDs() ([]int, error) {
 }
 
 // availableCPUs returns the cores this process may run on.
-func availableCPUs() []int {
-	var set unix.CPUSet
-	if unix.SchedGetaffinity(0, &set) != nil {
-		return nil
-	}
-	var cpus []int
-	for c := range len(set) * 64 {
-		if set.IsSet(c) {
-			cpus = append(cpus, c)
-		}
-	}
-	return cpus
-}
+func availableCPUs() []int { return placement.Available() }
 
 // parseCPUs parses a list of cores as taskset -c takes it: 0,1 or 0-3,6.
 // Order is kept (the writer gets the first), and each core must be one

@@ -138,12 +138,8 @@ func (h *harness) run(ctx context.Context, t Transport, size int, mode string) (
 	if err != nil {
 		return run, err
 	}
-	if h.place != nil {
-		rtt, err := h.place.await(ctx)
-		if err != nil {
-			return run, err
-		}
-		run.placeNs = append(run.placeNs, int64(rtt))
+	if run.placeNs, err = h.placeProbe(ctx, run.placeNs, true); err != nil {
+		return run, err
 	}
 	if h.started != nil {
 		h.started()
@@ -177,28 +173,49 @@ func (h *harness) run(ctx context.Context, t Transport, size int, mode string) (
 	if err := w.wait(); err != nil {
 		return run, err
 	}
-	if h.place != nil {
-		rtt, err := h.place.probe()
-		if err != nil {
-			return run, err
-		}
-		run.placeNs = append(run.placeNs, int64(rtt))
-	}
-	return run, nil
+	run.placeNs, err = h.placeProbe(ctx, run.placeNs, false)
+	return run, err
 }
 
-// inPlace says whether every probe around the cell found the usual
-// placement (always, when the run does not gate).
-func (h *harness) inPlace(run cellRun) bool {
+// placeProbe appends a placement probe to probes when the run gates its
+// cells; the probe before a cell (first) waits for the band.
+func (h *harness) placeProbe(ctx context.Context, probes []int64, first bool) ([]int64, error) {
+	if h.place == nil {
+		return probes, nil
+	}
+	probe := h.place.probe
+	if first {
+		probe = func() (time.Duration, error) { return h.place.await(ctx) }
+	}
+	rtt, err := probe()
+	if err != nil {
+		return probes, err
+	}
+	return append(probes, int64(rtt)), nil
+}
+
+// inPlace says whether every probe around a cell found the round trip in
+// the band (always, when the run does not gate).
+func (h *harness) inPlace(probes []int64) bool {
 	if h.place == nil {
 		return true
 	}
-	for _, ns := range run.placeNs {
-		if !h.place.usual(time.Duration(ns)) {
+	for _, ns := range probes {
+		if !h.place.rep.in(ns) {
 			return false
 		}
 	}
 	return true
+}
+
+// keep records in p the probes around a cell kept, and counts the cell
+// when one of them lay outside the band.
+func (h *harness) keep(p *Placed, probes []int64) {
+	p.PlacementNs = append(p.PlacementNs, probes...)
+	if !h.inPlace(probes) {
+		p.OutsidePlacement = true
+		h.place.rep.Outside++
+	}
 }
 
 // checkPinned checks that each pinned peer reported running on exactly

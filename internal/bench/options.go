@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/shmbuf/shmbuf/internal/placement"
 )
 
 // Options select what a run measures and where its output goes.
@@ -50,7 +52,7 @@ func (pl *plan) estimate(o Options) (int, time.Duration) {
 		est += time.Duration(cells/2) * (split - phases - cellOverhead)
 	}
 	if pl.cells(o) > 0 && o.gated() && (o.Placement == "" || o.Placement == PlacementUsual) {
-		est += calibrateProbes * (calibrationGap(o.Phase) + probeTime)
+		est += calibrateProbes * (calibrationGap(o.Phase) + placement.Window)
 	}
 	steps := cells + len(pl.setups)
 	est += time.Duration(len(pl.setups)*o.Setups) * 300 * time.Microsecond

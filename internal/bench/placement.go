@@ -26,19 +26,17 @@ import (
 // another one. A probe needs both cores, so it runs only between cells,
 // while the peers are idle.
 
-// Calibration and gate parameters: a probe bounces a cache line for
-// probeTime; calibration takes calibrateProbes probes at most
-// calibrateGap apart (less for short phases: calibrationGap); the gate
-// probes every gateGap for at most gateWait before it gives up on a cell,
+// Calibration and gate parameters: calibration takes calibrateProbes
+// probes at most calibrateGap apart (less for short phases:
+// calibrationGap); the gate probes for at most gateWait before it gives
+// up on a cell,
 // and waits over the whole run for at most the time the run's cells
 // measure (placeGate.budget), so that a host that no longer gives the
 // placement at most doubles the run; a cell is measured at most
 // cellTries times.
 const (
-	probeTime       = 2 * time.Millisecond
 	calibrateProbes = 40
 	calibrateGap    = 100 * time.Millisecond
-	gateGap         = 30 * time.Millisecond
 	gateWait        = 3 * time.Second
 	cellTries       = 3
 )
@@ -75,17 +73,12 @@ type placeGate struct {
 // calibrate probes the placement calibrateProbes times, gap apart, and
 // returns the gate for the band around the most frequent round trip.
 func calibrate(ctx context.Context, cpus [2]int, gap time.Duration) (*placeGate, error) {
+	rtts, err := placement.Sample(ctx, cpus[0], cpus[1], calibrateProbes, gap)
+	if err != nil {
+		return nil, err
+	}
 	p := &placeGate{rep: PlacementReport{CPUs: cpus}}
-	var rtts []time.Duration
-	for i := range calibrateProbes {
-		if i > 0 && sleepCtx(ctx, gap) != nil {
-			return nil, ctx.Err()
-		}
-		rtt, err := placement.Probe(cpus[0], cpus[1], probeTime)
-		if err != nil {
-			return nil, err
-		}
-		rtts = append(rtts, rtt)
+	for _, rtt := range rtts {
 		p.rep.CalibrationNs = append(p.rep.CalibrationNs, int64(rtt))
 	}
 	usual, n := placement.MostFrequent(rtts)
@@ -100,24 +93,12 @@ func calibrate(ctx context.Context, cpus [2]int, gap time.Duration) (*placeGate,
 func (p *placeGate) await(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
 	defer func() { p.waited += time.Since(start) }()
-	for {
-		rtt, err := p.probe()
-		if err != nil || p.usual(rtt) {
-			return rtt, err
-		}
-		if time.Since(start) >= gateWait || p.waited+time.Since(start) >= p.budget {
-			return rtt, nil
-		}
-		if err := sleepCtx(ctx, gateGap); err != nil {
-			return rtt, err
-		}
-	}
+	until := start.Add(min(gateWait, p.budget-p.waited))
+	return placement.Await(ctx, p.rep.CPUs[0], p.rep.CPUs[1], time.Duration(p.rep.BandNs[0]), time.Duration(p.rep.BandNs[1]), until)
 }
 
-// usual says whether a probe's round trip is in the run's band.
-func (p *placeGate) usual(rtt time.Duration) bool {
-	return int64(rtt) >= p.rep.BandNs[0] && int64(rtt) <= p.rep.BandNs[1]
-}
+// in says whether a probe's round trip, in ns, lies in the band.
+func (r *PlacementReport) in(ns int64) bool { return ns >= r.BandNs[0] && ns <= r.BandNs[1] }
 
 // parseBand parses --placement's band, naming the flag in its error.
 func parseBand(s string) (lo, hi time.Duration, err error) {
@@ -128,16 +109,5 @@ func parseBand(s string) (lo, hi time.Duration, err error) {
 }
 
 func (p *placeGate) probe() (time.Duration, error) {
-	return placement.Probe(p.rep.CPUs[0], p.rep.CPUs[1], probeTime)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return placement.Probe(p.rep.CPUs[0], p.rep.CPUs[1], placement.Window)
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Result is one transport at one record size: the row of the table and
@@ -43,12 +44,32 @@ type Result struct {
 	// Failed when the measurement failed (the note says why).
 	NA     bool `json:"na,omitempty"`
 	Failed bool `json:"failed,omitempty"`
-	// PlacementNs are the placement probes around the cells kept
-	// (throughput, then latency: before and after each), when the run
-	// gated its cells (Report.Placement); OutsidePlacement is set when
-	// one of them found another placement than the usual one.
+	Placed
+}
+
+// Placed is what a row keeps of the placement probes around its cells
+// when the run gated them (Report.Placement): PlacementNs are the round
+// trips before and after each cell kept (a transfer's throughput cells,
+// then its latency cell), OutsidePlacement is set when one of them lay
+// outside the band.
+type Placed struct {
 	PlacementNs      []int64 `json:"placement_ns,omitempty"`
 	OutsidePlacement bool    `json:"outside_placement,omitempty"`
+}
+
+// note says why the row is marked, or nothing: "measured outside the
+// placement band (probes: 612ns, 55ns of 12)".
+func (p Placed) note(place *PlacementReport) string {
+	if !p.OutsidePlacement || place == nil {
+		return ""
+	}
+	var out []string
+	for _, ns := range p.PlacementNs {
+		if !place.in(ns) {
+			out = append(out, dur(ns))
+		}
+	}
+	return fmt.Sprintf("measured outside the placement band (probes: %s of %d)", strings.Join(out, ", "), len(p.PlacementNs))
 }
 
 func newResult(t Transport, size int) Result {

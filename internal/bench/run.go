@@ -207,11 +207,7 @@ func runTransfers(ctx context.Context, h *harness, ts []Transport, sizes []int, 
 				} else {
 					r.addLatency(run)
 				}
-				r.PlacementNs = append(r.PlacementNs, run.placeNs...)
-				if !h.inPlace(run) {
-					r.OutsidePlacement = true
-					h.place.rep.Outside++
-				}
+				h.keep(&r.Placed, run.placeNs)
 			}
 			rep.Results = append(rep.Results, r)
 		}
@@ -268,7 +264,7 @@ func (h *harness) runInPlace(ctx context.Context, t Transport, size int, mode st
 // triple the run). It counts the repetition, and the discarded cell's
 // time against the budget, as waiting is.
 func (h *harness) again(probes []int64, try int, took time.Duration) bool {
-	if h.place == nil || h.inPlace(cellRun{placeNs: probes}) || try >= cellTries || h.place.waited >= h.place.budget {
+	if h.place == nil || h.inPlace(probes) || try >= cellTries || h.place.waited >= h.place.budget {
 		return false
 	}
 	h.place.rep.Repeated++

@@ -39,9 +39,7 @@ type ScalingResult struct {
 	Oversubscribed bool   `json:"oversubscribed"`
 	Note           string `json:"note"`
 	Failed         bool   `json:"failed,omitempty"`
-	// PlacementNs and OutsidePlacement are as a transfer Result's.
-	PlacementNs      []int64 `json:"placement_ns,omitempty"`
-	OutsidePlacement bool    `json:"outside_placement,omitempty"`
+	Placed
 }
 
 // scaler is a transport as the scaling measurement uses it.
@@ -207,11 +205,7 @@ func (h *harness) runScaledInPlace(ctx context.Context, sc scaler, dir string, r
 			return nil, err
 		}
 		if !h.again(probes, try, time.Since(start)) {
-			r.PlacementNs = append(r.PlacementNs, probes...)
-			if !h.inPlace(cellRun{placeNs: probes}) {
-				r.OutsidePlacement = true
-				h.place.rep.Outside++
-			}
+			h.keep(&r.Placed, probes)
 			return res, nil
 		}
 	}
@@ -294,12 +288,8 @@ func (h *harness) runScaled(ctx context.Context, sc scaler, dir string, writers,
 	if err != nil {
 		return nil, nil, err
 	}
-	if h.place != nil {
-		rtt, err := h.place.await(ctx)
-		if err != nil {
-			return nil, nil, err
-		}
-		probes = append(probes, int64(rtt))
+	if probes, err = h.placeProbe(ctx, probes, true); err != nil {
+		return nil, nil, err
 	}
 	w.sendAll("go")
 	for i := range readers {
@@ -324,12 +314,6 @@ func (h *harness) runScaled(ctx context.Context, sc scaler, dir string, writers,
 	if err := w.wait(); err != nil {
 		return nil, nil, err
 	}
-	if h.place != nil {
-		rtt, err := h.place.probe()
-		if err != nil {
-			return nil, nil, err
-		}
-		probes = append(probes, int64(rtt))
-	}
-	return res, probes, nil
+	probes, err = h.placeProbe(ctx, probes, false)
+	return res, probes, err
 }

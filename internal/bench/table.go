@@ -72,17 +72,6 @@ func writePlacement(w io.Writer, rep *Report) {
 		time.Duration(p.WaitedNs).Round(100*time.Millisecond), p.Repeated, p.Outside)
 }
 
-// outside renders the probes outside the band: "612ns, 55ns of 12".
-func outside(ns []int64, p *PlacementReport) string {
-	var s []string
-	for _, v := range ns {
-		if p != nil && (v < p.BandNs[0] || v > p.BandNs[1]) {
-			s = append(s, dur(v))
-		}
-	}
-	return fmt.Sprintf("%s of %d", strings.Join(s, ", "), len(ns))
-}
-
 // notes are a report's numbered footnotes.
 type notes []string
 
@@ -117,8 +106,8 @@ func writeTransferTable(w io.Writer, results []Result, place *PlacementReport, s
 			}
 			name := r.Transport
 			note := r.Note
-			if r.OutsidePlacement {
-				note = strings.TrimPrefix(note+"; measured outside the placement band (probes: "+outside(r.PlacementNs, place)+")", "; ")
+			if pn := r.note(place); pn != "" {
+				note = strings.TrimPrefix(note+"; "+pn, "; ")
 			}
 			if note != "" {
 				name += notes.add(r.Transport+" "+sizeLabel(r.Size), note)
@@ -217,9 +206,8 @@ func writeScalingTable(w io.Writer, rs []ScalingResult, place *PlacementReport, 
 			fmt.Fprintf(tw, "%s\twriters\treaders\trecords/s\t±\tvs 1:1\tp50\tp99\tdesign\tnote\t\n", head)
 		}
 		name, note := r.Transport, ""
-		if r.OutsidePlacement {
-			name += notes.add(fmt.Sprintf("%s %s %d:%d", r.Transport, r.Direction, r.Writers, r.Readers),
-				"measured outside the placement band (probes: "+outside(r.PlacementNs, place)+")")
+		if pn := r.note(place); pn != "" {
+			name += notes.add(fmt.Sprintf("%s %s %d:%d", r.Transport, r.Direction, r.Writers, r.Readers), pn)
 		}
 		if r.Failed {
 			name += notes.add(fmt.Sprintf("%s %s %d:%d", r.Transport, r.Direction, r.Writers, r.Readers), r.Note)

@@ -5,6 +5,7 @@
 package placement
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -73,6 +74,21 @@ func ParseBand(s string) (lo, hi time.Duration, err error) {
 // errBand is ParseBand's error; callers name the flag or variable.
 var errBand = errors.New("not a band of round trips like 90ns-350ns")
 
+// Available returns the cores this process may run on.
+func Available() []int {
+	var set unix.CPUSet
+	if unix.SchedGetaffinity(0, &set) != nil {
+		return nil
+	}
+	var cpus []int
+	for c := range len(set) * 64 {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus
+}
+
 // Concurrent says whether Probe can run: GOMAXPROCS is at least 2.
 func Concurrent() bool { return runtime.GOMAXPROCS(0) >= 2 }
 
@@ -84,14 +100,8 @@ func Concurrent() bool { return runtime.GOMAXPROCS(0) >= 2 }
 func Pair(pinned []int) (cpus [2]int, ok bool) {
 	list := pinned
 	if len(list) == 0 {
-		var set unix.CPUSet
-		if unix.SchedGetaffinity(0, &set) != nil || set.Count() != 2 {
+		if list = Available(); len(list) != 2 {
 			return cpus, false
-		}
-		for c := range len(set) * 64 {
-			if set.IsSet(c) {
-				list = append(list, c)
-			}
 		}
 	}
 	if len(list) < 2 || list[0] == list[1] {
@@ -100,17 +110,56 @@ func Pair(pinned []int) (cpus [2]int, ok bool) {
 	return [2]int{list[0], list[1]}, true
 }
 
+// Window is how long one probe bounces the line: long enough for a
+// median over some windows of round trips, short enough to run between
+// two measurements.
+const Window = 2 * time.Millisecond
+
+// awaitGap spaces Await's probes.
+const awaitGap = 30 * time.Millisecond
+
 // Await probes cores a and b every 30 ms until a probe finds a round trip
-// within lo..hi or wait has passed; it returns the last probe's round
-// trip. Go benchmarks call it before their timed part.
-func Await(a, b int, lo, hi, wait time.Duration) (time.Duration, error) {
-	start := time.Now()
+// within lo..hi, until has passed or ctx ends; it returns the last probe's
+// round trip. It always probes at least once.
+func Await(ctx context.Context, a, b int, lo, hi time.Duration, until time.Time) (time.Duration, error) {
 	for {
-		rtt, err := Probe(a, b, 2*time.Millisecond)
-		if err != nil || rtt >= lo && rtt <= hi || time.Since(start) >= wait {
+		rtt, err := Probe(a, b, Window)
+		if err != nil || rtt >= lo && rtt <= hi || !time.Now().Before(until) {
 			return rtt, err
 		}
-		time.Sleep(30 * time.Millisecond)
+		if err := sleep(ctx, awaitGap); err != nil {
+			return rtt, err
+		}
+	}
+}
+
+// Sample probes cores a and b n times, gap apart.
+func Sample(ctx context.Context, a, b, n int, gap time.Duration) ([]time.Duration, error) {
+	var rtts []time.Duration
+	for i := range n {
+		if i > 0 {
+			if err := sleep(ctx, gap); err != nil {
+				return nil, err
+			}
+		}
+		rtt, err := Probe(a, b, Window)
+		if err != nil {
+			return nil, err
+		}
+		rtts = append(rtts, rtt)
+	}
+	return rtts, nil
+}
+
+// sleep sleeps for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

@@ -13,26 +13,10 @@ import (
 	"github.com/shmbuf/shmbuf/internal/testenv"
 )
 
-// available returns the cores this process may run on.
-func available(t *testing.T) []int {
-	t.Helper()
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
-		t.Fatal(err)
-	}
-	var cpus []int
-	for c := range len(set) * 64 {
-		if set.IsSet(c) {
-			cpus = append(cpus, c)
-		}
-	}
-	return cpus
-}
-
 // twoCPUs returns two cores this process may run on, or skips.
 func twoCPUs(t *testing.T) [2]int {
 	t.Helper()
-	cpus := available(t)
+	cpus := Available()
 	if len(cpus) < 2 {
 		testenv.Missing(t, "a second CPU")
 	}
@@ -60,7 +44,7 @@ func threadIDs(t *testing.T) []int {
 // the probe's threads must end with it.
 func TestProbe_MeasuresAndUnpins(t *testing.T) {
 	cpus := twoCPUs(t)
-	all := available(t)
+	all := Available()
 	for range 3 {
 		rtt, err := Probe(cpus[0], cpus[1], time.Millisecond)
 		if err != nil {
@@ -148,8 +132,8 @@ func TestPair(t *testing.T) {
 		t.Error("one core twice is a pair")
 	}
 	got, ok := Pair(nil)
-	if n := len(available(t)); ok != (n == 2) || ok && got != [2]int{available(t)[0], available(t)[1]} {
-		t.Errorf("unpinned on %d cores: %v %v", n, got, ok)
+	if avail := Available(); ok != (len(avail) == 2) || ok && got != [2]int{avail[0], avail[1]} {
+		t.Errorf("unpinned on %d cores: %v %v", len(Available()), got, ok)
 	}
 }
 
