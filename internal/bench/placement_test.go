@@ -61,6 +61,18 @@ func TestCommand_PlacementGate(t *testing.T) {
 		t.Errorf("table does not say the cells ran outside the band:\n%s", out)
 	}
 
+	// Outside counts cells, not rows: two repetitions are two throughput
+	// cells, and the latency cell a third.
+	if _, _, err := runCommand(t, "--transports", "ring", "--sizes", "64", "--reps", "2", "--phase", "2ms",
+		"--cpus", pin, "--placement", "1ns-2ns", "--json", js, "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+	rep = Report{}
+	readJSON(t, js, &rep)
+	if p := rep.Placement; p == nil || p.Outside != 3 {
+		t.Errorf("placement %+v, want 3 cells outside", p)
+	}
+
 	// Every probe is in 1ns..1h: nothing is repeated, and a throughput
 	// cell of 3 repetitions is measured as 3 cells, each probed twice.
 	out, _, err = runCommand(t, "--transports", "ring", "--sizes", "64", "--reps", "3", "--phase", "2ms",
