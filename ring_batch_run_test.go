@@ -68,20 +68,10 @@ func batchRunWriterChild() int {
 	}
 	err = write(uint64(envInt("RING_N", 1000)))
 	if n2 := envInt("RING_N2", 0); err == nil && n2 > 0 {
-		fmt.Println("half")
-		var c [1]byte
-		os.Stdin.Read(c[:])
+		pauseHalfway()
 		err = write(uint64(n2))
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "writer:", err)
-		w.CloseWithError(err)
-		return corruptExit(err)
-	}
-	if err := w.Close(); err != nil {
-		return childFail("%v", err)
-	}
-	return 0
+	return endWriter(w, err)
 }
 
 // batchRunReaderChild reads until the end of the stream with ReadBatch

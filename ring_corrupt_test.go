@@ -49,6 +49,29 @@ func corruptExit(err error) int {
 	return 1
 }
 
+// pauseHalfway tells the test that a writer child is half done ("half")
+// and waits for the test's byte on stdin.
+func pauseHalfway() {
+	fmt.Println("half")
+	var b [1]byte
+	os.Stdin.Read(b[:])
+}
+
+// endWriter ends a writer child whose writing ended with err: on an
+// error it closes w with it (readers get ErrWriterLost), prints it and
+// exits with corruptExit's code; otherwise it closes w.
+func endWriter(w *shmbuf.Writer, err error) int {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "writer:", err)
+		w.CloseWithError(err)
+		return corruptExit(err)
+	}
+	if err := w.Close(); err != nil {
+		return childFail("%v", err)
+	}
+	return 0
+}
+
 // corruptWriterChild writes RING_N1 records, prints "half", waits for a
 // byte on stdin, writes RING_N2 more, and closes. On an error it closes
 // with that error (readers get ErrWriterLost), prints it, and exits with
@@ -74,20 +97,10 @@ func corruptWriterChild() int {
 	}
 	err = write(envInt("RING_N1", 1000))
 	if err == nil {
-		fmt.Println("half")
-		var b [1]byte
-		os.Stdin.Read(b[:])
+		pauseHalfway()
 		err = write(envInt("RING_N2", 1000))
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "writer:", err)
-		w.CloseWithError(err)
-		return corruptExit(err)
-	}
-	if err := w.Close(); err != nil {
-		return childFail("%v", err)
-	}
-	return 0
+	return endWriter(w, err)
 }
 
 // corruptReaderChild attaches, prints "ready", waits for a byte on stdin,
