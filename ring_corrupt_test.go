@@ -223,19 +223,7 @@ func TestRing_LiveCorruption(t *testing.T) {
 			t.Run(fmt.Sprintf("%s=%#x", wd.name, garbage), func(t *testing.T) {
 				t.Parallel()
 				_, addr := newRing(t, shmbuf.RingOptions{Size: 64 << 10, MaxRecord: corruptMaxLen})
-				a, err := shmbuf.ParseAddress(addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				seg, err := shmbuf.OpenSegment(a, false)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer seg.Close()
-				l, err := layout.RingOf(seg.Bytes())
-				if err != nil {
-					t.Fatal(err)
-				}
+				l := ringLayout(t, addr)
 				n1, n2 := 20000, 100000
 				if wd.afterWriter {
 					n1, n2 = 500, 500 // the whole stream fits in the ring
